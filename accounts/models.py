@@ -1,0 +1,270 @@
+"""The domain's tables: users, their Mercado Livre seller accounts and each account's errors."""
+
+import uuid
+
+from cryptography.fernet import InvalidToken
+from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as DjangoUserManager
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+from encrypted_fields.fields import EncryptedTextField as _BaseEncryptedTextField
+
+MIN_SYNC_INTERVAL = 60  # seconds; api-contract.md: syncInterval >= 60000 ms
+MAX_SYNC_INTERVAL = 7 * 24 * 3600
+DEFAULT_SYNC_INTERVAL = 300
+MAX_EVENTS_PER_ACCOUNT = 20
+ERROR_STATUS_AFTER = 5  # consecutive transient failures before an account shows "error"
+
+
+class TokenDecryptionError(Exception):
+    """A stored token could not be decrypted with any configured key."""
+
+
+class EncryptedTextField(_BaseEncryptedTextField):
+    """Fernet-encrypted text that fails loudly when no configured key opens it.
+
+    The upstream field returns the ciphertext itself when decryption fails, which would
+    send garbage to Mercado Livre as a bearer token; a key misconfiguration (SECRET_KEY or
+    SALT_KEY changed without keeping the old one as a fallback) must be seen instead.
+    """
+
+    def get_prep_value(self, value):
+        # Python-side values are always plain text; encrypt on the way to the database.
+        # (The upstream field runs TextField.get_prep_value first, which calls to_python,
+        # which tries to decrypt the plain text: that is why it swallows decryption errors.)
+        if value is None or value == "":
+            return None
+        return self.f.encrypt(str(value).encode("utf-8")).decode("utf-8")
+
+    def from_db_value(self, value, expression, connection):
+        if value is None:
+            return value
+        try:
+            return self.f.decrypt(value.encode("utf-8")).decode("utf-8")
+        except InvalidToken:
+            raise TokenDecryptionError(
+                f"{self.model.__name__}.{self.name} cannot be decrypted with the configured "
+                "SECRET_KEY/SALT_KEY; keep the old keys as fallbacks (comma lists) while rotating."
+            ) from None
+
+    def to_python(self, value):
+        # Values in Python (forms, fixtures, assignments) are plain text already.
+        return value
+
+    def reset_keys(self) -> None:
+        """Forget derived keys so that changed settings take effect (tests, key rotation)."""
+        self.__dict__.pop("keys", None)
+        self.__dict__.pop("f", None)
+
+
+class UserManager(DjangoUserManager):
+    """Users log in by email, compared case-insensitively."""
+
+    use_in_migrations = True
+
+    @classmethod
+    def normalize_email(cls, email):
+        return (email or "").strip().lower()
+
+    def get_by_natural_key(self, username):
+        return self.get(email__iexact=username)
+
+    def _create_user(self, email, password, **extra_fields):
+        if not email:
+            raise ValueError("An email address is required")
+        user = self.model(email=self.normalize_email(email), **extra_fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", False)
+        extra_fields.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra_fields)
+
+    def create_superuser(self, email, password=None, **extra_fields):
+        extra_fields["is_staff"] = True
+        extra_fields["is_superuser"] = True
+        return self._create_user(email, password, **extra_fields)
+
+
+class User(AbstractUser):
+    username = None
+    email = models.EmailField(_("email address"), max_length=254, unique=True)
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = []
+
+    objects = UserManager()
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+        ]
+
+    def __str__(self):
+        return self.email
+
+
+class AccountStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    PAUSED = "paused", _("Paused")
+    ERROR = "error", _("Error")
+    EXPIRED = "expired", _("Reconnect needed")
+
+
+class SyncStatus(models.TextChoices):
+    NONE = "", _("Never synced")
+    SUCCESS = "success", _("Success")
+    FAILED = "failed", _("Failed")
+    IN_PROGRESS = "in_progress", _("In progress")
+
+
+class AccountType(models.TextChoices):
+    INDIVIDUAL = "individual", _("Individual")
+    STORE = "store", _("Store")
+    BUSINESS = "business", _("Business")
+
+
+class MLAccount(models.Model):
+    """A Mercado Livre seller account connected by one of our users."""
+
+    Status = AccountStatus
+    SyncStatus = SyncStatus
+    AccountType = AccountType
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(User, on_delete=models.CASCADE, related_name="ml_accounts")
+
+    ml_user_id = models.BigIntegerField(_("Mercado Livre user id"))
+    nickname = models.CharField(_("nickname"), max_length=255)
+    email = models.EmailField(_("email"), max_length=254, blank=True)
+    site_id = models.CharField(_("site"), max_length=4, default="MLB")
+    account_name = models.CharField(_("account name"), max_length=255)
+    account_type = models.CharField(
+        _("account type"), max_length=16, choices=AccountType.choices, default=AccountType.INDIVIDUAL
+    )
+
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    is_primary = models.BooleanField(_("primary"), default=False)
+    sync_enabled = models.BooleanField(_("sync enabled"), default=True)
+    sync_interval = models.PositiveIntegerField(_("sync interval (seconds)"), default=DEFAULT_SYNC_INTERVAL)
+    notifications_enabled = models.BooleanField(_("notifications enabled"), default=True)
+    email_notifications_enabled = models.BooleanField(_("email notifications enabled"), default=False)
+
+    last_sync = models.DateTimeField(_("last sync"), null=True, blank=True)
+    next_sync = models.DateTimeField(_("next sync"), null=True, blank=True)
+    last_sync_status = models.CharField(
+        _("last sync status"), max_length=16, choices=SyncStatus.choices, blank=True, default=""
+    )
+    last_sync_error = models.TextField(_("last sync error"), blank=True, default="")
+    error_count = models.PositiveIntegerField(_("consecutive errors"), default=0)
+    # The claim lease: set while a sync holds the account; older than the lease = abandoned.
+    sync_started_at = models.DateTimeField(_("sync claimed at"), null=True, blank=True)
+
+    cached_products = models.PositiveIntegerField(_("active listings"), null=True, blank=True)
+    cached_orders = models.PositiveIntegerField(_("orders (30 days)"), null=True, blank=True)
+    cached_questions = models.PositiveIntegerField(_("unanswered questions"), null=True, blank=True)
+    cached_claims = models.PositiveIntegerField(_("open claims"), null=True, blank=True)
+    cached_at = models.DateTimeField(_("counts updated"), null=True, blank=True)
+
+    access_token = EncryptedTextField(null=True, blank=True)
+    refresh_token = EncryptedTextField(null=True, blank=True)
+    token_scopes = models.CharField(_("token scopes"), max_length=2000, blank=True, default="")
+    token_expires_at = models.DateTimeField(_("token expires"), null=True, blank=True)
+    # When the current pair was stored (by connect or refresh): the start of its lifetime.
+    token_obtained_at = models.DateTimeField(_("token obtained"), null=True, blank=True)
+    last_token_refresh = models.DateTimeField(_("last token refresh"), null=True, blank=True)
+
+    last_activity = models.DateTimeField(_("last activity"), null=True, blank=True)
+    disconnected_at = models.DateTimeField(_("disconnected at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    # Columns that list pages never need: loading them costs a decryption per row.
+    SECRET_FIELDS = ("access_token", "refresh_token")
+
+    class Meta:
+        verbose_name = _("Mercado Livre account")
+        verbose_name_plural = _("Mercado Livre accounts")
+        ordering = ["-is_primary", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "ml_user_id"], name="mlaccount_owner_ml_user_unique"),
+            models.UniqueConstraint(
+                fields=["owner"], condition=Q(is_primary=True), name="mlaccount_one_primary_per_owner"
+            ),
+            models.CheckConstraint(
+                condition=Q(sync_interval__gte=MIN_SYNC_INTERVAL, sync_interval__lte=MAX_SYNC_INTERVAL),
+                name="mlaccount_sync_interval_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=AccountStatus.values), name="mlaccount_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(last_sync_status__in=SyncStatus.values), name="mlaccount_last_sync_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(account_type__in=AccountType.values), name="mlaccount_account_type_valid"
+            ),
+            models.CheckConstraint(condition=Q(ml_user_id__gt=0), name="mlaccount_ml_user_id_positive"),
+        ]
+        indexes = [
+            # dispatch_due_syncs: due, sync enabled, active or error.
+            models.Index(
+                fields=["next_sync"],
+                condition=Q(sync_enabled=True, status__in=["active", "error"]),
+                name="mlaccount_due_idx",
+            ),
+            models.Index(fields=["owner", "-is_primary", "created_at"], name="mlaccount_owner_list_idx"),
+            models.Index(fields=["token_expires_at"], name="mlaccount_token_expiry_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.account_name or self.nickname} ({self.site_id} {self.ml_user_id})"
+
+    def __repr__(self):
+        # Never let a token reach a log line through repr().
+        return f"<MLAccount {self.pk} ml_user_id={self.ml_user_id} status={self.status}>"
+
+    @property
+    def cached_issues(self):
+        if self.cached_questions is None and self.cached_claims is None:
+            return None
+        return (self.cached_questions or 0) + (self.cached_claims or 0)
+
+
+class EventKind(models.TextChoices):
+    AUTH = "auth", _("Authorization")
+    RATE_LIMITED = "rate_limited", _("Rate limited")
+    UNAVAILABLE = "unavailable", _("Mercado Livre unavailable")
+    BAD_RESPONSE = "bad_response", _("Unexpected response")
+    OTHER = "other", _("Other")
+
+
+class AccountEvent(models.Model):
+    """One entry of an account's error history (the last MAX_EVENTS_PER_ACCOUNT are kept)."""
+
+    Kind = EventKind
+
+    account = models.ForeignKey(MLAccount, on_delete=models.CASCADE, related_name="events")
+    created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    message = models.TextField(_("message"))
+    http_status = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("account event")
+        verbose_name_plural = _("account events")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "-created_at"], name="accountevent_account_time_idx")]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=EventKind.values), name="accountevent_kind_valid")
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.message[:60]}"

@@ -1,0 +1,497 @@
+"""Writes. The dashboard, the API, the admin and the background tasks all call these.
+
+Conventions: keyword-only arguments, `<entity>_<verb>` names, one transaction each. Writes
+that can race with a sync or with another request use row locks or conditional UPDATEs on
+the columns they own, never a read-modify-write `save()` of the whole row.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.errors import AccountExists, AccountValidationError
+from accounts.models import (
+    ERROR_STATUS_AFTER,
+    MAX_EVENTS_PER_ACCOUNT,
+    MAX_SYNC_INTERVAL,
+    MIN_SYNC_INTERVAL,
+    AccountEvent,
+    AccountStatus,
+    AccountType,
+    EventKind,
+    MLAccount,
+    SyncStatus,
+    User,
+)
+
+MAX_ML_USER_ID = 2**63 - 1
+MAX_ERROR_BACKOFF = 3600  # an account in error is retried at least hourly
+MAX_TEXT = 255
+MAX_TOKEN_LENGTH = 2000
+
+
+@dataclass(frozen=True)
+class SyncCounts:
+    """The four numbers a sync brings back (see accounts.mercadolivre.resources.Counts)."""
+
+    products: int
+    orders: int
+    questions: int
+    claims: int
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+def _check_text(errors, field, value, *, required=True, max_length=MAX_TEXT):
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            errors.setdefault(field, []).append(_("This field is required."))
+        return
+    if not isinstance(value, str):
+        errors.setdefault(field, []).append(_("Must be text."))
+    elif len(value) > max_length:
+        errors.setdefault(field, []).append(
+            _("Ensure this value has at most %(max)d characters.") % {"max": max_length}
+        )
+
+
+def _check_interval(errors, value):
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors.setdefault("sync_interval", []).append(_("Must be a whole number of seconds."))
+    elif not MIN_SYNC_INTERVAL <= value <= MAX_SYNC_INTERVAL:
+        errors.setdefault("sync_interval", []).append(
+            _("Must be between %(min)d seconds and %(max)d seconds.")
+            % {"min": MIN_SYNC_INTERVAL, "max": MAX_SYNC_INTERVAL}
+        )
+
+
+def _check_account_type(errors, value):
+    if value not in AccountType.values:
+        errors.setdefault("account_type", []).append(
+            _("Must be one of: %(choices)s.") % {"choices": ", ".join(AccountType.values)}
+        )
+
+
+def _parse_ml_user_id(errors, value):
+    # ML user ids exceed 32 bits and arrive as numbers or strings; accept digits only.
+    if isinstance(value, bool):
+        value = None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or not 0 < value <= MAX_ML_USER_ID:
+        errors.setdefault("ml_user_id", []).append(_("Must be a positive whole number (digits only)."))
+        return None
+    return value
+
+
+def _check_expiry(errors, value):
+    if not isinstance(value, datetime) or timezone.is_naive(value):
+        errors.setdefault("token_expires_at", []).append(_("Must be a date and time with a time zone."))
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+def event_record(*, account_id, kind: str, message: str, http_status: int | None = None) -> AccountEvent:
+    """Append to an account's error history, keeping only the newest MAX_EVENTS_PER_ACCOUNT."""
+    if kind not in EventKind.values:
+        kind = EventKind.OTHER
+    with transaction.atomic():
+        event = AccountEvent.objects.create(
+            account_id=account_id, kind=kind, message=str(message)[:2000], http_status=http_status
+        )
+        keep = AccountEvent.objects.filter(account_id=account_id).order_by("-created_at", "-id")
+        stale = list(keep.values_list("id", flat=True)[MAX_EVENTS_PER_ACCOUNT:])
+        if stale:
+            AccountEvent.objects.filter(id__in=stale).delete()
+    return event
+
+
+# --- connect --------------------------------------------------------------------------------
+
+
+def _lock_owner(owner: User) -> None:
+    """Serialise the primary-flag bookkeeping of one owner (a row lock on the user)."""
+    User.objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True).first()
+
+
+@transaction.atomic
+def mlaccount_connect(
+    *,
+    owner: User,
+    ml_user_id,
+    nickname: str,
+    email: str,
+    access_token: str,
+    refresh_token: str | None,
+    token_expires_at: datetime,
+    site_id: str = "MLB",
+    account_name: str | None = None,
+    account_type: str = AccountType.INDIVIDUAL,
+    sync_interval: int | None = None,
+    scopes: str = "",
+    reconnect: bool = True,
+    now: datetime | None = None,
+) -> tuple[MLAccount, bool]:
+    """Connect a seller account to `owner` with a token pair; returns (account, created).
+
+    The owner's first account becomes primary. A seller this owner already has is
+    reconnected (new tokens, status active, next sync due now) when `reconnect` is true,
+    and refused with AccountExists otherwise (the REST contract's 409).
+    """
+    now = now or timezone.now()
+    errors: dict[str, list[str]] = {}
+    ml_user_id = _parse_ml_user_id(errors, ml_user_id)
+    _check_text(errors, "nickname", nickname)
+    _check_text(errors, "email", email, required=False, max_length=254)
+    if isinstance(email, str) and email.strip():
+        try:
+            validate_email(email.strip())
+        except ValidationError:
+            errors.setdefault("email", []).append(_("Enter a valid email address."))
+    _check_text(errors, "access_token", access_token, max_length=MAX_TOKEN_LENGTH)
+    _check_text(errors, "refresh_token", refresh_token, required=False, max_length=MAX_TOKEN_LENGTH)
+    _check_expiry(errors, token_expires_at)
+    _check_text(errors, "account_name", account_name, required=False)
+    _check_account_type(errors, account_type)
+    if sync_interval is not None:
+        _check_interval(errors, sync_interval)
+    if not isinstance(site_id, str) or not (2 <= len(site_id) <= 4 and site_id.isalpha()):
+        errors.setdefault("site_id", []).append(_("Must be a Mercado Livre site id such as MLB."))
+    if errors:
+        raise AccountValidationError(errors)
+
+    _lock_owner(owner)
+    token_fields = {
+        "access_token": access_token,
+        "refresh_token": refresh_token or None,
+        "token_expires_at": token_expires_at,
+        "token_obtained_at": now,
+        "token_scopes": scopes[:2000],
+    }
+    existing = MLAccount.objects.filter(owner=owner, ml_user_id=ml_user_id).first()
+    if existing is not None:
+        if not reconnect:
+            raise AccountExists()
+        for field, value in token_fields.items():
+            setattr(existing, field, value)
+        existing.nickname = nickname.strip()
+        existing.email = (email or "").strip()
+        existing.site_id = site_id.upper()
+        existing.status = AccountStatus.ACTIVE
+        existing.sync_enabled = True
+        existing.error_count = 0
+        existing.next_sync = now
+        existing.disconnected_at = None
+        existing.save(
+            update_fields=[
+                *token_fields,
+                "nickname",
+                "email",
+                "site_id",
+                "status",
+                "sync_enabled",
+                "error_count",
+                "next_sync",
+                "disconnected_at",
+                "updated_at",
+            ]
+        )
+        return existing, False
+
+    has_primary = MLAccount.objects.filter(owner=owner, is_primary=True).exists()
+    try:
+        with transaction.atomic():
+            account = MLAccount.objects.create(
+                owner=owner,
+                ml_user_id=ml_user_id,
+                nickname=nickname.strip(),
+                email=(email or "").strip(),
+                site_id=site_id.upper(),
+                account_name=(account_name or "").strip() or nickname.strip(),
+                account_type=account_type,
+                sync_interval=sync_interval or MLAccount._meta.get_field("sync_interval").default,
+                is_primary=not has_primary,
+                next_sync=now,
+                **token_fields,
+            )
+    except IntegrityError:
+        # Another request connected the same seller between our check and insert.
+        raise AccountExists() from None
+    return account, True
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+_UNSET = object()
+
+
+@transaction.atomic
+def mlaccount_update(
+    *,
+    account: MLAccount,
+    account_name=_UNSET,
+    account_type=_UNSET,
+    sync_interval=_UNSET,
+    notifications_enabled=_UNSET,
+    email_notifications_enabled=_UNSET,
+    is_primary=_UNSET,
+) -> MLAccount:
+    """Change an account's settings; only the arguments given are touched."""
+    errors: dict[str, list[str]] = {}
+    changes = {}
+    if account_name is not _UNSET:
+        _check_text(errors, "account_name", account_name)
+        changes["account_name"] = account_name.strip() if isinstance(account_name, str) else account_name
+    if account_type is not _UNSET:
+        _check_account_type(errors, account_type)
+        changes["account_type"] = account_type
+    if sync_interval is not _UNSET:
+        _check_interval(errors, sync_interval)
+        changes["sync_interval"] = sync_interval
+    for name, value in (
+        ("notifications_enabled", notifications_enabled),
+        ("email_notifications_enabled", email_notifications_enabled),
+    ):
+        if value is not _UNSET:
+            if not isinstance(value, bool):
+                errors.setdefault(name, []).append(_("Must be true or false."))
+            changes[name] = value
+    if is_primary is not _UNSET and is_primary is not True:
+        errors.setdefault("is_primary", []).append(
+            _("Only true is accepted: make another account primary instead.")
+        )
+    if errors:
+        raise AccountValidationError(errors)
+
+    if "sync_interval" in changes and account.sync_enabled and account.last_sync:
+        # A shorter interval takes effect at once, not after the old one runs out.
+        changes["next_sync"] = max(account.last_sync + timedelta(seconds=changes["sync_interval"]), timezone.now())
+    if changes:
+        MLAccount.objects.filter(pk=account.pk).update(**changes, updated_at=timezone.now())
+    if is_primary is True:
+        mlaccount_make_primary(account=account)
+    account.refresh_from_db()
+    return account
+
+
+@transaction.atomic
+def mlaccount_make_primary(*, account: MLAccount) -> MLAccount:
+    """Make `account` its owner's primary, demoting the previous one in the same transaction."""
+    _lock_owner(account.owner)
+    # Demote first: the partial unique index allows only one primary per owner at any time.
+    MLAccount.objects.filter(owner_id=account.owner_id, is_primary=True).exclude(pk=account.pk).update(
+        is_primary=False, updated_at=timezone.now()
+    )
+    MLAccount.objects.filter(pk=account.pk).update(is_primary=True, updated_at=timezone.now())
+    account.is_primary = True
+    return account
+
+
+@transaction.atomic
+def mlaccount_pause(*, account: MLAccount) -> MLAccount:
+    """Stop scheduled syncs until resumed."""
+    MLAccount.objects.filter(pk=account.pk).update(
+        status=AccountStatus.PAUSED, sync_enabled=False, next_sync=None, updated_at=timezone.now()
+    )
+    account.refresh_from_db()
+    return account
+
+
+@transaction.atomic
+def mlaccount_resume(*, account: MLAccount) -> MLAccount:
+    """Resume from any status, `expired` included: the next sync is due now.
+
+    For an expired account this is an explicit request to try again; a token that is
+    still dead is found, and the account marked again, by that sync.
+    """
+    now = timezone.now()
+    MLAccount.objects.filter(pk=account.pk).update(
+        status=AccountStatus.ACTIVE,
+        sync_enabled=True,
+        next_sync=now,
+        error_count=0,
+        updated_at=now,
+    )
+    account.refresh_from_db()
+    return account
+
+
+@transaction.atomic
+def mlaccount_remove(*, account: MLAccount) -> None:
+    """Delete an account; if it was primary, the oldest remaining one becomes primary."""
+    _lock_owner(account.owner)
+    was_primary = MLAccount.objects.filter(pk=account.pk, is_primary=True).exists()
+    MLAccount.objects.filter(pk=account.pk).delete()
+    if was_primary:
+        successor = (
+            MLAccount.objects.filter(owner_id=account.owner_id).order_by("created_at", "id").values("pk").first()
+        )
+        if successor:
+            MLAccount.objects.filter(pk=successor["pk"]).update(is_primary=True, updated_at=timezone.now())
+
+
+# --- sync bookkeeping (the engine's writes) ---------------------------------------------------
+
+
+def mlaccount_claim(*, account_id, lease_seconds: int, now: datetime | None = None) -> bool:
+    """Take the sync claim with one conditional UPDATE; False if another sync holds it.
+
+    A claim older than the lease counts as abandoned (its worker died) and may be taken.
+    """
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=lease_seconds)
+    taken = (
+        MLAccount.objects.filter(pk=account_id)
+        .filter(Q(sync_started_at__isnull=True) | Q(sync_started_at__lt=stale))
+        .update(sync_started_at=now, last_sync_status=SyncStatus.IN_PROGRESS)
+    )
+    return taken == 1
+
+
+def mlaccount_release(*, account_id, claimed_at: datetime) -> None:
+    """Drop our claim if we still hold it (no-op after success/failure already released it)."""
+    MLAccount.objects.filter(pk=account_id, sync_started_at=claimed_at).update(
+        sync_started_at=None,
+        last_sync_status=Case(
+            When(last_sync_status=SyncStatus.IN_PROGRESS, then=Value(SyncStatus.FAILED)),
+            default=F("last_sync_status"),
+        ),
+    )
+
+
+@transaction.atomic
+def mlaccount_record_sync_success(*, account_id, counts: SyncCounts, synced_at: datetime | None = None) -> None:
+    """Save the counts of a successful sync, reset the error streak and schedule the next one."""
+    synced_at = synced_at or timezone.now()
+    account = (
+        MLAccount.objects.select_for_update()
+        .only("status", "sync_enabled", "sync_interval")
+        .filter(pk=account_id)
+        .first()
+    )
+    if account is None:  # removed while it synced
+        return
+    # An account in error recovers on its first success; paused/expired stay as they are
+    # (the user may have paused it while this sync ran).
+    status = AccountStatus.ACTIVE if account.status == AccountStatus.ERROR else account.status
+    next_sync = synced_at + timedelta(seconds=account.sync_interval) if account.sync_enabled else None
+    MLAccount.objects.filter(pk=account_id).update(
+        cached_products=counts.products,
+        cached_orders=counts.orders,
+        cached_questions=counts.questions,
+        cached_claims=counts.claims,
+        cached_at=synced_at,
+        last_sync=synced_at,
+        last_activity=synced_at,
+        last_sync_status=SyncStatus.SUCCESS,
+        last_sync_error="",
+        error_count=0,
+        sync_started_at=None,
+        status=status,
+        next_sync=next_sync,
+        updated_at=synced_at,
+    )
+
+
+def error_backoff_seconds(*, sync_interval: int, error_count: int) -> int:
+    """Interval before the next try of an account in `error`: its own, doubling, at most an hour."""
+    doublings = max(0, error_count - ERROR_STATUS_AFTER + 1)
+    return int(min(max(sync_interval, 1) * math.pow(2, min(doublings, 20)), max(MAX_ERROR_BACKOFF, sync_interval)))
+
+
+@transaction.atomic
+def mlaccount_record_sync_failure(
+    *,
+    account_id,
+    kind: str,
+    message: str,
+    http_status: int | None = None,
+    auth_failure: bool = False,
+    failed_at: datetime | None = None,
+    record_event: bool = True,
+) -> MLAccount | None:
+    """Record a failed sync: an event, the error streak, and the status it leads to.
+
+    An authorization failure (the token cannot be renewed) marks the account `expired`.
+    Transient failures mark it `error` after ERROR_STATUS_AFTER in a row; it keeps being
+    tried with a growing interval. Tokens are never touched here.
+    """
+    failed_at = failed_at or timezone.now()
+    account = (
+        MLAccount.objects.select_for_update()
+        .defer(*MLAccount.SECRET_FIELDS)
+        .filter(pk=account_id)
+        .first()
+    )
+    if account is None:  # removed while it synced
+        return None
+    if record_event:
+        event_record(account_id=account_id, kind=kind, message=message, http_status=http_status)
+    error_count = account.error_count + 1
+    status = account.status
+    if auth_failure:
+        status = AccountStatus.EXPIRED
+    elif error_count >= ERROR_STATUS_AFTER and status == AccountStatus.ACTIVE:
+        status = AccountStatus.ERROR
+    if status == AccountStatus.ERROR:
+        delay = error_backoff_seconds(sync_interval=account.sync_interval, error_count=error_count)
+    else:
+        delay = account.sync_interval
+    next_sync = failed_at + timedelta(seconds=delay) if account.sync_enabled else None
+    MLAccount.objects.filter(pk=account_id).update(
+        error_count=error_count,
+        status=status,
+        last_sync_status=SyncStatus.FAILED,
+        last_sync_error=str(message)[:2000],
+        sync_started_at=None,
+        next_sync=next_sync,
+        updated_at=failed_at,
+    )
+    account.refresh_from_db()
+    return account
+
+
+@transaction.atomic
+def mlaccount_mark_expired(*, account_id, message: str, http_status: int | None = None) -> None:
+    """The token can no longer be renewed: reconnect needed. Tokens are kept for diagnosis."""
+    event_record(account_id=account_id, kind=EventKind.AUTH, message=message, http_status=http_status)
+    MLAccount.objects.filter(pk=account_id).update(status=AccountStatus.EXPIRED, updated_at=timezone.now())
+
+
+def mlaccount_store_tokens(
+    *,
+    account_id,
+    access_token: str,
+    refresh_token: str | None,
+    expires_at: datetime,
+    scopes: str = "",
+    refreshed_at: datetime | None = None,
+) -> None:
+    """Save a renewed token pair; the caller holds the row lock (accounts.tokens)."""
+    refreshed_at = refreshed_at or timezone.now()
+    account = MLAccount(pk=account_id)
+    account.access_token = access_token
+    # ML rotates the refresh token on every use; keep the old one only if none came back.
+    fields = ["access_token", "token_expires_at", "token_obtained_at", "last_token_refresh", "updated_at"]
+    if refresh_token:
+        account.refresh_token = refresh_token
+        fields.append("refresh_token")
+    if scopes:
+        account.token_scopes = scopes[:2000]
+        fields.append("token_scopes")
+    account.token_expires_at = expires_at
+    account.token_obtained_at = refreshed_at
+    account.last_token_refresh = refreshed_at
+    account.updated_at = refreshed_at
+    MLAccount.objects.filter(pk=account_id).update(**{f: getattr(account, f) for f in fields})

@@ -1,0 +1,122 @@
+"""Admin registrations. Tokens never appear: not in lists, not in change forms."""
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from accounts import services
+from accounts.models import AccountEvent, MLAccount, User
+from accounts.tokens import token_health
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    ordering = ["email"]
+    list_display = ["email", "first_name", "last_name", "is_staff", "is_active", "date_joined"]
+    search_fields = ["email", "first_name", "last_name"]
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        (_("Personal info"), {"fields": ("first_name", "last_name")}),
+        (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+
+
+class AccountEventInline(admin.TabularInline):
+    model = AccountEvent
+    fields = ["created_at", "kind", "http_status", "message"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["-created_at", "-id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MLAccount)
+class MLAccountAdmin(admin.ModelAdmin):
+    list_display = [
+        "account_name",
+        "nickname",
+        "owner",
+        "site_id",
+        "status",
+        "is_primary",
+        "last_sync",
+        "token_expires_at",
+        "error_count",
+    ]
+    list_filter = ["status", "site_id", "is_primary", "sync_enabled"]
+    search_fields = ["nickname", "account_name", "owner__email", "email", "=ml_user_id"]
+    list_select_related = ["owner"]
+    raw_id_fields = ["owner"]
+    inlines = [AccountEventInline]
+    actions = ["pause_accounts", "resume_accounts"]
+    # The secret columns are left out of the form entirely (exclude), so the change page
+    # cannot render them, and are deferred so lists do not even decrypt them.
+    exclude = MLAccount.SECRET_FIELDS
+    readonly_fields = [
+        "id",
+        "ml_user_id",
+        "status",
+        "is_primary",
+        "last_sync",
+        "next_sync",
+        "last_sync_status",
+        "last_sync_error",
+        "error_count",
+        "sync_started_at",
+        "cached_products",
+        "cached_orders",
+        "cached_questions",
+        "cached_claims",
+        "cached_at",
+        "token_scopes",
+        "token_expires_at",
+        "token_obtained_at",
+        "last_token_refresh",
+        "token_health_display",
+        "last_activity",
+        "disconnected_at",
+        "created_at",
+        "updated_at",
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer(*MLAccount.SECRET_FIELDS)
+
+    def has_add_permission(self, request):
+        # Accounts are connected through OAuth or the API, which hold the token pair.
+        return False
+
+    @admin.display(description=_("token health"))
+    def token_health_display(self, obj):
+        health = token_health(obj)
+        if health.expires_at is None:
+            return _("no token")
+        return f"{health.health_percent}%"
+
+    @admin.action(description=_("Pause selected accounts"))
+    def pause_accounts(self, request, queryset):
+        for account in queryset:
+            services.mlaccount_pause(account=account)
+        count = queryset.count()
+        self.message_user(
+            request,
+            ngettext("%(count)d account paused.", "%(count)d accounts paused.", count) % {"count": count},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Resume selected accounts"))
+    def resume_accounts(self, request, queryset):
+        for account in queryset:
+            services.mlaccount_resume(account=account)
+        count = queryset.count()
+        self.message_user(
+            request,
+            ngettext("%(count)d account resumed.", "%(count)d accounts resumed.", count) % {"count": count},
+            messages.SUCCESS,
+        )

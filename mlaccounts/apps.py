@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MLAccountsConfig(AppConfig):
+    name = "mlaccounts"
+    verbose_name = "ML Accounts"

@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from mlaccounts import views
+
+dashboard_patterns = (
+    [
+        path("", views.overview, name="overview"),
+    ],
+    "dashboard",
+)
+
+urlpatterns = [
+    path("", include(dashboard_patterns)),
+    path("health/", views.health, name="health"),
+    path("accounts/", include("allauth.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,170 @@
+"""Sync one account: claim it, get a fresh token, fetch the four counts, save, release.
+
+Used by the scheduled task, the API's "sync now" and `manage.py sync_account`. The claim
+is a conditional UPDATE with a lease, so two workers (or a worker and a web request) never
+sync one account at once, and a worker that dies mid-sync blocks the account only until
+its lease runs out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts import services, tokens
+from accounts.errors import NoRefreshToken
+from accounts.mercadolivre import http as ml_http
+from accounts.mercadolivre import resources
+from accounts.mercadolivre.errors import (
+    MLBadResponse,
+    MLError,
+    MLInvalidGrant,
+    MLRateLimited,
+    MLUnauthorized,
+    MLUnavailable,
+)
+from accounts.models import EventKind, MLAccount
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (MLRateLimited, MLUnavailable)
+
+
+class Outcome:
+    SUCCESS = "success"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # another sync holds the claim
+    MISSING = "missing"  # the account no longer exists
+    RETRY = "retry"  # a transient failure handed back to a retrying caller
+
+
+@dataclass
+class SyncResult:
+    account_id: str
+    outcome: str
+    synced_at: datetime | None = None
+    counts: services.SyncCounts | None = None
+    error: Exception | None = None
+    ml_calls: int = 0
+    duration_ms: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == Outcome.SUCCESS
+
+
+def classify(error: Exception) -> tuple[str, bool]:
+    """The event kind of a failure and whether it means the token is dead (reconnect)."""
+    if isinstance(error, MLInvalidGrant | NoRefreshToken):
+        return EventKind.AUTH, True
+    if isinstance(error, MLUnauthorized):
+        return EventKind.AUTH, True
+    if isinstance(error, MLRateLimited):
+        return EventKind.RATE_LIMITED, False
+    if isinstance(error, MLUnavailable):
+        return EventKind.UNAVAILABLE, False
+    if isinstance(error, MLBadResponse):
+        return EventKind.BAD_RESPONSE, False
+    return EventKind.OTHER, False
+
+
+def describe(error: Exception) -> str:
+    """A sentence for the error history; ML's text, never a token."""
+    if isinstance(error, MLInvalidGrant):
+        return f"Mercado Livre refused to renew the token ({error.message}); reconnect the account."
+    if isinstance(error, NoRefreshToken):
+        return "No refresh token is stored; reconnect the account."
+    if isinstance(error, MLUnauthorized):
+        return f"Mercado Livre rejected the token even after renewing it ({error.message})."
+    if isinstance(error, MLRateLimited):
+        return f"Mercado Livre rate limit reached ({error.message})."
+    if isinstance(error, MLUnavailable):
+        return f"Mercado Livre is unavailable ({error.message})."
+    if isinstance(error, MLBadResponse):
+        return f"Mercado Livre sent an unexpected answer ({error.message})."
+    return str(error)
+
+
+def _fetch_counts(account_id, ml_user_id: int) -> services.SyncCounts:
+    token = tokens.get_fresh_access_token(account_id)
+    try:
+        counts = resources.fetch_counts(token, ml_user_id)
+    except MLUnauthorized:
+        # A token can die before its expiry (password change, revoked app, secret rotation):
+        # renew once and try again; a second 401 means the grant itself is gone.
+        token = tokens.get_fresh_access_token(account_id, force=True)
+        counts = resources.fetch_counts(token, ml_user_id)
+    return services.SyncCounts(counts.products, counts.orders, counts.questions, counts.claims)
+
+
+def sync_account(account_id, *, final_attempt: bool = True) -> SyncResult:
+    """Sync one account and record the outcome.
+
+    With `final_attempt=False` a transient failure (rate limited, ML unavailable) is not
+    recorded but raised, so that a retrying caller records only the last attempt.
+    """
+    started = time.monotonic()
+    account_id = str(account_id)
+    ml_user_id = MLAccount.objects.filter(pk=account_id).values_list("ml_user_id", flat=True).first()
+    if ml_user_id is None:
+        return _done(SyncResult(account_id, Outcome.MISSING), started)
+    claimed_at = timezone.now()
+    if not services.mlaccount_claim(
+        account_id=account_id, lease_seconds=settings.SYNC_LEASE_SECONDS, now=claimed_at
+    ):
+        return _done(SyncResult(account_id, Outcome.SKIPPED), started)
+
+    result = SyncResult(account_id, Outcome.FAILED)
+    with ml_http.count_calls() as calls:
+        try:
+            counts = _fetch_counts(account_id, ml_user_id)
+        except (MLError, NoRefreshToken) as error:
+            result.error = error
+            result.ml_calls = calls.count
+            if not final_attempt and isinstance(error, TRANSIENT_ERRORS):
+                result.outcome = Outcome.RETRY
+                services.mlaccount_release(account_id=account_id, claimed_at=claimed_at)
+                _done(result, started)
+                raise
+            kind, dead = classify(error)
+            services.mlaccount_record_sync_failure(
+                account_id=account_id,
+                kind=kind,
+                message=describe(error),
+                http_status=getattr(error, "status", None),
+                auth_failure=dead,
+                # The refresh path already wrote the `auth` event for an invalid grant.
+                record_event=not isinstance(error, MLInvalidGrant),
+            )
+        else:
+            synced_at = timezone.now()
+            services.mlaccount_record_sync_success(account_id=account_id, counts=counts, synced_at=synced_at)
+            result = SyncResult(account_id, Outcome.SUCCESS, synced_at=synced_at, counts=counts)
+        finally:
+            # Whatever happened (an unexpected exception included), never leave the claim held.
+            services.mlaccount_release(account_id=account_id, claimed_at=claimed_at)
+        result.ml_calls = calls.count
+    return _done(result, started)
+
+
+def _done(result: SyncResult, started: float) -> SyncResult:
+    result.duration_ms = round((time.monotonic() - started) * 1000)
+    log = logger.info if result.outcome != Outcome.FAILED else logger.warning
+    log(
+        "sync %s",
+        result.outcome,
+        extra={
+            "event": "sync",
+            "account_id": result.account_id,
+            "outcome": result.outcome,
+            "duration_ms": result.duration_ms,
+            "ml_calls": result.ml_calls,
+            "error": type(result.error).__name__ if result.error else None,
+        },
+    )
+    return result

@@ -1,0 +1,46 @@
+"""The cast: `user` owns accounts, `other_user` is the outsider."""
+
+import os
+
+import pytest
+
+from tests.factories import MLAccountFactory, UserFactory
+
+PASSWORD = "correct horse battery staple"
+
+
+def pytest_collection_modifyitems(config, items):
+    # Tests that need a real service run wherever the service is configured (CI sets both);
+    # they are skipped only on a machine without it, and say so.
+    needs = {"postgres": "DATABASE_URL", "redis": "REDIS_URL"}
+    for item in items:
+        for marker, variable in needs.items():
+            if item.get_closest_marker(marker) and not os.environ.get(variable):
+                item.add_marker(pytest.mark.skip(reason=f"needs {variable}"))
+
+
+@pytest.fixture(autouse=True)
+def _fast_settings(settings):
+    # Argon2 is deliberately slow; tests hash many passwords.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory(email="alice@example.com", first_name="Alice", last_name="Owner")
+
+
+@pytest.fixture
+def other_user(db):
+    return UserFactory(email="charlie@example.com", first_name="Charlie", last_name="Outsider")
+
+
+@pytest.fixture
+def ml_account(user):
+    return MLAccountFactory(owner=user, is_primary=True, nickname="LOJA_ALICE", account_name="Loja da Alice")
+
+
+@pytest.fixture
+def client_user(client, user):
+    client.force_login(user)
+    return client

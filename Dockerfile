@@ -14,7 +14,7 @@ RUN pip install .
 
 COPY . .
 # collectstatic needs settings to import; these throwaway values never reach runtime.
-RUN DEBUG=0 SECRET_KEY=build-only SALT_KEY=build-only python manage.py collectstatic --noinput \
+RUN DEBUG=0 SECRET_KEY=build-only SALT_KEY=build-only STATIC_MANIFEST=1 python manage.py collectstatic --noinput \
     && chown -R app:app /app
 
 USER app

@@ -44,3 +44,16 @@ class SyncInProgress(DomainError):
 class NoRefreshToken(DomainError):
     code = "NO_REFRESH_TOKEN"
     default_message = _("This account has no refresh token; reconnect it to Mercado Livre.")
+
+
+class OAuthStateInvalid(DomainError):
+    code = "OAUTH_STATE_INVALID"
+    default_message = _(
+        "This connection attempt is no longer valid (expired, already used or started elsewhere). "
+        "Please start again."
+    )
+
+
+class OAuthDenied(DomainError):
+    code = "OAUTH_DENIED"
+    default_message = _("The connection was not authorised at Mercado Livre. Nothing was changed.")

@@ -5,6 +5,7 @@ import uuid
 from cryptography.fernet import InvalidToken
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -153,7 +154,11 @@ class MLAccount(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
     is_primary = models.BooleanField(_("primary"), default=False)
     sync_enabled = models.BooleanField(_("sync enabled"), default=True)
-    sync_interval = models.PositiveIntegerField(_("sync interval (seconds)"), default=DEFAULT_SYNC_INTERVAL)
+    sync_interval = models.PositiveIntegerField(
+        _("sync interval (seconds)"),
+        default=DEFAULT_SYNC_INTERVAL,
+        validators=[MinValueValidator(MIN_SYNC_INTERVAL), MaxValueValidator(MAX_SYNC_INTERVAL)],
+    )
     notifications_enabled = models.BooleanField(_("notifications enabled"), default=True)
     email_notifications_enabled = models.BooleanField(_("email notifications enabled"), default=False)
 
@@ -268,3 +273,29 @@ class AccountEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()}: {self.message[:60]}"
+
+
+class OAuthState(models.Model):
+    """A pending "connect with Mercado Livre": the single-use `state` and its PKCE verifier.
+
+    Kept server-side (not in a cookie) so the verifier never reaches the browser, and so
+    that "used once" holds even when two callbacks with the same state race each other.
+    """
+
+    LIFETIME_SECONDS = 600
+
+    state = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    # A hash of the session key: the state only works in the browser session that asked.
+    session_hash = models.CharField(max_length=64)
+    code_verifier = EncryptedTextField()
+    site_id = models.CharField(max_length=4)
+    redirect_uri = models.CharField(max_length=2000)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = _("pending Mercado Livre authorization")
+        verbose_name_plural = _("pending Mercado Livre authorizations")
+
+    def __repr__(self):
+        return f"<OAuthState user={self.user_id} site={self.site_id}>"

@@ -187,13 +187,15 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
-# Argon2 first (Django's recommendation); the others still verify old hashes, bcrypt
-# included for users imported from the system this replaces.
+# Argon2 first (Django's recommendation); the others still verify old hashes and are
+# upgraded to Argon2 at the next login. The system this replaces stored plain bcrypt
+# ("$2b$..."): imported as "bcrypt$" + that hash, BCryptPasswordHasher verifies it.
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.BCryptPasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -249,18 +251,20 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+# Hashed, compressed names once collectstatic has run (deploys, the Docker image);
+# before that (make run, tests) files are served straight from the finders.
+_collected = env_bool("STATIC_MANIFEST", False) or (STATIC_ROOT / "staticfiles.json").exists()
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
-            "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if _collected
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
 }
-# Serve from the finders when no collectstatic has run (make run, tests).
-WHITENOISE_USE_FINDERS = DEBUG or not STATIC_ROOT.exists()
+WHITENOISE_USE_FINDERS = not _collected
 
 # --- Security (check --deploy clean; every knob overridable behind a TLS proxy) -----------
 
@@ -278,7 +282,13 @@ if env_bool("USE_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Health checks from a load balancer come over plain HTTP.
 SECURE_REDIRECT_EXEMPT = [r"^health/?$"]
-SILENCED_SYSTEM_CHECKS = [] if SECURE_SSL_REDIRECT else ["security.W008"]
+SILENCED_SYSTEM_CHECKS = []
+if not SECURE_SSL_REDIRECT:
+    # Opted out on purpose: a TLS-terminating proxy in front does the redirect.
+    SILENCED_SYSTEM_CHECKS.append("security.W008")
+if not SECURE_HSTS_PRELOAD:
+    # Preloading is hard to undo and needs the domain owner's decision: opt-in only.
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
 
 # --- Mercado Livre ------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ from mlaccounts import views
 dashboard_patterns = (
     [
         path("", views.overview, name="overview"),
+        path("ml-accounts/connect/", views.connect, name="connect"),
+        path("ml-accounts/connect/callback/", views.connect_callback, name="connect_callback"),
     ],
     "dashboard",
 )

@@ -1,0 +1,101 @@
+import pytest
+from django.urls import reverse
+
+from accounts.models import MLAccount
+from tests.factories import AccountEventFactory, MLAccountFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client):
+    admin = UserFactory(email="admin@example.com", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    return client
+
+
+def test_anonymous_is_sent_to_the_admin_login(client, ml_account):
+    response = client.get(reverse("admin:accounts_mlaccount_changelist"))
+    assert response.status_code == 302
+    assert reverse("admin:login") in response["Location"]
+
+
+def test_a_seller_who_is_not_staff_cannot_enter(client_user, ml_account):
+    response = client_user.get(reverse("admin:accounts_mlaccount_change", args=[ml_account.pk]))
+    assert response.status_code == 302
+
+
+def test_list_shows_accounts_but_never_tokens(admin_client, ml_account):
+    response = admin_client.get(reverse("admin:accounts_mlaccount_changelist"))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert ml_account.nickname in html
+    assert ml_account.access_token not in html and ml_account.refresh_token not in html
+
+
+def test_change_form_never_shows_tokens_and_shows_events(admin_client, ml_account):
+    AccountEventFactory(account=ml_account, message="Mercado Livre answered 503")
+    response = admin_client.get(reverse("admin:accounts_mlaccount_change", args=[ml_account.pk]))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Mercado Livre answered 503" in html
+    assert ml_account.access_token not in html and ml_account.refresh_token not in html
+    assert 'name="access_token"' not in html and 'name="refresh_token"' not in html
+
+
+def test_saving_the_change_form_keeps_the_tokens(admin_client, ml_account):
+    url = reverse("admin:accounts_mlaccount_change", args=[ml_account.pk])
+    data = {
+        "owner": ml_account.owner_id,
+        "nickname": ml_account.nickname,
+        "email": ml_account.email,
+        "site_id": "MLB",
+        "account_name": "Renamed in admin",
+        "account_type": "store",
+        "sync_enabled": "on",
+        "sync_interval": 600,
+        "notifications_enabled": "on",
+        "events-TOTAL_FORMS": 0,
+        "events-INITIAL_FORMS": 0,
+        "events-MIN_NUM_FORMS": 0,
+        "events-MAX_NUM_FORMS": 1000,
+    }
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    reloaded = MLAccount.objects.get(pk=ml_account.pk)
+    assert reloaded.account_name == "Renamed in admin"
+    assert reloaded.access_token == ml_account.access_token
+    assert reloaded.refresh_token == ml_account.refresh_token
+
+
+@pytest.mark.parametrize("term", ["LOJA_ALICE", "alice@example.com", "4000000"])
+def test_search_by_nickname_email_and_ml_user_id(admin_client, ml_account, term):
+    MLAccountFactory(nickname="SOMEBODY_ELSE")
+    if term == "4000000":
+        term = str(ml_account.ml_user_id)
+    response = admin_client.get(reverse("admin:accounts_mlaccount_changelist"), {"q": term})
+    html = response.content.decode()
+    assert ml_account.nickname in html
+    assert "SOMEBODY_ELSE" not in html
+
+
+def test_filters(admin_client, ml_account):
+    MLAccountFactory(nickname="PAUSED_ONE", status="paused")
+    response = admin_client.get(reverse("admin:accounts_mlaccount_changelist"), {"status__exact": "paused"})
+    html = response.content.decode()
+    assert "PAUSED_ONE" in html and ml_account.nickname not in html
+
+
+def test_pause_and_resume_actions(admin_client, ml_account):
+    url = reverse("admin:accounts_mlaccount_changelist")
+    admin_client.post(url, {"action": "pause_accounts", "_selected_action": [ml_account.pk]})
+    ml_account.refresh_from_db()
+    assert ml_account.status == "paused" and not ml_account.sync_enabled
+    admin_client.post(url, {"action": "resume_accounts", "_selected_action": [ml_account.pk]})
+    ml_account.refresh_from_db()
+    assert ml_account.status == "active" and ml_account.sync_enabled
+
+
+def test_users_are_listed(admin_client, user):
+    response = admin_client.get(reverse("admin:accounts_user_changelist"))
+    assert user.email in response.content.decode()

@@ -1,0 +1,71 @@
+"""Mercado Livre at the HTTP boundary, with `responses`: the shapes of mercadolivre-api.md."""
+
+import itertools
+import re
+import threading
+from urllib.parse import parse_qs
+
+import responses
+
+API = "https://api.mercadolibre.com"
+
+
+def token_body(user_id: int, n: int) -> dict:
+    return {
+        "access_token": f"APP_USR-123-010203-{n:032x}-{user_id}",
+        "token_type": "Bearer",
+        "expires_in": 21600,
+        "scope": "offline_access read write",
+        "user_id": user_id,
+        "refresh_token": f"TG-{n:024x}-{user_id}",
+    }
+
+
+def add_counts(rsps, *, products=12, orders=5, questions=3, claims=1, status=200):
+    """Answer the four count endpoints (any seller) with the given totals or one status.
+
+    A count given as None is left unregistered, for a test to answer it itself.
+    """
+    if status != 200:
+        body = {"message": "error", "error": "error", "status": status, "cause": []}
+        for pattern in (r"/users/\d+/items/search", r"/orders/search", r"/questions/search", r"/post-purchase/"):
+            rsps.add(responses.GET, re.compile(API + pattern), json=body, status=status)
+        return
+    if products is not None:
+        rsps.add(responses.GET, re.compile(API + r"/users/\d+/items/search"), json={"paging": {"total": products}})
+    rsps.add(responses.GET, re.compile(API + r"/orders/search"), json={"paging": {"total": orders}})
+    rsps.add(responses.GET, re.compile(API + r"/questions/search"), json={"total": questions})
+    rsps.add(
+        responses.GET,
+        re.compile(API + r"/post-purchase/v1/claims/search"),
+        json={"paging": {"total": claims}, "data": []},
+    )
+
+
+class RotatingTokenEndpoint:
+    """ML's token endpoint with single-use refresh tokens: only the latest one works."""
+
+    def __init__(self, *, user_id: int, current_refresh: str):
+        self.user_id = user_id
+        self.current = current_refresh
+        self.lock = threading.Lock()
+        self.calls = 0
+        self.invalid_grants = 0
+        self._seq = itertools.count(1)
+
+    def __call__(self, request):
+        form = {k: v[0] for k, v in parse_qs(request.body).items()}
+        with self.lock:
+            self.calls += 1
+            if form.get("grant_type") != "refresh_token" or form.get("refresh_token") != self.current:
+                self.invalid_grants += 1
+                return (400, {}, '{"error":"invalid_grant","error_description":"used","status":400,"cause":[]}')
+            body = token_body(self.user_id, next(self._seq) + 1000)
+            self.current = body["refresh_token"]
+        import json
+
+        return (200, {"Content-Type": "application/json"}, json.dumps(body))
+
+    def install(self, rsps):
+        rsps.add_callback(responses.POST, API + "/oauth/token", callback=self)
+        return self

@@ -1,0 +1,255 @@
+"""The one way this project talks HTTP to Mercado Livre.
+
+Every call goes through ``request_json``: it takes a token from the shared rate budget,
+always sets a timeout, sends the access token only as ``Authorization: Bearer`` (§2),
+maps failures to the typed errors of ``errors.py`` and never logs a token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from importlib import metadata
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from . import ratelimit
+from .errors import MLBadResponse, MLRateLimited, MLUnavailable, error_from_response
+
+logger = logging.getLogger(__name__)
+
+try:
+    _VERSION = metadata.version("mlaccounts")
+except metadata.PackageNotFoundError:
+    _VERSION = "0.1.0"  # the project is not pip-installed in development; see pyproject.toml
+USER_AGENT = f"MLAccounts/{_VERSION} (+self-hosted)"
+
+# ML answers 5xx now and then under load; retrying a GET is harmless and usually works.
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+RETRY_TOTAL = 2
+RETRY_BACKOFF = 0.3
+
+
+# --- Call counting -----------------------------------------------------------------------------
+
+_calls: ContextVar[int] = ContextVar("ml_calls", default=0)
+_retry_budget: ContextVar[bool] = ContextVar("ml_retry_budget", default=False)
+
+
+def _count_attempt() -> None:
+    _calls.set(_calls.get() + 1)
+
+
+def calls_made() -> int:
+    """Return how many HTTP attempts to ML this context (thread or task) has made."""
+    return _calls.get()
+
+
+class CallCounter:
+    """The number of ML calls made inside a ``count_calls()`` block (live, then frozen)."""
+
+    def __init__(self) -> None:
+        self._start = calls_made()
+        self._final: int | None = None
+
+    @property
+    def count(self) -> int:
+        if self._final is not None:
+            return self._final
+        return calls_made() - self._start
+
+    def _freeze(self) -> None:
+        self._final = calls_made() - self._start
+
+
+@contextlib.contextmanager
+def count_calls() -> Iterator[CallCounter]:
+    """Count the ML calls made in the block, e.g. to log "ML calls made" after a sync."""
+    counter = CallCounter()
+    try:
+        yield counter
+    finally:
+        counter._freeze()
+
+
+# --- Session ---------------------------------------------------------------------------------
+
+
+class _GetOnlyRetry(Retry):
+    """urllib3 retries that never replay anything but a GET.
+
+    Stock urllib3 retries connection errors for every method. A token POST must never be
+    replayed: refresh tokens are single-use (§1.5), so a replay after a lost response
+    would burn the new token and leave us with a dead one.
+    """
+
+    def increment(
+        self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any
+    ) -> Retry:
+        if method is None or method.upper() not in (self.allowed_methods or ()):
+            # An exhausted plain Retry raises MaxRetryError, which requests turns into
+            # its usual ConnectionError / ConnectTimeout.
+            return Retry(total=0, raise_on_status=False).increment(method, url, *args, **kwargs)
+        retry = super().increment(method, url, *args, **kwargs)
+        _count_attempt()  # urllib3 is about to send the request again
+        return retry
+
+    def sleep(self, response: Any = None) -> None:
+        super().sleep(response)
+        # A retry is one more request against the app-wide budget.
+        if _retry_budget.get():
+            ratelimit.acquire()
+
+
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+    retry = _GetOnlyRetry(
+        total=RETRY_TOTAL,
+        connect=RETRY_TOTAL,
+        read=RETRY_TOTAL,
+        status=RETRY_TOTAL,
+        other=0,
+        redirect=False,
+        backoff_factor=RETRY_BACKOFF,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET"}),
+        respect_retry_after_header=False,
+        raise_on_status=False,
+    )
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=16)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)  # the bundled sandbox speaks plain HTTP
+    return session
+
+
+_local = threading.local()
+
+
+def get_session() -> requests.Session:
+    """Return this thread's session (requests sessions are not thread-safe; pools are reused)."""
+    session = getattr(_local, "session", None)
+    # A forked worker (Celery prefork, gunicorn --preload) inherits the parent's
+    # thread-local; its pooled sockets belong to the parent, so start afresh.
+    if session is None or getattr(_local, "pid", None) != os.getpid():
+        session = _new_session()
+        _local.session = session
+        _local.pid = os.getpid()
+    return session
+
+
+def timeouts() -> tuple[float, float]:
+    """Return the (connect, read) timeouts from settings; every request passes them."""
+    return (float(settings.ML_CONNECT_TIMEOUT), float(settings.ML_READ_TIMEOUT))
+
+
+# --- The choke point -----------------------------------------------------------------------
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return (parts.scheme.lower(), parts.netloc.lower())
+
+
+def _build_url(path_or_url: str, *, with_token: bool) -> str:
+    base = settings.ML_API_URL.rstrip("/")
+    if path_or_url.startswith(("http://", "https://")):
+        # Absolute URLs are allowed (the sandbox, links ML returns) but a bearer token
+        # only ever goes to the configured API host.
+        if with_token and _origin(path_or_url) != _origin(base):
+            raise ValueError("refusing to send an ML access token to a host other than ML_API_URL")
+        return path_or_url
+    return f"{base}/{path_or_url.lstrip('/')}"
+
+
+def _is_success(status: int, path: str, expected: tuple[int, ...]) -> bool:
+    if status in expected:
+        return True
+    # The Users API answers 206 when a sub-block (e.g. reputation) failed to load; the
+    # rest is valid (§3).
+    return status == 206 and path.startswith("/users")
+
+
+def request_json(
+    method: str,
+    path_or_url: str,
+    *,
+    token: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
+    expected: tuple[int, ...] = (200,),
+    budget: bool = True,
+) -> dict:
+    """Call ML and return the JSON object it answered.
+
+    ``path_or_url`` is a path under ``settings.ML_API_URL`` (or an absolute URL on that
+    host when a token is sent). ``token`` goes only in the Authorization header, never
+    in the URL (§2). ``data`` is sent form-encoded, which only the token endpoint takes
+    (§1.3). With ``budget`` the call first takes a token from the shared rate budget.
+
+    Raises ``MLUnavailable`` for timeouts and connection errors, the error built by
+    ``error_from_response`` for a non-success status, and ``MLBadResponse`` when the body
+    is not a JSON object. A 429 also slows every process down (``ratelimit.penalize``).
+    """
+    method = method.upper()
+    url = _build_url(path_or_url, with_token=token is not None)
+    path = urlsplit(url).path
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+
+    if budget:
+        ratelimit.acquire()
+    _count_attempt()
+    budget_token = _retry_budget.set(budget)
+    started = time.monotonic()
+    try:
+        response = get_session().request(
+            method,
+            url,
+            params=params,
+            data=data,
+            headers=headers,
+            timeout=timeouts(),
+            allow_redirects=False,
+        )
+    except requests.Timeout as exc:
+        logger.info("ML %s %s timed out after %.0f ms", method, path, _elapsed_ms(started))
+        raise MLUnavailable(f"Mercado Livre timed out ({type(exc).__name__})", code="timeout") from exc
+    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+        logger.info("ML %s %s connection failed after %.0f ms", method, path, _elapsed_ms(started))
+        raise MLUnavailable(
+            f"Could not reach Mercado Livre ({type(exc).__name__})", code="connection_error"
+        ) from exc
+    finally:
+        _retry_budget.reset(budget_token)
+
+    status = response.status_code
+    # Path and status only: the URL's query is harmless but headers and bodies are not.
+    logger.debug("ML %s %s -> %s in %.0f ms", method, path, status, _elapsed_ms(started))
+
+    if not _is_success(status, path, expected):
+        error = error_from_response(response)
+        if isinstance(error, MLRateLimited):
+            ratelimit.penalize(error.retry_after)
+        raise error
+
+    try:
+        body = response.json()
+    except ValueError:  # requests' JSONDecodeError is a ValueError
+        raise MLBadResponse(f"{method} {path} answered a body that is not JSON", status=status) from None
+    if not isinstance(body, dict):
+        raise MLBadResponse(f"{method} {path} answered JSON that is not an object", status=status)
+    return body
+
+
+def _elapsed_ms(started: float) -> float:
+    return (time.monotonic() - started) * 1000

@@ -1,0 +1,117 @@
+"""Connect with OAuth end to end over real HTTP, against the bundled sandbox."""
+
+import re
+from html import unescape
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from django.urls import reverse
+
+from accounts.mercadolivre import sandbox
+from accounts.models import MLAccount
+from sync import engine
+
+pytestmark = pytest.mark.django_db
+CALLBACK = reverse("dashboard:connect_callback")
+SELLER = next(s for s in sandbox.DEMO_SELLERS if s.id > 2**32)
+
+
+@pytest.fixture
+def ml(settings):
+    with sandbox.start_sandbox(port=0) as server:
+        settings.ML_API_URL = server.url
+        settings.ML_AUTH_URL = server.url
+        settings.ML_CLIENT_ID = sandbox.SANDBOX_CLIENT_ID
+        settings.ML_CLIENT_SECRET = sandbox.SANDBOX_CLIENT_SECRET
+        # The sandbox, like ML, only redirects to registered URIs (not "testserver").
+        settings.ML_REDIRECT_URI = "http://127.0.0.1:8000" + CALLBACK
+        settings.ML_REQUESTS_PER_SECOND = 0
+        settings.LANGUAGE_CODE = "en"  # the assertions read the English source strings
+        yield server
+
+
+def authorize(client, seller_id=SELLER.id, decision="allow"):
+    """Start the connect flow and answer the sandbox's authorization page like a seller."""
+    start = client.get(reverse("dashboard:connect"), {"site": "MLB"})
+    page = requests.get(start["Location"], timeout=10)
+    assert page.status_code == 200
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+    fields = {k: unescape(v) for k, v in fields.items()}
+    answer = requests.post(
+        urlsplit(start["Location"])._replace(query="").geturl(),
+        data={**fields, "user_id": seller_id, "decision": decision},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert answer.status_code == 302
+    back = urlsplit(answer.headers["Location"])
+    assert back.path == CALLBACK
+    return {k: v[0] for k, v in parse_qs(back.query).items()}
+
+
+def test_connect_then_sync_against_the_sandbox(client_user, user, ml):
+    params = authorize(client_user)
+    client_user.get(CALLBACK, params)
+    account = MLAccount.objects.get(owner=user)
+    assert (account.ml_user_id, account.nickname) == (SELLER.id, SELLER.nickname)
+    assert engine.sync_account(account.pk).ok
+    account.refresh_from_db()
+    assert (account.cached_products, account.cached_orders) == (SELLER.listings, SELLER.orders)
+    assert (account.cached_questions, account.cached_claims) == (SELLER.questions, SELLER.claims)
+
+
+def test_reconnect_replaces_the_tokens_of_the_same_account(client_user, user, ml):
+    client_user.get(CALLBACK, authorize(client_user))
+    first = MLAccount.objects.get(owner=user)
+    MLAccount.objects.filter(pk=first.pk).update(status="expired")
+    client_user.get(CALLBACK, authorize(client_user))
+    again = MLAccount.objects.get(owner=user)
+    assert again.pk == first.pk
+    assert again.status == "active"
+    assert again.refresh_token != first.refresh_token
+    # The new authorization killed the old refresh token, as ML does.
+    dead = requests.post(
+        ml.url + "/oauth/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": sandbox.SANDBOX_CLIENT_ID,
+            "client_secret": sandbox.SANDBOX_CLIENT_SECRET,
+            "refresh_token": first.refresh_token,
+        },
+        timeout=10,
+    )
+    assert dead.json()["error"] == "invalid_grant"
+
+
+def test_tampered_state_writes_nothing(client_user, ml):
+    params = authorize(client_user)
+    params["state"] = params["state"][:-2] + "xx"
+    client_user.get(CALLBACK, params)
+    assert not MLAccount.objects.exists()
+
+
+def test_reused_state_writes_nothing(client_user, user, ml):
+    params = authorize(client_user)
+    client_user.get(CALLBACK, params)
+    MLAccount.objects.all().delete()
+    client_user.get(CALLBACK, params)
+    assert not MLAccount.objects.exists()
+
+
+def test_reused_code_is_refused_by_ml_and_writes_nothing(client_user, user, ml):
+    used = authorize(client_user)
+    client_user.get(CALLBACK, used)
+    account = MLAccount.objects.get(owner=user)
+    fresh = authorize(client_user)  # a valid new state, but the old, spent code
+    response = client_user.get(CALLBACK, {"code": used["code"], "state": fresh["state"]}, follow=True)
+    assert MLAccount.objects.get(owner=user).access_token == account.access_token
+    assert any("did not accept" in str(m) for m in response.context["messages"])
+
+
+def test_denied_consent_writes_nothing(client_user, ml):
+    params = authorize(client_user, decision="deny")
+    assert params["error"] == "access_denied"
+    response = client_user.get(CALLBACK, params, follow=True)
+    assert not MLAccount.objects.exists()
+    assert any("not authorised" in str(m) for m in response.context["messages"])

@@ -30,6 +30,12 @@ class Command(BaseCommand):
     help = "Serve the Mercado Livre sandbox (fake ML API with demo sellers) until Ctrl-C."
 
     def add_arguments(self, parser):
+        parser.add_argument(
+            "--if-sandbox",
+            action="store_true",
+            help="Serve only in sandbox mode (no ML_CLIENT_ID); otherwise idle until stopped. "
+            "For process files that run the same processes in both modes.",
+        )
         default = urlsplit(settings.ML_SANDBOX_URL)
         parser.add_argument("--host", default=default.hostname or "127.0.0.1")
         parser.add_argument(
@@ -61,6 +67,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        if options["if_sandbox"] and not settings.ML_SANDBOX:
+            # Idle rather than exit: honcho stops every process when one of them ends.
+            signal.signal(signal.SIGTERM, _interrupt)
+            self.stdout.write("ML_CLIENT_ID is set: talking to Mercado Livre itself; the sandbox stays idle.")
+            self.stdout.flush()
+            try:
+                while True:
+                    signal.pause()
+            except KeyboardInterrupt:
+                return
         try:
             state = SandboxState(
                 state_file=Path(options["state_file"]) if options["state_file"] else None,

@@ -57,3 +57,8 @@ class OAuthStateInvalid(DomainError):
 class OAuthDenied(DomainError):
     code = "OAUTH_DENIED"
     default_message = _("The connection was not authorised at Mercado Livre. Nothing was changed.")
+
+
+class EmailExists(DomainError):
+    code = "EMAIL_EXISTS"
+    default_message = _("A user with this email address already exists.")

@@ -297,5 +297,8 @@ class OAuthState(models.Model):
         verbose_name = _("pending Mercado Livre authorization")
         verbose_name_plural = _("pending Mercado Livre authorizations")
 
+    def __str__(self):
+        return f"{self.site_id} authorization started {self.created_at:%Y-%m-%d %H:%M}"
+
     def __repr__(self):
         return f"<OAuthState user={self.user_id} site={self.site_id}>"

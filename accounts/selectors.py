@@ -7,7 +7,7 @@ Another user's account and an id that does not exist are indistinguishable to th
 import uuid
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from accounts.errors import AccountNotFound
 from accounts.models import AccountEvent, MLAccount
@@ -62,3 +62,61 @@ def mlaccount_ids_expiring(*, before: datetime) -> list:
         .order_by("token_expires_at")
         .values_list("id", flat=True)
     )
+
+
+def mlaccount_list_for_overview(*, user) -> QuerySet[MLAccount]:
+    """The user's accounts as the dashboard lists them, with `last_event_kind` annotated.
+
+    `last_event_kind` is the kind of the account's newest history entry (None without one),
+    so the dashboard can say in words what went wrong with a failed sync. A subquery keeps
+    the page at one query however many accounts there are.
+    """
+    newest = (
+        AccountEvent.objects.filter(account=OuterRef("pk")).order_by("-created_at", "-id").values("kind")[:1]
+    )
+    return mlaccount_list_for_user(user=user).annotate(last_event_kind=Subquery(newest))
+
+
+# --- the background jobs (system-wide reads, never shown to a user as is) ----------------------
+
+
+def mlaccount_status_counts() -> dict[str, int]:
+    """How many accounts are in each status, every status present (zero when none)."""
+    counts = dict.fromkeys(MLAccount.Status.values, 0)
+    for row in MLAccount.objects.order_by().values("status").annotate(n=Count("id")):
+        counts[row["status"]] = row["n"]
+    return counts
+
+
+def mlaccount_count_due(*, now: datetime) -> int:
+    """How many accounts the scheduler considers due at `now` (claimed ones included)."""
+    return MLAccount.objects.filter(mlaccount_due_q(now=now)).count()
+
+
+def mlaccount_schedule_groups() -> list[dict]:
+    """The scheduled fleet in groups: status, sync_interval, error_count and how many (`n`).
+
+    Only accounts the scheduler syncs (active or error, sync enabled). Active accounts are
+    grouped by interval alone (error_count 0); accounts in error by interval and error
+    streak, which sets their back-off. A handful of rows whatever the fleet's size.
+    """
+    scheduled = MLAccount.objects.filter(
+        sync_enabled=True, status__in=[MLAccount.Status.ACTIVE, MLAccount.Status.ERROR]
+    ).order_by()
+    active = scheduled.filter(status=MLAccount.Status.ACTIVE).values("sync_interval").annotate(n=Count("id"))
+    in_error = (
+        scheduled.filter(status=MLAccount.Status.ERROR)
+        .values("sync_interval", "error_count")
+        .annotate(n=Count("id"))
+    )
+    groups = [
+        {
+            "status": MLAccount.Status.ACTIVE,
+            "sync_interval": row["sync_interval"],
+            "error_count": 0,
+            "n": row["n"],
+        }
+        for row in active
+    ]
+    groups += [{"status": MLAccount.Status.ERROR, **row} for row in in_error]
+    return groups

@@ -13,14 +13,19 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from allauth.account.adapter import get_adapter as get_allauth_adapter
+from allauth.account.models import EmailAddress
+from allauth.account.utils import filter_users_by_email
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Q, Value, When, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.errors import AccountExists, AccountValidationError, OAuthDenied, OAuthStateInvalid
+from accounts import selectors
+from accounts.errors import AccountExists, AccountValidationError, EmailExists, OAuthDenied, OAuthStateInvalid
 from accounts.mercadolivre import oauth, resources
 from accounts.mercadolivre.errors import MLBadResponse
 from accounts.models import (
@@ -281,7 +286,9 @@ def mlaccount_update(
 
     if "sync_interval" in changes and account.sync_enabled and account.last_sync:
         # A shorter interval takes effect at once, not after the old one runs out.
-        changes["next_sync"] = max(account.last_sync + timedelta(seconds=changes["sync_interval"]), timezone.now())
+        changes["next_sync"] = max(
+            account.last_sync + timedelta(seconds=changes["sync_interval"]), timezone.now()
+        )
     if changes:
         MLAccount.objects.filter(pk=account.pk).update(**changes, updated_at=timezone.now())
     if is_primary is True:
@@ -340,7 +347,10 @@ def mlaccount_remove(*, account: MLAccount) -> None:
     MLAccount.objects.filter(pk=account.pk).delete()
     if was_primary:
         successor = (
-            MLAccount.objects.filter(owner_id=account.owner_id).order_by("created_at", "id").values("pk").first()
+            MLAccount.objects.filter(owner_id=account.owner_id)
+            .order_by("created_at", "id")
+            .values("pk")
+            .first()
         )
         if successor:
             MLAccount.objects.filter(pk=successor["pk"]).update(is_primary=True, updated_at=timezone.now())
@@ -376,7 +386,9 @@ def mlaccount_release(*, account_id, claimed_at: datetime) -> None:
 
 
 @transaction.atomic
-def mlaccount_record_sync_success(*, account_id, counts: SyncCounts, synced_at: datetime | None = None) -> None:
+def mlaccount_record_sync_success(
+    *, account_id, counts: SyncCounts, synced_at: datetime | None = None
+) -> None:
     """Save the counts of a successful sync, reset the error streak and schedule the next one."""
     synced_at = synced_at or timezone.now()
     account = (
@@ -412,7 +424,9 @@ def mlaccount_record_sync_success(*, account_id, counts: SyncCounts, synced_at: 
 def error_backoff_seconds(*, sync_interval: int, error_count: int) -> int:
     """Interval before the next try of an account in `error`: its own, doubling, at most an hour."""
     doublings = max(0, error_count - ERROR_STATUS_AFTER + 1)
-    return int(min(max(sync_interval, 1) * math.pow(2, min(doublings, 20)), max(MAX_ERROR_BACKOFF, sync_interval)))
+    return int(
+        min(max(sync_interval, 1) * math.pow(2, min(doublings, 20)), max(MAX_ERROR_BACKOFF, sync_interval))
+    )
 
 
 @transaction.atomic
@@ -434,10 +448,7 @@ def mlaccount_record_sync_failure(
     """
     failed_at = failed_at or timezone.now()
     account = (
-        MLAccount.objects.select_for_update()
-        .defer(*MLAccount.SECRET_FIELDS)
-        .filter(pk=account_id)
-        .first()
+        MLAccount.objects.select_for_update().defer(*MLAccount.SECRET_FIELDS).filter(pk=account_id).first()
     )
     if account is None:  # removed while it synced
         return None
@@ -566,7 +577,9 @@ def oauth_complete(
     pending = _oauth_take_state(user=user, session_key=session_key, state=state)
     if error or not code:
         raise OAuthDenied()
-    token_set = oauth.exchange_code(code=code, redirect_uri=pending.redirect_uri, code_verifier=pending.code_verifier)
+    token_set = oauth.exchange_code(
+        code=code, redirect_uri=pending.redirect_uri, code_verifier=pending.code_verifier
+    )
     me = resources.users_me(token_set.access_token)
     if me.id != token_set.user_id:
         raise MLBadResponse("the token's user_id and /users/me disagree")
@@ -582,3 +595,150 @@ def oauth_complete(
         scopes=" ".join(token_set.scopes),
         reconnect=True,
     )
+
+
+# --- users ------------------------------------------------------------------------------------
+
+MAX_NAME_LENGTH = 150  # AbstractUser.first_name / last_name
+MAX_PASSWORD_LENGTH = 1024  # bounds the hashing and similarity checks an anonymous caller can cause
+
+
+@transaction.atomic
+def user_register(*, email, password, first_name="", last_name="") -> User:
+    """Create a user by the dashboard sign-up's rules (django-allauth), for the REST API.
+
+    The email must be valid and not in use, compared case-insensitively against users and
+    allauth's email addresses alike; the password must pass allauth's and Django's
+    validators (similarity to the email and names included). Like allauth's sign-up, the
+    address is recorded as the user's primary, unverified EmailAddress. Raises
+    AccountValidationError (errors keyed by field name) or EmailExists.
+    """
+    adapter = get_allauth_adapter()
+    errors: dict[str, list[str]] = {}
+    _check_text(errors, "email", email, max_length=254)
+    if "email" not in errors:
+        email = User.objects.normalize_email(email)
+        try:
+            validate_email(email)
+            email = adapter.clean_email(email)
+        except ValidationError as exc:
+            errors.setdefault("email", []).extend(exc.messages)
+    _check_text(errors, "first_name", first_name, required=False, max_length=MAX_NAME_LENGTH)
+    _check_text(errors, "last_name", last_name, required=False, max_length=MAX_NAME_LENGTH)
+    first_name = first_name.strip() if isinstance(first_name, str) else ""
+    last_name = last_name.strip() if isinstance(last_name, str) else ""
+    if not isinstance(password, str) or not password:
+        errors.setdefault("password", []).append(_("This field is required."))
+    elif len(password) > MAX_PASSWORD_LENGTH:
+        errors.setdefault("password", []).append(
+            _("Ensure this value has at most %(max)d characters.") % {"max": MAX_PASSWORD_LENGTH}
+        )
+    else:
+        candidate = User(
+            email=email if "email" not in errors else "", first_name=first_name, last_name=last_name
+        )
+        try:
+            adapter.clean_password(password, user=candidate)
+        except ValidationError as exc:
+            errors.setdefault("password", []).extend(exc.messages)
+    if errors:
+        raise AccountValidationError(errors)
+
+    if filter_users_by_email(email):
+        raise EmailExists()
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email, password, first_name=first_name, last_name=last_name)
+            EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=False)
+    except IntegrityError:
+        # Another sign-up took the address between our check and the insert.
+        raise EmailExists() from None
+    return user
+
+
+# --- the background jobs (sync/tasks.py) --------------------------------------------------------
+
+
+@transaction.atomic
+def mlaccount_dispatch_due(
+    *,
+    lease_seconds: int,
+    limit: int | None = None,
+    now: datetime | None = None,
+    lookahead_seconds: float = 0,
+) -> list[str]:
+    """Pick the accounts whose scheduled sync should start now; return their ids.
+
+    Due (selectors.mlaccount_due_q) by `now` + `lookahead_seconds`, and not held by a
+    running sync, or held longer than the lease (its worker died). Least recently synced
+    first (never synced before all), then the longest overdue, so that with a `limit` (the
+    rate budget) nobody starves.
+
+    The picked accounts' next_sync moves to now + lease: the next dispatch does not pick
+    them again while their sync waits in the queue, and the sync, when it ends, sets the
+    real next_sync. Should the queued sync be lost (a worker killed, an expired message),
+    the account is simply due again when the lease runs out. Two dispatchers running at
+    once pick disjoint accounts: SKIP LOCKED on PostgreSQL; SQLite serialises writers.
+    """
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=lease_seconds)
+    due = (
+        MLAccount.objects.select_for_update(skip_locked=True)
+        .filter(selectors.mlaccount_due_q(now=now + timedelta(seconds=lookahead_seconds)))
+        .filter(Q(sync_started_at__isnull=True) | Q(sync_started_at__lt=stale))
+        .order_by(F("last_sync").asc(nulls_first=True), "next_sync", "id")
+        .values_list("id", flat=True)
+    )
+    if limit is not None:
+        due = due[: max(0, limit)]
+    ids = list(due)
+    if ids:
+        MLAccount.objects.filter(id__in=ids).update(next_sync=now + timedelta(seconds=lease_seconds))
+    return [str(account_id) for account_id in ids]
+
+
+def mlaccount_release_stale_claims(*, lease_seconds: int, now: datetime | None = None) -> int:
+    """Free sync claims older than the lease (their worker died mid-sync); return how many.
+
+    An abandoned claim already lets the next sync in (mlaccount_claim); freeing it also
+    stops the account showing `in_progress` in the meantime: it shows `failed` instead.
+    A sync that is merely slow loses nothing: its own release and result still apply.
+    """
+    now = now or timezone.now()
+    return MLAccount.objects.filter(sync_started_at__lt=now - timedelta(seconds=lease_seconds)).update(
+        sync_started_at=None,
+        last_sync_status=Case(
+            When(last_sync_status=SyncStatus.IN_PROGRESS, then=Value(SyncStatus.FAILED)),
+            default=F("last_sync_status"),
+        ),
+    )
+
+
+EVENT_MAX_AGE_DAYS = 30
+_CLEANUP_CHUNK = 1000
+
+
+def event_cleanup(
+    *, max_age_days: int = EVENT_MAX_AGE_DAYS, keep_per_account: int = MAX_EVENTS_PER_ACCOUNT, now=None
+) -> int:
+    """Drop error-history entries older than `max_age_days` or beyond each account's newest
+    `keep_per_account`; return how many were deleted.
+
+    event_record already trims on every write; this catches what it cannot (age, and rows
+    written by anything else), in chunks so that a large backlog never holds a long lock.
+    """
+    now = now or timezone.now()
+    deleted = AccountEvent.objects.filter(created_at__lt=now - timedelta(days=max_age_days)).delete()[0]
+    surplus = (
+        AccountEvent.objects.annotate(
+            rank=Window(
+                RowNumber(), partition_by=[F("account_id")], order_by=[F("created_at").desc(), F("id").desc()]
+            )
+        )
+        .filter(rank__gt=keep_per_account)
+        .values_list("id", flat=True)
+    )
+    ids = list(surplus)
+    for start in range(0, len(ids), _CLEANUP_CHUNK):
+        deleted += AccountEvent.objects.filter(id__in=ids[start : start + _CLEANUP_CHUNK]).delete()[0]
+    return deleted

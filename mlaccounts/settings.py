@@ -6,13 +6,15 @@ meaning "off".
 """
 
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
 import dj_database_url
-from dotenv import load_dotenv
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from dotenv import load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -65,19 +67,29 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+_RATE_RE = re.compile(r"^[1-9][0-9]*/(s|sec|m|min|h|hour|d|day)$")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A DRF throttle rate such as "600/min"; anything else fails at start-up."""
+    raw = os.environ.get(name, default).strip()
+    if not _RATE_RE.match(raw):
+        raise ImproperlyConfigured(f"{name} must be a rate such as 600/min or 10/hour, got {raw!r}")
+    return raw
+
+
 # --- Core ---------------------------------------------------------------------------
 
 DEBUG = env_bool("DEBUG", False)
 
 # Development keys are only acceptable while DEBUG is on; production must set both.
-_DEV_SECRET_KEY = "dev-insecure-secret-key-do-not-use-in-production-0123456789abcdef"
+_DEV_SECRET_KEY = "dev-insecure-secret-key-do-not-use-in-production-0123456789abcdef"  # noqa: S105 - DEBUG only
 _DEV_SALT_KEY = "dev-insecure-salt"
 _secret_keys = env_list("SECRET_KEY")
 _salt_keys = env_list("SALT_KEY")
 if not DEBUG and (not _secret_keys or not _salt_keys):
     raise ImproperlyConfigured(
-        "SECRET_KEY and SALT_KEY must be set when DEBUG is off "
-        "(set DEBUG=1 for local development)."
+        "SECRET_KEY and SALT_KEY must be set when DEBUG is off (set DEBUG=1 for local development)."
     )
 # A comma list rotates keys: the first one encrypts and signs, the rest still decrypt.
 SECRET_KEY = _secret_keys[0] if _secret_keys else _DEV_SECRET_KEY
@@ -98,6 +110,10 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "rest_framework",
+    "corsheaders",
+    "drf_spectacular",
+    # Swagger UI's files served from our own static files: /api/docs/ needs no CDN.
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "accounts",
     "sync",
@@ -106,15 +122,23 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything that can answer on its own (WhiteNoise, CommonMiddleware), so that
+    # those answers carry the CORS headers too.
+    "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    # pt-BR by default; the language switcher's cookie picks another (see the class).
+    "mlaccounts.middleware.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "mlaccounts.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Last, so it sees a view's exception first: anything under /api/ that escapes DRF's
+    # own handler still answers in the API's envelope.
+    "mlaccounts.api.middleware.ApiErrorMiddleware",
 ]
 
 ROOT_URLCONF = "mlaccounts.urls"
@@ -178,7 +202,14 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Files, not process memory: under `make run` the web server, the worker and beat are
+    # separate processes that must see one cache (throttle counts, the sync heartbeat).
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": VAR_DIR / "cache",
+        }
+    }
 
 # --- Users and authentication ----------------------------------------------------------
 
@@ -290,6 +321,34 @@ if not SECURE_HSTS_PRELOAD:
     # Preloading is hard to undo and needs the domain owner's decision: opt-in only.
     SILENCED_SYSTEM_CHECKS.append("security.W021")
 
+# --- Content-Security-Policy (django-csp) ---------------------------------------------------
+
+# No inline scripts or styles anywhere in our pages (templates use static files only, and
+# htmx's own indicator styles are switched off in base.html).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        # Filled in below the Mercado Livre settings: the connect form's redirect goes to
+        # ML's authorization host, and browsers check form-action on redirects too.
+        "form-action": ["'self'"],
+    }
+}
+# Pages we do not write ourselves, and what they need (mlaccounts.middleware.CSPMiddleware).
+CSP_PATH_UPDATES = {
+    # The admin sets a few style="" attributes (collapsed fieldsets, widgets).
+    "/admin/": {"style-src": ["'unsafe-inline'"]},
+    # django-celery-beat's periodic task form starts its crontab widget with an inline script.
+    "/admin/django_celery_beat/": {"style-src": ["'unsafe-inline'"], "script-src": ["'unsafe-inline'"]},
+    # Swagger UI (drf-spectacular's split view: its scripts are files) has an inline <style>.
+    "/api/docs": {"style-src": ["'unsafe-inline'"]},
+}
+
 # --- Mercado Livre ------------------------------------------------------------------------
 
 ML_CLIENT_ID = env_str("ML_CLIENT_ID")
@@ -299,7 +358,7 @@ ML_SANDBOX_URL = env_str("ML_SANDBOX_URL", "http://127.0.0.1:8001").rstrip("/")
 ML_SANDBOX_STATE_FILE = Path(env_str("ML_SANDBOX_STATE_FILE", str(VAR_DIR / "sandbox-state.json")))
 if ML_SANDBOX:
     ML_CLIENT_ID = "sandbox-app"
-    ML_CLIENT_SECRET = "sandbox-secret"
+    ML_CLIENT_SECRET = "sandbox-secret"  # noqa: S105 - the bundled sandbox's public credential
     ML_API_URL = env_str("ML_API_URL", ML_SANDBOX_URL).rstrip("/")
     ML_AUTH_URL = env_str("ML_AUTH_URL", ML_SANDBOX_URL).rstrip("/")
 else:
@@ -310,6 +369,34 @@ else:
     # Empty means: the authorization host of the site being connected (mercadolivre-api.md §8).
     ML_AUTH_URL = env_str("ML_AUTH_URL").rstrip("/")
 ML_REDIRECT_URI = env_str("ML_REDIRECT_URI")
+# Where the connect form may send the browser: the configured authorization host, else every
+# site's host (accounts.mercadolivre.oauth.SITE_AUTH_HOSTS; a test keeps the two in step).
+ML_AUTH_HOSTS = (
+    [ML_AUTH_URL]
+    if ML_AUTH_URL
+    else [
+        "https://auth.mercadolivre.com.br",
+        "https://auth.mercadolibre.com.ar",
+        "https://auth.mercadolibre.com.mx",
+        "https://auth.mercadolibre.com.co",
+        "https://auth.mercadolibre.cl",
+        "https://auth.mercadolibre.com.uy",
+        "https://auth.mercadolibre.com.pe",
+        "https://auth.mercadolibre.com.ec",
+        "https://auth.mercadolibre.com.ve",
+        "https://auth.mercadolibre.com.cr",
+        "https://auth.mercadolibre.com.pa",
+        "https://auth.mercadolibre.com.do",
+        "https://auth.mercadolibre.com.bo",
+        "https://auth.mercadolibre.com.py",
+        "https://auth.mercadolibre.com.gt",
+        "https://auth.mercadolibre.com.hn",
+        "https://auth.mercadolibre.com.ni",
+        "https://auth.mercadolibre.com.sv",
+        "https://global-selling.mercadolibre.com",
+    ]
+)
+CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"] = ["'self'", *ML_AUTH_HOSTS]
 ML_SITE_ID = env_str("ML_SITE_ID", "MLB")
 # App-wide request budget shared by every process; 0 means unlimited (benchmarks only).
 ML_REQUESTS_PER_SECOND = env_float("ML_REQUESTS_PER_SECOND", 5.0)
@@ -329,7 +416,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # The message, then the facts logged with extra={...} as key=value (sync/logging.py).
+        "text": {
+            "()": "sync.logging.KeyValueFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -345,21 +436,189 @@ LOGGING = {
     "loggers": {
         # urllib3 logs full URLs at DEBUG; keep it quiet so nothing sensitive leaks.
         "urllib3": {"level": "WARNING"},
+        # One line per sync is sync.engine's (account, outcome, duration, ML calls); Celery's
+        # own "received" and "succeeded" lines per task would triple the log. Failures and
+        # retries still show (logged at WARNING and above, and by sync.tasks).
+        "celery.worker.strategy": {"level": "WARNING"},
+        "celery.app.trace": {"level": "WARNING"},
     },
 }
 
-# --- REST framework -------------------------------------------------------------------------
+# --- REST API (api-contract.md) --------------------------------------------------------------
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # JWT first: DRF takes the WWW-Authenticate header from the first class, and only
+        # with one does it answer 401 (the contract) rather than 403 without credentials.
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # The logged-in dashboard user; DRF enforces CSRF for it.
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON only: the browsable API would answer outside the envelope; /api/docs/ is the UI.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["mlaccounts.api.parsers.JSONParser"],
+    "DEFAULT_METADATA_CLASS": "mlaccounts.api.metadata.EnvelopeMetadata",
+    "EXCEPTION_HANDLER": "mlaccounts.api.exceptions.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["mlaccounts.api.throttles.UserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        # Per user (per IP for anonymous callers) across the whole API.
+        "user": env_rate("API_THROTTLE_USER", "600/min"),
+        # Per user, for the calls that spend the app-wide ML budget (sync, sync-all, refresh):
+        # one user must not be able to starve every other seller's syncs.
+        "ml_action": env_rate("API_THROTTLE_ML_ACTION", "30/min"),
+        "login_ip": env_rate("API_THROTTLE_LOGIN_IP", "10/min"),
+        # Failed logins per email address: the brute-force guard.
+        "login_failures": env_rate("API_THROTTLE_LOGIN_FAILURES", "5/min"),
+        "register_ip": env_rate("API_THROTTLE_REGISTER_IP", "20/hour"),
+        "register_email": env_rate("API_THROTTLE_REGISTER_EMAIL", "5/min"),
+    },
+    # Proxies in front of the app whose X-Forwarded-For entry is trusted. 0: use the socket
+    # address; DRF's default (None) trusts whatever X-Forwarded-For a client sends, which
+    # would let anyone dodge the per-IP limits.
+    "NUM_PROXIES": env_int("API_NUM_PROXIES", 0),
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+
+# The contract promises a bearer token valid for at least 24 hours; there is no refresh.
+API_TOKEN_LIFETIME_HOURS = env_int("API_TOKEN_LIFETIME_HOURS", 24)
+if API_TOKEN_LIFETIME_HOURS < 24:
+    raise ImproperlyConfigured("API_TOKEN_LIFETIME_HOURS must be at least 24 (api-contract.md)")
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(hours=API_TOKEN_LIFETIME_HOURS),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    # Tokens carry a hash of the password hash: changing the password revokes them.
+    "CHECK_REVOKE_TOKEN": True,
+    "UPDATE_LAST_LOGIN": False,
+}
+
+# "Sync all" (the dashboard and POST /api/ml-accounts/sync-all): accounts synced in
+# parallel, and the whole request's limit, kept under gunicorn's default 30-second worker
+# timeout. Accounts still running then are reported as timed out (their syncs finish in
+# the background).
+SYNC_ALL_WORKERS = env_int("SYNC_ALL_WORKERS", 4)
+SYNC_ALL_TIMEOUT = env_float("SYNC_ALL_TIMEOUT", 25.0)
+if SYNC_ALL_WORKERS < 1 or SYNC_ALL_TIMEOUT <= 0:
+    raise ImproperlyConfigured("SYNC_ALL_WORKERS must be >= 1 and SYNC_ALL_TIMEOUT > 0")
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ML Accounts API",
+    "DESCRIPTION": (
+        "Manage many Mercado Livre seller accounts. Every answer is an envelope: "
+        '`{"success": true, "data": …, "message"?: …}` or '
+        '`{"success": false, "message": …, "code": …, "errors"?: {field: [messages]}}`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": r"/api/",
+    # Separate request and response components: write-only tokens, read-only ids.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "AccountStatusEnum": "accounts.models.AccountStatus",
+        "AccountTypeEnum": "accounts.models.AccountType",
+        "LastSyncStatusEnum": ["success", "failed", "in_progress"],
+        # The envelope's `success` constants (true on success, false on failure).
+        "SuccessTrueEnum": "mlaccounts.api.schema.SUCCESS_TRUE_CHOICES",
+        "SuccessFalseEnum": "mlaccounts.api.schema.SUCCESS_FALSE_CHOICES",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "mlaccounts.api.schema.postprocess_paths",
+    ],
+}
+
+# Cross-origin browser clients (the front end) may call /api/ only, from these origins.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_EXPOSE_HEADERS = ["Retry-After", "WWW-Authenticate", "X-Request-ID"]
 
 # --- Celery ----------------------------------------------------------------------------------
 
-CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+# Redis when REDIS_URL is set; otherwise kombu's filesystem transport (messages are files
+# under var/celery/, created by mlaccounts/celery.py), so `make run` runs a real worker and
+# a real beat with no server to install.
+# (kombu warns about a filesystem URL without a host, hence the "localhost".)
+CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost/"
+if not REDIS_URL:
+    _celery_dir = VAR_DIR / "celery"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # One folder for both directions: producers (web, beat) and the worker share it.
+        "data_folder_in": str(_celery_dir / "queue"),
+        "data_folder_out": str(_celery_dir / "queue"),
+        "control_folder": str(_celery_dir / "control"),
+        "polling_interval": 0.5,
+    }
+    # Remote control (celery inspect) broadcasts into every worker's queue file set, dead
+    # workers' included, where nothing would ever read them: switched off on files.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # An unacknowledged message (acks_late, or a countdown waiting in the worker) goes
+        # back to the queue after this long; it must exceed the longest task time limit
+        # and the longest retry countdown, or a running task would be handed out twice.
+        "visibility_timeout": 3600,
+        "socket_connect_timeout": 5,
+        "socket_timeout": 30,
+        "retry_on_timeout": True,
+        "health_check_interval": 25,
+    }
+# Keep retrying the broker at start and after it goes away (a Redis restart), forever.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Tasks take ids and plain values only (style.md): JSON both ways, nothing else accepted.
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# Outcomes live in the database (last_sync_status, AccountEvent): no result backend.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_EAGER_PROPAGATES = True
+# The queue every task goes to; a separate name lets two deployments (or the tests and
+# the benchmark) share one Redis without taking each other's work.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
+# Defaults for any task that does not set its own (every task in sync/tasks.py does). The
+# prefork pool enforces them; see CELERY_WORKER_POOL for the threads pool.
+CELERY_TASK_SOFT_TIME_LIMIT = 240
+CELERY_TASK_TIME_LIMIT = 300
+# The work is I/O-bound: a sync spends ~95% of its time waiting on Mercado Livre (four
+# HTTP calls) and the database. A threads pool keeps dozens of syncs waiting at once in
+# one process (the GIL is released while waiting) for the memory of one, where prefork
+# would need one ~70 MB process per concurrent sync. On 2 cores, with ML answering in
+# ~50 ms, `make bench` measured 16 threads at ~36 syncs/s (waiting-bound), 32 at ~60 and
+# 48 no faster with a worse p95 (one process is then CPU-bound, the other core serving
+# the database and the broker): 32 it is. More cores: more worker processes (replicas).
+# Each thread holds its own database connection: keep the sum over all workers within
+# PostgreSQL's max_connections.
+# Threads cannot be interrupted, so time limits are not enforced by this pool: every wait
+# a sync makes is bounded instead (ML connect/read timeouts, ML_RATE_LIMIT_MAX_WAIT for
+# the budget, Redis socket timeouts, SQLite's busy timeout).
+CELERY_WORKER_POOL = env_str("CELERY_WORKER_POOL", "threads")
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 32)
+# A thread asks for at most 2 messages ahead (64 for 32 threads): enough to keep threads
+# fed between broker round trips, small enough that a dying worker strands few messages
+# and a second worker gets its share of a burst.
+CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 2)
+# Logs go through Django's LOGGING (JSON when LOG_FORMAT=json), not Celery's own setup.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A sync running when the broker connection drops finishes and saves its result; its
+# message comes back after the visibility timeout and the sync simply runs again.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# Scheduled syncs (sync/tasks.py). Retries of a rate-limited or unavailable sync wait
+# about base × 2^attempt seconds, with jitter, or ML's Retry-After when it sends one.
+SYNC_MAX_RETRIES = env_int("SYNC_MAX_RETRIES", 3)
+SYNC_RETRY_BASE_SECONDS = env_float("SYNC_RETRY_BASE_SECONDS", 10.0)
+# Share of ML_REQUESTS_PER_SECOND that scheduled syncs plan to use; the rest is left for
+# token refreshes, "sync now" and webhook fetches, so planned work never hits the limit.
+SYNC_BUDGET_SHARE = env_float("SYNC_BUDGET_SHARE", 0.95)
+if not 0 < SYNC_BUDGET_SHARE <= 1:
+    raise ImproperlyConfigured("SYNC_BUDGET_SHARE must be above 0 and at most 1")

@@ -6,8 +6,18 @@ from mlaccounts import views
 dashboard_patterns = (
     [
         path("", views.overview, name="overview"),
+        path("ml-accounts/list/", views.overview_list, name="overview_list"),
+        path("ml-accounts/sync-all/", views.sync_all, name="sync_all"),
+        path("ml-accounts/new/", views.connect_new, name="connect_new"),
         path("ml-accounts/connect/", views.connect, name="connect"),
         path("ml-accounts/connect/callback/", views.connect_callback, name="connect_callback"),
+        path("ml-accounts/<uuid:account_id>/", views.account_detail, name="account"),
+        path("ml-accounts/<uuid:account_id>/sync/", views.account_sync, name="account_sync"),
+        path("ml-accounts/<uuid:account_id>/pause/", views.account_pause, name="account_pause"),
+        path("ml-accounts/<uuid:account_id>/resume/", views.account_resume, name="account_resume"),
+        path("ml-accounts/<uuid:account_id>/primary/", views.account_make_primary, name="account_primary"),
+        path("ml-accounts/<uuid:account_id>/renew-token/", views.account_renew_token, name="account_renew"),
+        path("ml-accounts/<uuid:account_id>/remove/", views.account_remove, name="account_remove"),
     ],
     "dashboard",
 )
@@ -18,4 +28,5 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("api/", include("mlaccounts.api.urls")),
 ]

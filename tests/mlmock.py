@@ -28,11 +28,18 @@ def add_counts(rsps, *, products=12, orders=5, questions=3, claims=1, status=200
     """
     if status != 200:
         body = {"message": "error", "error": "error", "status": status, "cause": []}
-        for pattern in (r"/users/\d+/items/search", r"/orders/search", r"/questions/search", r"/post-purchase/"):
+        for pattern in (
+            r"/users/\d+/items/search",
+            r"/orders/search",
+            r"/questions/search",
+            r"/post-purchase/",
+        ):
             rsps.add(responses.GET, re.compile(API + pattern), json=body, status=status)
         return
     if products is not None:
-        rsps.add(responses.GET, re.compile(API + r"/users/\d+/items/search"), json={"paging": {"total": products}})
+        rsps.add(
+            responses.GET, re.compile(API + r"/users/\d+/items/search"), json={"paging": {"total": products}}
+        )
     rsps.add(responses.GET, re.compile(API + r"/orders/search"), json={"paging": {"total": orders}})
     rsps.add(responses.GET, re.compile(API + r"/questions/search"), json={"total": questions})
     rsps.add(
@@ -59,7 +66,11 @@ class RotatingTokenEndpoint:
             self.calls += 1
             if form.get("grant_type") != "refresh_token" or form.get("refresh_token") != self.current:
                 self.invalid_grants += 1
-                return (400, {}, '{"error":"invalid_grant","error_description":"used","status":400,"cause":[]}')
+                return (
+                    400,
+                    {},
+                    '{"error":"invalid_grant","error_description":"used","status":400,"cause":[]}',
+                )
             body = token_body(self.user_id, next(self._seq) + 1000)
             self.current = body["refresh_token"]
         import json

@@ -1017,6 +1017,7 @@ def _error_page(reason: str) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive; every answer carries a Content-Length
+    disable_nagle_algorithm = True  # headers and body go in two writes: no 40 ms delayed-ACK stall
     server_version = "MLSandbox/1.0"
     timeout = 60  # an idle keep-alive connection frees its thread after a minute
     server: _HTTPServer

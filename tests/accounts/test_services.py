@@ -132,7 +132,9 @@ class TestSettings:
 
     def test_update_rejects_bad_values_without_writing(self, ml_account):
         with pytest.raises(AccountValidationError) as excinfo:
-            services.mlaccount_update(account=ml_account, account_name="", sync_interval="300", account_type="x")
+            services.mlaccount_update(
+                account=ml_account, account_name="", sync_interval="300", account_type="x"
+            )
         assert set(excinfo.value.errors) == {"account_name", "sync_interval", "account_type"}
         ml_account.refresh_from_db()
         assert ml_account.account_name == "Loja da Alice"
@@ -198,7 +200,9 @@ class TestSyncBookkeeping:
 
     def test_success_keeps_a_pause_made_during_the_sync(self, ml_account):
         services.mlaccount_pause(account=ml_account)
-        services.mlaccount_record_sync_success(account_id=ml_account.pk, counts=services.SyncCounts(1, 1, 1, 1))
+        services.mlaccount_record_sync_success(
+            account_id=ml_account.pk, counts=services.SyncCounts(1, 1, 1, 1)
+        )
         ml_account.refresh_from_db()
         assert ml_account.status == MLAccount.Status.PAUSED
         assert ml_account.next_sync is None

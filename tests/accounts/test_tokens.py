@@ -39,18 +39,24 @@ class TestHealth:
         assert not health.needs_refresh
 
     def test_half_way_is_fifty_percent(self):
-        account = account_with(token_obtained_at=NOW - timedelta(hours=3), token_expires_at=NOW + timedelta(hours=3))
+        account = account_with(
+            token_obtained_at=NOW - timedelta(hours=3), token_expires_at=NOW + timedelta(hours=3)
+        )
         assert tokens.token_health(account, now=NOW).health_percent == 50
 
     def test_needs_refresh_within_the_margin(self, settings):
         settings.ML_TOKEN_REFRESH_MARGIN = 3600
-        account = account_with(token_obtained_at=NOW - timedelta(hours=5), token_expires_at=NOW + timedelta(minutes=59))
+        account = account_with(
+            token_obtained_at=NOW - timedelta(hours=5), token_expires_at=NOW + timedelta(minutes=59)
+        )
         assert tokens.token_health(account, now=NOW).needs_refresh
         account.token_expires_at = NOW + timedelta(minutes=61)
         assert not tokens.token_health(account, now=NOW).needs_refresh
 
     def test_expired_token_is_negative_and_zero_percent(self):
-        account = account_with(token_obtained_at=NOW - timedelta(hours=7), token_expires_at=NOW - timedelta(seconds=90))
+        account = account_with(
+            token_obtained_at=NOW - timedelta(hours=7), token_expires_at=NOW - timedelta(seconds=90)
+        )
         health = tokens.token_health(account, now=NOW)
         assert health.time_to_expiry == -90
         assert health.health_percent == 0
@@ -83,9 +89,13 @@ class TestRefresh:
             assert len(rsps.calls) == 0
 
     def test_expiring_token_is_renewed_and_both_tokens_saved(self, ml_account):
-        MLAccount.objects.filter(pk=ml_account.pk).update(token_expires_at=timezone.now() + timedelta(minutes=5))
+        MLAccount.objects.filter(pk=ml_account.pk).update(
+            token_expires_at=timezone.now() + timedelta(minutes=5)
+        )
         with responses.RequestsMock() as rsps:
-            endpoint = RotatingTokenEndpoint(user_id=ml_account.ml_user_id, current_refresh=ml_account.refresh_token)
+            endpoint = RotatingTokenEndpoint(
+                user_id=ml_account.ml_user_id, current_refresh=ml_account.refresh_token
+            )
             endpoint.install(rsps)
             new_access = tokens.get_fresh_access_token(ml_account.pk)
         ml_account.refresh_from_db()
@@ -128,7 +138,9 @@ class TestRefresh:
             tokens.get_fresh_access_token(ml_account.pk)
 
     def test_forced_refresh_coalesces_with_one_that_finished_meanwhile(self, ml_account):
-        MLAccount.objects.filter(pk=ml_account.pk).update(last_token_refresh=timezone.now() + timedelta(seconds=5))
+        MLAccount.objects.filter(pk=ml_account.pk).update(
+            last_token_refresh=timezone.now() + timedelta(seconds=5)
+        )
         with responses.RequestsMock() as rsps:
             assert tokens.get_fresh_access_token(ml_account.pk, force=True) == ml_account.access_token
             assert len(rsps.calls) == 0

@@ -33,7 +33,9 @@ def test_signup_with_an_existing_email_in_other_case_is_refused(client, user):
 
 
 def test_weak_password_is_refused(client):
-    response = client.post(reverse("account_signup"), {"email": "x@example.com", "password1": "123", "password2": "123"})
+    response = client.post(
+        reverse("account_signup"), {"email": "x@example.com", "password1": "123", "password2": "123"}
+    )
     assert response.status_code == 200
     assert response.context["form"].errors
     assert not User.objects.exists()
@@ -60,7 +62,11 @@ def test_password_reset_sends_an_email(client, user):
 def test_password_change(client_user, user):
     response = client_user.post(
         reverse("account_change_password"),
-        {"oldpassword": PASSWORD, "password1": "another long passphrase 9", "password2": "another long passphrase 9"},
+        {
+            "oldpassword": PASSWORD,
+            "password1": "another long passphrase 9",
+            "password2": "another long passphrase 9",
+        },
     )
     assert response.status_code == 302
     user.refresh_from_db()

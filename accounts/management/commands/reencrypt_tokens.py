@@ -19,7 +19,9 @@ class Command(BaseCommand):
             # Row by row under a lock: a token refresh running at the same time must not be
             # overwritten with the pair we read before it.
             with transaction.atomic():
-                account = MLAccount.objects.select_for_update().only(*MLAccount.SECRET_FIELDS).filter(pk=pk).first()
+                account = (
+                    MLAccount.objects.select_for_update().only(*MLAccount.SECRET_FIELDS).filter(pk=pk).first()
+                )
                 if account is None:
                     continue
                 account.save(update_fields=list(MLAccount.SECRET_FIELDS))

@@ -28,11 +28,15 @@ class Command(BaseCommand):
         with transaction.atomic():
             user = User.objects.filter(email__iexact=DEMO_EMAIL).first()
             if user is None:
-                user = User.objects.create_user(DEMO_EMAIL, DEMO_PASSWORD, first_name="Demo", last_name="Seller")
+                user = User.objects.create_user(
+                    DEMO_EMAIL, DEMO_PASSWORD, first_name="Demo", last_name="Seller"
+                )
         for seller in sandbox.DEMO_SELLERS[:DEMO_SELLERS]:
             # A fresh grant on every run: the sandbox's state file may have been reset, and
             # a new authorization is what a real seller reconnecting would do.
-            token_set = parse_token_response(sandbox.mint_into_state_file(settings.ML_SANDBOX_STATE_FILE, seller.id))
+            token_set = parse_token_response(
+                sandbox.mint_into_state_file(settings.ML_SANDBOX_STATE_FILE, seller.id)
+            )
             services.mlaccount_connect(
                 owner=user,
                 ml_user_id=seller.id,

@@ -1,0 +1,170 @@
+"""OpenAPI description of the envelope and of every error code (drf-spectacular).
+
+Each operation documents its success envelope and, per status, an error envelope whose
+``code`` enumerates exactly the codes that status can carry there, so a client generated
+from /api/schema/ can parse every answer, and schemathesis can hold the API to it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import serializers
+
+# Choice sets of the two `success` constants, named in SPECTACULAR_SETTINGS' ENUM_NAME_OVERRIDES.
+SUCCESS_TRUE_CHOICES = [(True, True)]
+SUCCESS_FALSE_CHOICES = [(False, False)]
+
+CODE_DESCRIPTIONS = {
+    "VALIDATION_ERROR": "a field is missing or invalid; `errors` names each one",
+    "PARSE_ERROR": "the body is not valid JSON",
+    "MISSING_CREDENTIALS": "email or password missing",
+    "INVALID_CREDENTIALS": "wrong email or password",
+    "EMAIL_EXISTS": "a user with this email exists",
+    "UNAUTHORIZED": "no or invalid credentials (see WWW-Authenticate)",
+    "FORBIDDEN": "not allowed, e.g. a session request without its CSRF token",
+    "NOT_FOUND": "no such account among yours (missing, malformed or another user's id)",
+    "ACCOUNT_EXISTS": "you already connected this Mercado Livre user",
+    "SYNC_IN_PROGRESS": "another sync holds the account",
+    "TOKEN_EXPIRED": "the Mercado Livre token is dead and cannot be renewed: the account is now expired",
+    "TOKEN_REFRESH_FAILED": "Mercado Livre refused the refresh token (invalid_grant): account now expired",
+    "NO_REFRESH_TOKEN": "the account has no refresh token; reconnect it",
+    "ML_RATE_LIMITED": "Mercado Livre's rate limit was reached; see Retry-After",
+    "ML_UNAVAILABLE": "Mercado Livre failed or timed out; the account is unchanged",
+    "RATE_LIMITED": "too many requests to this API; see Retry-After",
+    "REQUEST_TOO_LARGE": "the body exceeds the size limit",
+    "UNSUPPORTED_MEDIA_TYPE": "the body is not application/json",
+    "INTERNAL_ERROR": "an unexpected error, logged under `requestId`",
+}
+
+
+@extend_schema_field({"type": "boolean", "enum": [True]})
+class TrueField(serializers.BooleanField):
+    pass
+
+
+@extend_schema_field({"type": "boolean", "enum": [False]})
+class FalseField(serializers.BooleanField):
+    pass
+
+
+_components: dict[str, type[serializers.Serializer]] = {}
+
+
+def _component(name: str, fields: dict) -> type[serializers.Serializer]:
+    # One class per component name: drf-spectacular warns about two classes sharing a name.
+    if name not in _components:
+        _components[name] = type(name, (serializers.Serializer,), fields)
+    return _components[name]
+
+
+def envelope_of(name: str, data: serializers.Field | None = None, *, message: bool = False):
+    """The success envelope ``{success: true, data, message?}`` as the component `name`.
+
+    `data` None: an answer with a message and no data (DELETE).
+    """
+    fields = {"success": TrueField(), "message": serializers.CharField(required=message or data is None)}
+    if data is not None:
+        fields["data"] = data
+    return _component(name, fields)
+
+
+def error_of(codes: tuple[str, ...]):
+    """The failure envelope whose ``code`` is one of `codes`."""
+    name = "Error" + "".join(code.title().replace("_", "") for code in codes)
+    fields = {
+        "success": FalseField(),
+        "message": serializers.CharField(),
+        "code": serializers.ChoiceField(choices=[(code, code) for code in codes]),
+    }
+    if {"VALIDATION_ERROR", "MISSING_CREDENTIALS"} & set(codes):
+        fields["errors"] = serializers.DictField(
+            child=serializers.ListField(child=serializers.CharField()),
+            required=False,
+            help_text="Messages per request field (camelCase), for validation failures.",
+        )
+    if "INTERNAL_ERROR" in codes:
+        fields["requestId"] = serializers.CharField(help_text="Quote it when reporting the error.")
+    return _component(name, fields)
+
+
+ACCOUNT_ID = OpenApiParameter(
+    "id",
+    OpenApiTypes.UUID,
+    OpenApiParameter.PATH,
+    description="The account's id. Another user's id answers 404 like one that does not exist.",
+)
+
+_AUTH_ERRORS = {401: ("UNAUTHORIZED",), 403: ("FORBIDDEN",)}
+_BODY_ERRORS = {
+    400: ("VALIDATION_ERROR", "PARSE_ERROR"),
+    413: ("REQUEST_TOO_LARGE",),
+    415: ("UNSUPPORTED_MEDIA_TYPE",),
+}
+
+
+def _merge(*sources: dict[int, tuple[str, ...]]) -> dict[int, tuple[str, ...]]:
+    merged: dict[int, list[str]] = {}
+    for source in sources:
+        for status_code, codes in source.items():
+            merged.setdefault(status_code, [])
+            merged[status_code] += [code for code in codes if code not in merged[status_code]]
+    return {status_code: tuple(codes) for status_code, codes in sorted(merged.items())}
+
+
+def api_operation(
+    *,
+    operation_id: str,
+    summary: str,
+    tag: str,
+    ok: dict[int, type[serializers.Serializer]],
+    errors: dict[int, tuple[str, ...]] | None = None,
+    request=None,
+    authenticated: bool = True,
+    account_id: bool = False,
+    validation: bool = True,
+    description: str | None = None,
+):
+    """extend_schema for one operation: its success and every error it can answer.
+
+    `validation` False: a body the view does not validate field by field (login answers
+    MISSING_CREDENTIALS instead of VALIDATION_ERROR).
+    """
+    common = _AUTH_ERRORS if authenticated else {}
+    body = {}
+    if request is not None:
+        body = dict(_BODY_ERRORS)
+        if not validation:
+            body[400] = ("PARSE_ERROR",)
+    all_errors = _merge(body, errors or {}, common, {429: ("RATE_LIMITED",), 500: ("INTERNAL_ERROR",)})
+    responses: dict[int, OpenApiResponse] = {
+        status_code: OpenApiResponse(serializer, description="Success.")
+        for status_code, serializer in ok.items()
+    }
+    for status_code, codes in all_errors.items():
+        text = "; ".join(f"`{code}`: {CODE_DESCRIPTIONS[code]}" for code in codes)
+        if status_code == 429:
+            text += ". The `Retry-After` header gives the seconds to wait."
+        responses[status_code] = OpenApiResponse(error_of(codes), description=text)
+    return extend_schema(
+        operation_id=operation_id,
+        summary=summary,
+        description=description,
+        tags=[tag],
+        request=request,
+        responses=responses,
+        parameters=[ACCOUNT_ID] if account_id else None,
+    )
+
+
+_OPTIONAL_SLASH = re.compile(r"/\?$")
+
+
+def postprocess_paths(result, generator, request, public):
+    """Publish paths as the contract writes them, without the optional trailing slash."""
+    result["paths"] = {
+        _OPTIONAL_SLASH.sub("", path).rstrip("/") or "/": item for path, item in result["paths"].items()
+    }
+    return result

@@ -1,0 +1,309 @@
+"""Input and output shapes of the API, camelCase on the wire (api-contract.md).
+
+Input serializers only check types and shapes and rename fields to the services'
+keyword arguments (``source=``); the rules (ranges, uniqueness, the one primary) live in
+accounts.services, whose errors the envelope maps back to these camelCase names.
+Output serializers never name a token field.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accounts.models import MAX_SYNC_INTERVAL, MIN_SYNC_INTERVAL, AccountStatus, AccountType, SyncStatus
+from accounts.services import MAX_ML_USER_ID, MAX_NAME_LENGTH, MAX_PASSWORD_LENGTH, MAX_TEXT, MAX_TOKEN_LENGTH
+
+# A token expiry outside this window is a client bug, and a far one overflows datetime
+# arithmetic (UTC conversion, DB adapters) instead of failing validation.
+MAX_EXPIRY_DISTANCE = timedelta(days=3650)
+
+# --- strict fields: a number where text belongs (or text where a number belongs) is a 400 ---
+
+
+class StrictCharField(serializers.CharField):
+    """Text only; DRF's CharField would quietly turn 12 into "12"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictEmailField(serializers.EmailField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """JSON integers only; DRF's IntegerField also takes "12", 12.0 and true."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """true or false only; DRF's BooleanField also takes "yes", 1 and "on"."""
+
+    default_error_messages = {"invalid": _("Must be true or false.")}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class MillisecondsField(StrictIntegerField):
+    """syncInterval: milliseconds on the wire (min/max too), whole seconds in the model."""
+
+    def run_validation(self, data=serializers.empty):
+        # Range validators see the milliseconds the client sent; the services get seconds.
+        value = super().run_validation(data)
+        return None if value is None else value // 1000
+
+    def to_representation(self, value):
+        return int(value) * 1000
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^[0-9]{1,19}$",
+        "description": "Mercado Livre's user id, a string of digits (a JSON integer is accepted too).",
+    }
+)
+class MLUserIdField(serializers.Field):
+    """ML user ids exceed 32 bits: a string of digits on the wire; an integer is accepted too."""
+
+    default_error_messages = {"invalid": _("Must be a positive whole number (digits only).")}
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and 0 < len(data.strip()) <= 19 and data.strip().isdigit():
+            data = int(data.strip())
+        # Checked before int(): a megabyte of digits must not reach the conversion.
+        if isinstance(data, bool) or not isinstance(data, int) or not 0 < data <= MAX_ML_USER_ID:
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value):
+        return str(value)
+
+
+class NullIfBlankChoiceField(serializers.ChoiceField):
+    """lastSyncStatus: the model's "" (never synced) is null on the wire."""
+
+    def to_representation(self, value):
+        return value or None
+
+
+class NullIfBlankCharField(serializers.CharField):
+    def to_representation(self, value):
+        return value or None
+
+
+# --- auth -------------------------------------------------------------------------------
+
+
+class UserSerializer(serializers.Serializer):
+    id = serializers.CharField(read_only=True, help_text="The user's id, as a string.")
+    email = serializers.EmailField(read_only=True)
+    firstName = serializers.CharField(source="first_name", read_only=True)
+    lastName = serializers.CharField(source="last_name", read_only=True)
+
+
+class AuthResultSerializer(serializers.Serializer):
+    user = UserSerializer(read_only=True)
+    token = serializers.CharField(read_only=True, help_text="Send as `Authorization: Bearer <token>`.")
+
+
+class RegisterSerializer(serializers.Serializer):
+    email = StrictEmailField(max_length=254)
+    password = StrictCharField(max_length=MAX_PASSWORD_LENGTH, trim_whitespace=False, write_only=True)
+    firstName = StrictCharField(
+        source="first_name", max_length=MAX_NAME_LENGTH, required=False, allow_blank=True
+    )
+    lastName = StrictCharField(
+        source="last_name", max_length=MAX_NAME_LENGTH, required=False, allow_blank=True
+    )
+
+
+class LoginSerializer(serializers.Serializer):
+    email = StrictCharField(max_length=254)
+    password = StrictCharField(max_length=MAX_PASSWORD_LENGTH, trim_whitespace=False, write_only=True)
+
+
+# --- accounts -----------------------------------------------------------------------------
+
+
+class CachedDataSerializer(serializers.Serializer):
+    """The counts of the last successful sync; null before the first one."""
+
+    products = serializers.IntegerField(source="cached_products", allow_null=True, read_only=True)
+    orders = serializers.IntegerField(source="cached_orders", allow_null=True, read_only=True)
+    questions = serializers.IntegerField(source="cached_questions", allow_null=True, read_only=True)
+    claims = serializers.IntegerField(source="cached_claims", allow_null=True, read_only=True)
+    issues = serializers.IntegerField(
+        source="cached_issues", allow_null=True, read_only=True, help_text="questions + claims"
+    )
+    lastUpdated = serializers.DateTimeField(source="cached_at", allow_null=True, read_only=True)
+
+
+class MLAccountSerializer(serializers.Serializer):
+    """The account object of api-contract.md."""
+
+    id = serializers.UUIDField(read_only=True)
+    mlUserId = MLUserIdField(source="ml_user_id", read_only=True)
+    nickname = serializers.CharField(read_only=True)
+    email = serializers.CharField(read_only=True)
+    siteId = serializers.CharField(source="site_id", read_only=True)
+    accountName = serializers.CharField(source="account_name", read_only=True)
+    accountType = serializers.ChoiceField(source="account_type", choices=AccountType.choices, read_only=True)
+    status = serializers.ChoiceField(choices=AccountStatus.choices, read_only=True)
+    isPrimary = serializers.BooleanField(source="is_primary", read_only=True)
+    syncEnabled = serializers.BooleanField(source="sync_enabled", read_only=True)
+    syncInterval = MillisecondsField(source="sync_interval", read_only=True, help_text="Milliseconds.")
+    notificationsEnabled = serializers.BooleanField(source="notifications_enabled", read_only=True)
+    lastSync = serializers.DateTimeField(source="last_sync", allow_null=True, read_only=True)
+    nextSync = serializers.DateTimeField(source="next_sync", allow_null=True, read_only=True)
+    lastSyncStatus = NullIfBlankChoiceField(
+        source="last_sync_status",
+        choices=[c for c in SyncStatus.values if c],
+        allow_null=True,
+        read_only=True,
+    )
+    lastSyncError = NullIfBlankCharField(source="last_sync_error", allow_null=True, read_only=True)
+    cachedData = CachedDataSerializer(source="*", read_only=True)
+    errorCount = serializers.IntegerField(source="error_count", read_only=True)
+    tokenExpiresAt = serializers.DateTimeField(source="token_expires_at", allow_null=True, read_only=True)
+    lastTokenRefresh = serializers.DateTimeField(source="last_token_refresh", allow_null=True, read_only=True)
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
+
+
+class MLAccountListSerializer(serializers.Serializer):
+    accounts = MLAccountSerializer(many=True, read_only=True)
+    total = serializers.IntegerField(read_only=True)
+
+
+class _SyncIntervalMs(MillisecondsField):
+    def __init__(self, **kwargs):
+        super().__init__(
+            source="sync_interval",
+            min_value=MIN_SYNC_INTERVAL * 1000,
+            max_value=MAX_SYNC_INTERVAL * 1000,
+            help_text="Milliseconds (stored as whole seconds).",
+            **kwargs,
+        )
+
+
+class ConnectSerializer(serializers.Serializer):
+    """POST /api/ml-accounts: connect a seller with a token pair."""
+
+    mlUserId = MLUserIdField(source="ml_user_id")
+    nickname = StrictCharField(max_length=MAX_TEXT)
+    email = StrictEmailField(max_length=254)
+    accessToken = StrictCharField(source="access_token", max_length=MAX_TOKEN_LENGTH, write_only=True)
+    refreshToken = StrictCharField(source="refresh_token", max_length=MAX_TOKEN_LENGTH, write_only=True)
+    tokenExpiresAt = serializers.DateTimeField(source="token_expires_at")
+    accountName = StrictCharField(
+        source="account_name",
+        max_length=MAX_TEXT,
+        required=False,
+        allow_blank=True,
+        help_text="Defaults to nickname.",
+    )
+    accountType = serializers.ChoiceField(source="account_type", choices=AccountType.choices, required=False)
+    syncInterval = _SyncIntervalMs(required=False)
+    siteId = StrictCharField(
+        source="site_id", min_length=2, max_length=4, required=False, help_text='Default "MLB".'
+    )
+
+    def validate_tokenExpiresAt(self, value):
+        now = timezone.now()
+        if not now - MAX_EXPIRY_DISTANCE <= value <= now + MAX_EXPIRY_DISTANCE:
+            raise serializers.ValidationError(_("Must be within ten years of now."))
+        # Hand services an aware UTC datetime whatever offset the client used.
+        return value.astimezone(UTC)
+
+
+class UpdateSerializer(serializers.Serializer):
+    """PUT/PATCH /api/ml-accounts/:id: every field optional, unknown fields ignored."""
+
+    accountName = StrictCharField(source="account_name", max_length=MAX_TEXT, required=False)
+    accountType = serializers.ChoiceField(source="account_type", choices=AccountType.choices, required=False)
+    syncInterval = _SyncIntervalMs(required=False)
+    isPrimary = StrictBooleanField(
+        source="is_primary",
+        required=False,
+        help_text="Only true: makes this the primary account and demotes the previous one.",
+    )
+    notificationsEnabled = StrictBooleanField(source="notifications_enabled", required=False)
+
+
+class TokenInfoSerializer(serializers.Serializer):
+    """tokenInfo (accounts.tokens.token_info, already camelCase)."""
+
+    accountId = serializers.UUIDField(read_only=True)
+    mlUserId = serializers.CharField(read_only=True)
+    tokenExpiry = serializers.DateTimeField(allow_null=True, read_only=True)
+    timeToExpiry = serializers.IntegerField(
+        allow_null=True, read_only=True, help_text="Whole seconds, negative once expired."
+    )
+    healthPercent = serializers.IntegerField(min_value=0, max_value=100, read_only=True)
+    isExpired = serializers.BooleanField(read_only=True)
+    needsRefresh = serializers.BooleanField(read_only=True)
+    lastTokenRefresh = serializers.DateTimeField(allow_null=True, read_only=True)
+
+
+class TokenStatusSerializer(serializers.Serializer):
+    """GET /api/ml-accounts/:id/token-info."""
+
+    accountId = serializers.UUIDField(read_only=True)
+    status = serializers.ChoiceField(choices=AccountStatus.choices, read_only=True)
+    tokenInfo = TokenInfoSerializer(read_only=True)
+
+
+class RefreshResultSerializer(TokenStatusSerializer):
+    """PUT|POST /api/ml-accounts/:id/refresh-token."""
+
+    tokenExpiresAt = serializers.DateTimeField(allow_null=True, read_only=True)
+
+
+class SyncResultSerializer(serializers.Serializer):
+    """POST /api/ml-accounts/:id/sync."""
+
+    accountId = serializers.UUIDField(read_only=True)
+    syncedAt = serializers.DateTimeField(read_only=True)
+    data = CachedDataSerializer(read_only=True)
+
+
+class SyncAllItemSerializer(serializers.Serializer):
+    # `data` xor `error`/`code`: not read-only, as drf-spectacular marks read-only fields required.
+    accountId = serializers.UUIDField(read_only=True)
+    success = serializers.BooleanField(read_only=True)
+    data = CachedDataSerializer(required=False, help_text="The new counts, on success.")
+    error = serializers.CharField(required=False, help_text="Why it failed, on failure.")
+    code = serializers.CharField(
+        required=False,
+        help_text="On failure: TOKEN_EXPIRED, ML_RATE_LIMITED, ML_UNAVAILABLE, SYNC_IN_PROGRESS, "
+        "ACCOUNT_PAUSED, NOT_FOUND, TIMEOUT or INTERNAL_ERROR.",
+    )
+
+
+class SyncAllSummarySerializer(serializers.Serializer):
+    total = serializers.IntegerField(read_only=True)
+    successful = serializers.IntegerField(read_only=True)
+    failed = serializers.IntegerField(read_only=True)
+
+
+class SyncAllSerializer(serializers.Serializer):
+    results = SyncAllItemSerializer(many=True, read_only=True)
+    summary = SyncAllSummarySerializer(read_only=True)

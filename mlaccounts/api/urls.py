@@ -1,0 +1,38 @@
+"""The API's routes. Every path answers with and without its trailing slash (api-contract.md)."""
+
+from django.urls import re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from mlaccounts.api import views
+
+app_name = "api"
+
+# Anything but a slash: a malformed id still reaches the selector, which answers 404.
+ID = r"(?P<id>[^/]+)"
+
+urlpatterns = [
+    re_path(r"^auth/register/?$", views.RegisterView.as_view(), name="register"),
+    re_path(r"^auth/login/?$", views.LoginView.as_view(), name="login"),
+    re_path(r"^auth/me/?$", views.MeView.as_view(), name="me"),
+    re_path(r"^ml-accounts/?$", views.MLAccountListView.as_view(), name="mlaccount-list"),
+    # Before the :id routes, so that "sync-all" is never taken for an id.
+    re_path(r"^ml-accounts/sync-all/?$", views.MLAccountSyncAllView.as_view(), name="mlaccount-sync-all"),
+    re_path(rf"^ml-accounts/{ID}/?$", views.MLAccountDetailView.as_view(), name="mlaccount-detail"),
+    re_path(rf"^ml-accounts/{ID}/sync/?$", views.MLAccountSyncView.as_view(), name="mlaccount-sync"),
+    re_path(rf"^ml-accounts/{ID}/pause/?$", views.MLAccountPauseView.as_view(), name="mlaccount-pause"),
+    re_path(rf"^ml-accounts/{ID}/resume/?$", views.MLAccountResumeView.as_view(), name="mlaccount-resume"),
+    re_path(
+        rf"^ml-accounts/{ID}/refresh-token/?$",
+        views.MLAccountRefreshTokenView.as_view(),
+        name="mlaccount-refresh-token",
+    ),
+    re_path(
+        rf"^ml-accounts/{ID}/token-info/?$",
+        views.MLAccountTokenInfoView.as_view(),
+        name="mlaccount-token-info",
+    ),
+    re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),
+    re_path(r"^docs/?$", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    # Last: every other /api/ path answers 404 in the envelope, not Django's HTML page.
+    re_path(r"^.*$", views.NotFoundView.as_view(), name="not-found"),
+]

@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 # Migrate, install the periodic jobs, make the demo login and its sellers (idempotent).
 setup: install
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py setup_periodic_tasks
 	$(PY) manage.py seed_demo
 
 run: setup
@@ -30,6 +31,11 @@ run: setup
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Capacity, the previous algorithm and the rate budget against the sandbox, on a database
+# of its own (var/bench/, or <name>_bench with DATABASE_URL): never the developer's data.
+bench: install
+	$(PY) manage.py bench
 
 lint: install
 	$(VENV)/bin/ruff check .

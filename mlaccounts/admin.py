@@ -2,12 +2,14 @@
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import IntegerField, Value
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts import services
 from accounts.models import AccountEvent, MLAccount, User
 from accounts.tokens import token_health
+from sync import schedule, tasks
 
 
 @admin.register(User)
@@ -18,7 +20,10 @@ class UserAdmin(DjangoUserAdmin):
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         (_("Personal info"), {"fields": ("first_name", "last_name")}),
-        (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        (
+            _("Permissions"),
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
@@ -48,13 +53,14 @@ class MLAccountAdmin(admin.ModelAdmin):
         "last_sync",
         "token_expires_at",
         "error_count",
+        "effective_interval_display",
     ]
     list_filter = ["status", "site_id", "is_primary", "sync_enabled"]
     search_fields = ["nickname", "account_name", "owner__email", "email", "=ml_user_id"]
     list_select_related = ["owner"]
     raw_id_fields = ["owner"]
     inlines = [AccountEventInline]
-    actions = ["pause_accounts", "resume_accounts"]
+    actions = ["pause_accounts", "resume_accounts", "sync_now", "refresh_tokens"]
     # The secret columns are left out of the form entirely (exclude), so the change page
     # cannot render them, and are deferred so lists do not even decrypt them.
     exclude = MLAccount.SECRET_FIELDS
@@ -79,6 +85,7 @@ class MLAccountAdmin(admin.ModelAdmin):
         "token_obtained_at",
         "last_token_refresh",
         "token_health_display",
+        "effective_interval_display",
         "last_activity",
         "disconnected_at",
         "created_at",
@@ -86,7 +93,28 @@ class MLAccountAdmin(admin.ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).defer(*MLAccount.SECRET_FIELDS)
+        # The budget cycle is one figure for the whole fleet: computed once per page (a
+        # few grouped rows), carried on every row for effective_interval_display.
+        cycle = schedule.budget_cycle_seconds()
+        return (
+            super()
+            .get_queryset(request)
+            .defer(*MLAccount.SECRET_FIELDS)
+            .annotate(budget_cycle_seconds=Value(cycle, output_field=IntegerField()))
+        )
+
+    @admin.display(description=_("effective sync interval"))
+    def effective_interval_display(self, obj):
+        """Its interval, the error back-off, or the budget-limited cycle when that is longer."""
+        seconds = schedule.effective_interval(obj, budget_cycle=getattr(obj, "budget_cycle_seconds", None))
+        if seconds is None:
+            return _("not scheduled")
+        minutes, rest = divmod(seconds, 60)
+        text = " ".join(part for part in (f"{minutes} min" * bool(minutes), f"{rest} s" * bool(rest)) if part)
+        if seconds > obj.sync_interval:
+            reason = _("error back-off") if obj.status == MLAccount.Status.ERROR else _("request budget")
+            return f"{text} ({reason})"
+        return text
 
     def has_add_permission(self, request):
         # Accounts are connected through OAuth or the API, which hold the token pair.
@@ -118,5 +146,37 @@ class MLAccountAdmin(admin.ModelAdmin):
         self.message_user(
             request,
             ngettext("%(count)d account resumed.", "%(count)d accounts resumed.", count) % {"count": count},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Sync selected accounts now"))
+    def sync_now(self, request, queryset):
+        account_ids = [str(pk) for pk in queryset.values_list("pk", flat=True)]
+        for account_id in account_ids:
+            tasks.sync_account.delay_on_commit(account_id)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d account queued for a sync.",
+                "%(count)d accounts queued for a sync.",
+                len(account_ids),
+            )
+            % {"count": len(account_ids)},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Refresh the selected accounts' tokens now"))
+    def refresh_tokens(self, request, queryset):
+        account_ids = [str(pk) for pk in queryset.values_list("pk", flat=True)]
+        for account_id in account_ids:
+            tasks.refresh_account_token.delay_on_commit(account_id, force=True)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d token queued for renewal.",
+                "%(count)d tokens queued for renewal.",
+                len(account_ids),
+            )
+            % {"count": len(account_ids)},
             messages.SUCCESS,
         )

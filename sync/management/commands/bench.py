@@ -1,0 +1,434 @@
+"""Benchmark the background engine against the sandbox: `make bench` (manage.py bench).
+
+Three figures, each printed as it is measured:
+
+1. Capacity: N accounts (1,000) due at once, the sandbox answering every call after
+   50 ms, the budget unlimited, one real worker started with the Procfile's command (the
+   configuration `make run` and compose use): accounts synced per second, ML calls per
+   account, p50 and p95 time per sync.
+2. The previous system's algorithm against the same sandbox in the same run: batches of
+   3 accounts in parallel, each making its calls one after another, then a 2-second
+   pause, on a sample of 60 accounts; and the ratio of the two rates.
+3. Budget: 60 seconds with ML_REQUESTS_PER_SECOND=5, more accounts due than that serves,
+   the sandbox refusing (429) beyond 6 requests a second: the request rate achieved and
+   the number of 429s.
+
+It never touches the developer's data: the command re-runs itself with a database of its
+own (var/bench/db.sqlite3, or `<name>_bench` on the PostgreSQL server of DATABASE_URL),
+Redis database 15 and a queue of its own when REDIS_URL is set (the filesystem broker
+under var/bench/ otherwise), and a memory-only sandbox on a free port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import redis
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections, connections
+from django.db.models import Max
+from django.utils import timezone
+from psycopg import sql
+
+from accounts.mercadolivre import ratelimit
+from accounts.models import MLAccount, User
+from sync import engine, schedule, tasks
+
+INNER_FLAG = "MLACCOUNTS_BENCH_INNER"
+BENCH_REDIS_DB = 15
+BENCH_USER_IDS = 7_000_000_000  # synthetic sandbox sellers from here on
+# Variables that would point the benchmark at a real ML application instead of the sandbox.
+_ML_VARIABLES = ("ML_CLIENT_ID", "ML_CLIENT_SECRET", "ML_API_URL", "ML_AUTH_URL", "ML_SANDBOX_URL")
+
+
+def procfile_command(name: str, *, procfile: Path | None = None) -> list[str]:
+    """The Procfile's command for process `name`, run with this interpreter (`-m celery`)."""
+    procfile = procfile or Path(settings.BASE_DIR) / "Procfile"
+    for line in procfile.read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            words = shlex.split(line.split(":", 1)[1])
+            program = Path(words[0]).name
+            return [sys.executable, "-m", program, *words[1:]]
+    raise CommandError(f"no '{name}:' line in {procfile}")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _percentile(values: list[float], percent: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
+
+
+class Sandbox:
+    """`manage.py ml_sandbox` in a process of its own (it needs a core of its own)."""
+
+    def __init__(self, *, env: dict, log_path: Path):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py
+            [sys.executable, "manage.py", "ml_sandbox", "--port", str(self.port), "--state-file", ""],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.call("GET", "config")
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise CommandError(f"the sandbox did not start (log: {log_path})") from None
+                time.sleep(0.1)
+
+    def call(self, method: str, name: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(  # noqa: S310 - our own sandbox on 127.0.0.1
+            f"{self.url}/_sandbox/{name}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return json.loads(response.read())
+
+    def configure(self, **knobs) -> None:
+        self.call("POST", "config", knobs)
+
+    def stats(self) -> dict:
+        return self.call("GET", "stats")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=10)
+        self._log.close()
+
+
+class Worker:
+    """The Procfile's worker command as a subprocess, logging JSON to a file."""
+
+    def __init__(self, *, env: dict, log_path: Path):
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(  # noqa: S603 - the Procfile's command
+            procfile_command("worker"),
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while "ready." not in log_path.read_text(errors="replace"):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise CommandError(f"the worker did not start (log: {log_path})")
+            time.sleep(0.1)
+
+    def events(self, event: str) -> list[dict]:
+        lines = []
+        for raw in self.log_path.read_text(errors="replace").splitlines():
+            if raw.startswith("{"):
+                line = json.loads(raw)
+                if line.get("event") == event:
+                    lines.append(line)
+        return lines
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self._log.close()
+
+
+class Command(BaseCommand):
+    help = "Benchmark syncing against the sandbox: capacity, the previous algorithm, and the rate budget."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--accounts", type=int, default=1000, help="accounts due at once (capacity run)")
+        parser.add_argument("--latency-ms", type=float, default=50, help="sandbox answer time per call")
+        parser.add_argument(
+            "--legacy-sample", type=int, default=60, help="accounts for the previous algorithm"
+        )
+        parser.add_argument(
+            "--budget", type=float, default=5, help="ML_REQUESTS_PER_SECOND of the budget run"
+        )
+        parser.add_argument("--ml-limit", type=float, default=6, help="the sandbox's own limit (requests/s)")
+        parser.add_argument("--budget-seconds", type=int, default=60, help="length of the budget run")
+        parser.add_argument("--skip-legacy", action="store_true")
+        parser.add_argument("--skip-budget", action="store_true")
+
+    def handle(self, *args, **options):
+        if os.environ.get(INNER_FLAG) != "1":
+            self._run_isolated(options)
+            return
+        self._run(**options)
+
+    # --- isolation: re-run this command on a database of its own ----------------------------------
+
+    def _run_isolated(self, options: dict) -> None:
+        bench_dir = Path(settings.BASE_DIR) / "var" / "bench"
+        bench_dir.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if k not in _ML_VARIABLES}
+        env.update(
+            {
+                INNER_FLAG: "1",
+                "VAR_DIR": str(bench_dir),
+                "DEBUG": "false",  # DEBUG keeps every SQL query in memory: not for a benchmark
+                "SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
+                "SALT_KEY": "bench-salt",
+                "LOG_FORMAT": "json",
+                # This process prints the figures; the workers log INFO (their sync lines).
+                "LOG_LEVEL": "WARNING",
+                "ML_REQUESTS_PER_SECOND": "0",
+                "CELERY_QUEUE": f"bench-{os.getpid()}",
+                "CACHE_KEY_PREFIX": "mlaccounts-bench",
+            }
+        )
+        database_url = os.environ.get("DATABASE_URL", "")
+        if database_url:
+            env["DATABASE_URL"] = self._fresh_postgres(database_url)
+        else:
+            for leftover in bench_dir.glob("db.sqlite3*"):
+                leftover.unlink()
+        redis_url = os.environ.get("REDIS_URL", "")
+        if redis_url:
+            parts = urlsplit(redis_url)
+            env["REDIS_URL"] = urlunsplit(parts._replace(path=f"/{BENCH_REDIS_DB}"))
+        argv = [sys.executable, "manage.py", "bench"]
+        for name in ("accounts", "latency_ms", "legacy_sample", "budget", "ml_limit", "budget_seconds"):
+            argv += [f"--{name.replace('_', '-')}", str(options[name])]
+        argv += [f"--{name.replace('_', '-')}" for name in ("skip_legacy", "skip_budget") if options[name]]
+        completed = subprocess.run(argv, cwd=settings.BASE_DIR, env=env, check=False)  # noqa: S603
+        if completed.returncode:
+            raise CommandError(f"the benchmark failed (exit status {completed.returncode})")
+
+    def _fresh_postgres(self, database_url: str) -> str:
+        """Drop and create `<name>_bench` next to the configured database; return its URL."""
+
+        parts = urlsplit(database_url)
+        name = parts.path.lstrip("/") + "_bench"
+        admin = urlunsplit(parts._replace(path="/postgres"))
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return urlunsplit(parts._replace(path=f"/{name}"))
+
+    # --- the benchmark proper (inside the isolated environment) -------------------------------------
+
+    def _run(self, *, accounts, latency_ms, legacy_sample, budget, ml_limit, budget_seconds, **options):
+
+        bench_dir = Path(settings.VAR_DIR)
+        db = settings.DATABASES["default"]
+        broker = "Redis" if settings.REDIS_URL else "filesystem"
+        self.stdout.write(
+            f"Database: {db['ENGINE'].rsplit('.', 1)[-1]} {db['NAME']}; broker: {broker}; "
+            f"worker: {' '.join(procfile_command('worker')[1:])} "
+            f"(pool {settings.CELERY_WORKER_POOL}, concurrency {settings.CELERY_WORKER_CONCURRENCY}, "
+            f"prefetch {settings.CELERY_WORKER_PREFETCH_MULTIPLIER}); cores: {os.cpu_count()}"
+        )
+        call_command("migrate", verbosity=0)
+        env = {**os.environ, "LOG_LEVEL": "INFO"}
+        sandbox = Sandbox(env=env, log_path=bench_dir / "sandbox.log")
+        env["ML_SANDBOX_URL"] = sandbox.url
+        # This process syncs too (the previous algorithm): point it at the same sandbox.
+        settings.ML_API_URL = settings.ML_AUTH_URL = sandbox.url
+        try:
+            self.stdout.write(f"Sandbox: {sandbox.url}; seeding {accounts} accounts…")
+            self._seed(sandbox, accounts)
+            capacity_rate = self._capacity(sandbox, env, bench_dir, accounts, latency_ms)
+            if not options["skip_legacy"]:
+                legacy_rate = self._legacy(sandbox, legacy_sample, latency_ms)
+                self.stdout.write(
+                    self.style.SUCCESS(
+                        f"Ratio: {capacity_rate / legacy_rate:.0f}× the previous algorithm's rate"
+                    )
+                )
+            if not options["skip_budget"]:
+                self._budget(sandbox, env, bench_dir, budget, ml_limit, budget_seconds, latency_ms)
+        finally:
+            sandbox.stop()
+            MLAccount.objects.all().delete()
+            if settings.REDIS_URL:
+                queue = settings.CELERY_TASK_DEFAULT_QUEUE
+                client = redis.Redis.from_url(settings.REDIS_URL)
+                # The queue and kombu's bindings of it (_kombu.binding*.<queue>).
+                keys = list(client.scan_iter(f"*{queue}*"))
+                if keys:
+                    client.delete(*keys)
+
+    def _seed(self, sandbox: Sandbox, count: int) -> None:
+
+        user = User.objects.create_user("bench@example.com", None)
+        far = timezone.now() + timedelta(days=1)  # nothing due until a phase says so
+        rows = []
+        for n in range(count):
+            user_id = BENCH_USER_IDS + n
+            pair = sandbox.call("POST", "mint", {"user_id": user_id})
+            rows.append(
+                MLAccount(
+                    owner=user,
+                    ml_user_id=user_id,
+                    nickname=f"BENCH_{n}",
+                    account_name=f"Bench {n}",
+                    access_token=pair["access_token"],
+                    refresh_token=pair["refresh_token"],
+                    token_expires_at=timezone.now() + timedelta(seconds=pair["expires_in"]),
+                    token_obtained_at=timezone.now(),
+                    next_sync=far,
+                )
+            )
+        MLAccount.objects.bulk_create(rows, batch_size=500)
+
+    def _make_all_due(self) -> None:
+
+        MLAccount.objects.update(next_sync=timezone.now() - timedelta(seconds=1), sync_started_at=None)
+
+    def _capacity(self, sandbox: Sandbox, env: dict, bench_dir: Path, count: int, latency_ms: float) -> float:
+
+        self.stdout.write(
+            f"\n1. Capacity: {count} accounts due at once, {latency_ms:.0f} ms per ML call, no budget"
+        )
+        sandbox.configure(latency_ms=latency_ms, rate_limit_per_second=None)
+        worker = Worker(
+            env={**env, "ML_REQUESTS_PER_SECOND": "0"}, log_path=bench_dir / "worker-capacity.log"
+        )
+        try:
+            self._make_all_due()
+            sandbox.call("POST", "reset-stats")
+            started = timezone.now()
+            clock = time.monotonic()
+            dispatched = tasks.dispatch_due_syncs()
+            enqueue_s = time.monotonic() - clock
+            done = MLAccount.objects.filter(last_sync__gte=started, last_sync_status="success")
+            deadline = time.monotonic() + 600
+            while done.count() < dispatched and time.monotonic() < deadline:
+                time.sleep(0.25)
+            synced = done.count()
+            finished = done.aggregate(last=Max("last_sync"))["last"]
+        finally:
+            worker.stop()
+        elapsed = (finished - started).total_seconds() if finished else float("nan")
+        stats = sandbox.stats()
+        syncs = [line for line in worker.events("sync") if line["outcome"] == "success"]
+        durations = [line["duration_ms"] for line in syncs]
+        rate = synced / elapsed
+        self.stdout.write(
+            f"   {synced}/{dispatched} synced in {elapsed:.1f} s (enqueueing took {enqueue_s:.1f} s)\n"
+            f"   ML calls per account: {stats['total_requests'] / max(synced, 1):.2f} "
+            f"({stats['total_requests']} calls; 429s {stats['answered_429']}, 5xx {stats['answered_5xx']})\n"
+            f"   time per account (one sync, in the worker): p50 {_percentile(durations, 50):.0f} ms, "
+            f"p95 {_percentile(durations, 95):.0f} ms"
+        )
+        self.stdout.write(self.style.SUCCESS(f"   Capacity: {rate:.1f} accounts synced per second"))
+        return rate
+
+    def _legacy(self, sandbox: Sandbox, sample: int, latency_ms: float) -> float:
+
+        self.stdout.write(
+            f"\n2. Previous algorithm: {sample} accounts, batches of 3 in parallel, calls one after "
+            f"another, 2 s pause after each batch, {latency_ms:.0f} ms per ML call"
+        )
+        ids = [
+            str(pk) for pk in MLAccount.objects.order_by("ml_user_id").values_list("pk", flat=True)[:sample]
+        ]
+        sandbox.call("POST", "reset-stats")
+
+        def sync(account_id):
+            try:
+                return engine.sync_account(account_id).ok
+            finally:
+                close_old_connections()
+                connections.close_all()
+
+        clock = time.monotonic()
+        ok = 0
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            for start in range(0, len(ids), 3):
+                ok += sum(pool.map(sync, ids[start : start + 3]))
+                time.sleep(2)
+        elapsed = time.monotonic() - clock
+        rate = ok / elapsed
+        self.stdout.write(
+            f"   {ok}/{len(ids)} synced in {elapsed:.1f} s; {sandbox.stats()['total_requests']} ML calls"
+        )
+        self.stdout.write(self.style.SUCCESS(f"   Previous algorithm: {rate:.2f} accounts synced per second"))
+        return rate
+
+    def _budget(
+        self,
+        sandbox: Sandbox,
+        env: dict,
+        bench_dir: Path,
+        budget: float,
+        ml_limit: float,
+        seconds: int,
+        latency_ms: float,
+    ) -> None:
+
+        self.stdout.write(
+            f"\n3. Budget: {seconds} s at ML_REQUESTS_PER_SECOND={budget:g}, the sandbox allowing "
+            f"{ml_limit:g}/s (429 beyond), {latency_ms:.0f} ms per call, every account due"
+        )
+        settings.ML_REQUESTS_PER_SECOND = budget  # this process dispatches: the same budget
+        ratelimit.reset()
+        worker = Worker(
+            env={**env, "ML_REQUESTS_PER_SECOND": str(budget)}, log_path=bench_dir / "worker-budget.log"
+        )
+        try:
+            self._make_all_due()
+            sandbox.configure(latency_ms=latency_ms, rate_limit_per_second=ml_limit)
+            sandbox.call("POST", "reset-stats")
+            clock = time.monotonic()
+            dispatched = tasks.dispatch_due_syncs()
+            due = MLAccount.objects.filter(next_sync__lte=timezone.now()).count()
+            samples = []
+            while (elapsed := time.monotonic() - clock) < seconds:
+                time.sleep(min(5.0, seconds - elapsed))
+                stats = sandbox.stats()
+                samples.append((time.monotonic() - clock, stats["total_requests"], stats["answered_429"]))
+        finally:
+            worker.stop()
+        _, requests, answered_429 = samples[-1]
+        retries = worker.events("sync_retry")
+        self.stdout.write(
+            f"   dispatch sent {dispatched} syncs (capacity {schedule.dispatch_capacity()} a minute); "
+            f"{due} accounts left due for later runs\n"
+            "   requests so far: "
+            + ", ".join(f"{t:.0f} s: {n}" for t, n, _ in samples)
+            + f"\n   sync retries: {len(retries)} ({', '.join(sorted({r['error'] for r in retries})) or '-'})"
+        )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"   Budget: {requests / seconds:.2f} requests per second achieved, "
+                f"{answered_429} answered 429"
+            )
+        )

@@ -1,0 +1,242 @@
+"""The periodic jobs, defined once, and the arithmetic of the shared ML request budget.
+
+`JOBS` is the single definition of what runs when. `install()` writes it into
+django-celery-beat's tables (`manage.py setup_periodic_tasks`, run by `make setup` and the
+compose `migrate` service), where beat reads it and admins can see it, switch a job off
+or run it.
+
+The budget part answers two questions with the same numbers: how many syncs one
+`dispatch_due_syncs` run may start (`dispatch_capacity`), and how often each account is
+really synced when the fleet needs more requests than ML allows (`budget_cycle_seconds`,
+`effective_interval`, shown in the admin).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+from accounts import selectors, services
+from accounts.models import MAX_EVENTS_PER_ACCOUNT, MLAccount
+
+# How often dispatch_due_syncs runs: the horizon of the budget planning.
+DISPATCH_PERIOD_SECONDS = 60
+# ML calls a sync makes: the four counts of accounts.mercadolivre.resources.fetch_counts
+# (a token refresh adds one, a few times a day per account: covered by the budget share).
+SYNC_CALLS_PER_ACCOUNT = 4
+HEARTBEAT_CACHE_KEY = "sync:heartbeat"
+# The heartbeat outlives three missed health checks, then disappears (read as "stale").
+HEARTBEAT_TTL_SECONDS = 45 * 60
+
+
+@dataclass(frozen=True)
+class Job:
+    """One periodic job: a name (the admin's key), the task, and when it runs."""
+
+    name: str
+    task: str
+    description: str
+    every_seconds: int | None = None
+    crontab: dict[str, str] = field(default_factory=dict)
+    # A run that waited longer than this in the queue (a worker was down) is dropped: the
+    # next run does the same work with fresher data.
+    expire_seconds: int | None = None
+
+
+JOBS: tuple[Job, ...] = (
+    Job(
+        name="dispatch due syncs",
+        task="sync.tasks.dispatch_due_syncs",
+        description="Every minute: start a sync for each account whose next sync is due, "
+        "as many as the Mercado Livre request budget serves, least recently synced first.",
+        every_seconds=DISPATCH_PERIOD_SECONDS,
+        expire_seconds=DISPATCH_PERIOD_SECONDS - 5,
+    ),
+    Job(
+        name="refresh expiring tokens",
+        task="sync.tasks.refresh_expiring_tokens",
+        description="Every 30 minutes: renew every access token that expires within the next hour.",
+        every_seconds=30 * 60,
+        expire_seconds=25 * 60,
+    ),
+    Job(
+        name="health check",
+        task="sync.tasks.health_check",
+        description="Every 15 minutes: count accounts per status, free abandoned sync claims, "
+        "record a heartbeat and log a summary.",
+        every_seconds=15 * 60,
+        expire_seconds=14 * 60,
+    ),
+    Job(
+        name="cleanup events",
+        task="sync.tasks.cleanup_events",
+        description=f"Daily at 03:00: delete account events older than {services.EVENT_MAX_AGE_DAYS} days "
+        f"and beyond each account's newest {MAX_EVENTS_PER_ACCOUNT}.",
+        crontab={"minute": "0", "hour": "3", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+        expire_seconds=6 * 3600,
+    ),
+)
+
+
+# --- installing into django-celery-beat ---------------------------------------------------------
+
+
+@transaction.atomic
+def install(*, reset: bool = False) -> list[tuple[str, str]]:
+    """Create or update the PeriodicTask rows of `JOBS` by name; return (name, action) pairs.
+
+    Idempotent. The task, schedule, expiry and description follow the code on every run;
+    whether a job is enabled is the admins' call and is kept, unless `reset`, which also
+    enables every job again. Rows of other names (added by hand) are left alone.
+    """
+    results = []
+    for job in JOBS:
+        interval = crontab = None
+        if job.every_seconds is not None:
+            interval, _ = IntervalSchedule.objects.get_or_create(
+                every=job.every_seconds, period=IntervalSchedule.SECONDS
+            )
+        else:
+            crontab, _ = CrontabSchedule.objects.get_or_create(
+                **job.crontab, timezone=settings.CELERY_TIMEZONE
+            )
+        wanted = {
+            "task": job.task,
+            "interval": interval,
+            "crontab": crontab,
+            "solar": None,
+            "clocked": None,
+            "one_off": False,
+            "args": "[]",
+            "kwargs": "{}",
+            "queue": None,
+            "expires": None,
+            "expire_seconds": job.expire_seconds,
+            "description": job.description,
+        }
+        task = PeriodicTask.objects.filter(name=job.name).first()
+        if task is None:
+            PeriodicTask.objects.create(name=job.name, enabled=True, **wanted)
+            results.append((job.name, "created"))
+            continue
+        changed = [name for name, value in wanted.items() if getattr(task, name) != value]
+        if reset and not task.enabled:
+            changed.append("enabled")
+            task.enabled = True
+        if not changed:
+            results.append((job.name, "unchanged"))
+            continue
+        for name, value in wanted.items():
+            setattr(task, name, value)
+        task.save()
+        results.append((job.name, "updated: " + ", ".join(changed)))
+    return results
+
+
+# --- the request budget -------------------------------------------------------------------------
+
+
+def _budget_syncs_per_second() -> float | None:
+    """Scheduled syncs per second the ML budget allows; None when the budget is unlimited."""
+    rate = float(settings.ML_REQUESTS_PER_SECOND)
+    if not math.isfinite(rate) or rate <= 0:
+        return None
+    return rate * settings.SYNC_BUDGET_SHARE / SYNC_CALLS_PER_ACCOUNT
+
+
+def dispatch_capacity(*, period_seconds: int = DISPATCH_PERIOD_SECONDS) -> int | None:
+    """How many syncs one dispatch may start: what the budget serves until the next one.
+
+    ML_REQUESTS_PER_SECOND × period × SYNC_BUDGET_SHARE ÷ calls per sync; at 5 requests a
+    second, 71 syncs a minute. None when the budget is unlimited (no cap).
+    """
+    per_second = _budget_syncs_per_second()
+    if per_second is None:
+        return None
+    return max(1, math.floor(per_second * period_seconds))
+
+
+def _base_interval(*, status: str, sync_interval: int, error_count: int) -> int:
+    if status == MLAccount.Status.ERROR:
+        return services.error_backoff_seconds(sync_interval=sync_interval, error_count=error_count)
+    return sync_interval
+
+
+def budget_cycle_seconds(groups: list[dict] | None = None) -> int | None:
+    """The interval the budget stretches scheduled syncs to, or None when it keeps up.
+
+    When the fleet's accounts, each at its own interval, need more syncs per second than
+    the budget serves, dispatch serves the least recently synced first, so the accounts
+    end up taking turns: every account whose own interval is shorter than some cycle T is
+    synced every T, the others at their own pace. T solves
+    Σ n / max(interval, T) = budget syncs per second (found by bisection; the left side
+    falls as T grows).
+    """
+    per_second = _budget_syncs_per_second()
+    if per_second is None:
+        return None
+    groups = selectors.mlaccount_schedule_groups() if groups is None else groups
+    intervals = [
+        (
+            _base_interval(
+                status=g["status"], sync_interval=g["sync_interval"], error_count=g["error_count"]
+            ),
+            g["n"],
+        )
+        for g in groups
+    ]
+    if not intervals:
+        return None
+
+    def demand(cycle: float) -> float:
+        return sum(n / max(interval, cycle) for interval, n in intervals)
+
+    if demand(0) <= per_second:
+        return None
+    low, high = 0.0, sum(n for _, n in intervals) / per_second
+    for _ in range(60):
+        middle = (low + high) / 2
+        if demand(middle) > per_second:
+            low = middle
+        else:
+            high = middle
+    return math.ceil(high)
+
+
+def effective_interval(account: MLAccount, *, budget_cycle: int | None) -> int | None:
+    """Seconds between this account's scheduled syncs as things stand; None if not scheduled.
+
+    Its own interval; the error back-off for an account in `error`; at least the budget
+    cycle (`budget_cycle_seconds()`) when the fleet is larger than the budget serves.
+    """
+    if not account.sync_enabled or account.status not in (MLAccount.Status.ACTIVE, MLAccount.Status.ERROR):
+        return None
+    interval = _base_interval(
+        status=account.status, sync_interval=account.sync_interval, error_count=account.error_count
+    )
+    return max(interval, budget_cycle or 0)
+
+
+# --- the heartbeat ---------------------------------------------------------------------------------
+
+
+def heartbeat_write(*, at: datetime, status_counts: dict[str, int], **facts) -> dict:
+    """Record the health check's findings in the cache for a health endpoint to read."""
+    beat = {"at": at.isoformat(), "status_counts": status_counts, **facts}
+    cache.set(HEARTBEAT_CACHE_KEY, beat, HEARTBEAT_TTL_SECONDS)
+    return beat
+
+
+def heartbeat_read() -> dict | None:
+    """The last heartbeat the health check recorded, or None (never ran, or stale).
+
+    With REDIS_URL the cache is shared by every process; without it (make run's default)
+    each process has its own memory, so only the worker itself sees the heartbeat.
+    """
+    return cache.get(HEARTBEAT_CACHE_KEY)

@@ -1,0 +1,272 @@
+"""Celery tasks: thin. They take ids and plain values, call the engine or a service, and
+classify errors (style.md).
+
+- `sync_account`: rate limited / unavailable → retried with back-off and jitter, at most
+  settings.SYNC_MAX_RETRIES times; only the last attempt records the failure (the engine's
+  `final_attempt`). Unauthorized → the engine renews the token once, then marks `expired`.
+- The four periodic jobs of sync/schedule.py (`dispatch_due_syncs`,
+  `refresh_expiring_tokens`, `health_check`, `cleanup_events`) each log one line per run.
+
+Every task has time limits. `acks_late` is on only where running twice is harmless: a
+sync (the claim makes a duplicate a no-op) and a token refresh (single-flight, re-checked
+under the row lock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.utils import timezone
+
+from accounts import selectors, services, tokens
+from accounts.errors import NoRefreshToken
+from accounts.mercadolivre import http as ml_http
+from accounts.mercadolivre.errors import MLInvalidGrant, MLRateLimited, MLUnavailable
+from accounts.models import EventKind, MLAccount
+from sync import engine, schedule
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE = (MLRateLimited, MLUnavailable)
+# A Retry-After or back-off beyond this is capped: the account's next scheduled sync is
+# a better retry than a message parked in the worker for longer.
+MAX_RETRY_COUNTDOWN = 300.0
+
+SYNC_SOFT_TIME_LIMIT = 240
+SYNC_TIME_LIMIT = 270
+REFRESH_SOFT_TIME_LIMIT = 60
+REFRESH_TIME_LIMIT = 90
+
+
+def retry_countdown(error: Exception, attempt: int) -> float:
+    """Seconds to wait before retry `attempt + 1` (attempt counts from 0).
+
+    ML's Retry-After when it sent one (or the wait our own budget computed), otherwise
+    SYNC_RETRY_BASE_SECONDS × 2^attempt; plus up to half again of random jitter so that
+    accounts that failed together do not retry together (ML's advice, §5.2).
+    """
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None and retry_after > 0:
+        delay = float(retry_after)
+    else:
+        delay = float(settings.SYNC_RETRY_BASE_SECONDS) * 2**attempt
+    delay = min(delay, MAX_RETRY_COUNTDOWN)
+    return delay + random.uniform(0, delay / 2)  # noqa: S311 - timing jitter, not security
+
+
+@shared_task(
+    bind=True,
+    name="sync.tasks.sync_account",
+    acks_late=True,
+    max_retries=settings.SYNC_MAX_RETRIES,
+    soft_time_limit=SYNC_SOFT_TIME_LIMIT,
+    time_limit=SYNC_TIME_LIMIT,
+)
+def sync_account(self, account_id: str) -> str:
+    """Sync one account (sync.engine.sync_account), retrying transient ML failures."""
+    attempt = self.request.retries
+    final = attempt >= self.max_retries
+    try:
+        result = engine.sync_account(account_id, final_attempt=final)
+    except RETRYABLE as error:
+        countdown = retry_countdown(error, attempt)
+        logger.info(
+            "sync retry in %.1f s",
+            countdown,
+            extra={
+                "event": "sync_retry",
+                "account_id": str(account_id),
+                "attempt": attempt + 1,
+                "max_retries": self.max_retries,
+                "countdown_s": round(countdown, 1),
+                "error": type(error).__name__,
+                "status": getattr(error, "status", None),
+            },
+        )
+        # A retry must not inherit the dispatch's expiry: it is a continuation, not a
+        # queued sync that went stale.
+        raise self.retry(exc=error, countdown=countdown, expires=None) from None
+    except SoftTimeLimitExceeded:
+        # Only a pool that can interrupt a task raises this (prefork); the engine has
+        # released the claim on the way out. Count it as a transient failure.
+        services.mlaccount_record_sync_failure(
+            account_id=account_id,
+            kind=EventKind.UNAVAILABLE,
+            message=f"The sync took longer than {SYNC_SOFT_TIME_LIMIT} seconds and was stopped.",
+        )
+        logger.warning(
+            "sync timed out",
+            extra={"event": "sync", "account_id": str(account_id), "outcome": "timeout"},
+        )
+        return "timeout"
+    return result.outcome
+
+
+@shared_task(
+    bind=True,
+    name="sync.tasks.refresh_account_token",
+    acks_late=True,
+    max_retries=settings.SYNC_MAX_RETRIES,
+    soft_time_limit=REFRESH_SOFT_TIME_LIMIT,
+    time_limit=REFRESH_TIME_LIMIT,
+)
+def refresh_account_token(self, account_id: str, force: bool = False) -> str:
+    """Renew one account's token if it needs it (or with `force`), through the single path.
+
+    `accounts.tokens.get_fresh_access_token` locks the row, re-checks, refreshes and
+    saves; it logs the refresh and marks the account `expired` on invalid_grant. This
+    only retries transient failures; any other ML error fails the task loudly.
+    """
+    attempt = self.request.retries
+    facts = {"event": "token_refresh_task", "account_id": str(account_id), "force": force}
+    try:
+        tokens.get_fresh_access_token(account_id, force=force)
+    except MLAccount.DoesNotExist:
+        logger.info("token refresh: account gone", extra={**facts, "outcome": "missing"})
+        return "missing"
+    except MLInvalidGrant:
+        return "invalid_grant"  # logged, and the account marked, by accounts.tokens
+    except NoRefreshToken:
+        logger.warning(
+            "token refresh: no refresh token stored", extra={**facts, "outcome": "no_refresh_token"}
+        )
+        return "no_refresh_token"
+    except RETRYABLE as error:
+        if attempt >= self.max_retries:
+            logger.warning(
+                "token refresh failed; the next run or sync tries again",
+                extra={**facts, "outcome": "failed", "error": type(error).__name__},
+            )
+            return "failed"
+        countdown = retry_countdown(error, attempt)
+        logger.info(
+            "token refresh retry in %.1f s",
+            countdown,
+            extra={**facts, "outcome": "retry", "attempt": attempt + 1, "error": type(error).__name__},
+        )
+        raise self.retry(exc=error, countdown=countdown) from None
+    return "ok"
+
+
+# --- the periodic jobs (sync/schedule.py) ---------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _job_run(name: str) -> Iterator[dict]:
+    """Log one line per job run: its outcome, duration, ML calls and the facts it gathered."""
+    facts: dict = {}
+    started = time.monotonic()
+    with ml_http.count_calls() as calls:
+        try:
+            yield facts
+        except Exception as error:
+            logger.error(
+                "job %s failed",
+                name,
+                extra={
+                    "event": "job",
+                    "job": name,
+                    "outcome": "error",
+                    "error": type(error).__name__,
+                    "duration_ms": round((time.monotonic() - started) * 1000),
+                    **facts,
+                },
+            )
+            raise
+    logger.info(
+        "job %s done",
+        name,
+        extra={
+            "event": "job",
+            "job": name,
+            "outcome": "ok",
+            "duration_ms": round((time.monotonic() - started) * 1000),
+            "ml_calls": calls.count,
+            **facts,
+        },
+    )
+
+
+@shared_task(name="sync.tasks.dispatch_due_syncs", soft_time_limit=45, time_limit=55)
+def dispatch_due_syncs() -> int:
+    """Start a sync for every due account, within what the ML budget serves; return how many.
+
+    Least recently synced first, so that when the fleet is larger than the budget nobody
+    starves, and never more than the budget serves before the next run, so the queue does
+    not pile up. An unlimited budget (ML_REQUESTS_PER_SECOND=0) has no cap.
+    """
+    with _job_run("dispatch_due_syncs") as facts:
+        now = timezone.now()
+        lease = settings.SYNC_LEASE_SECONDS
+        capacity = schedule.dispatch_capacity()
+        # Runs are a minute apart: taking what falls due within the next half minute too
+        # keeps every account within ±30 s of its interval, where "due by now" alone would
+        # sync a 5-minute account every 5 to 6 minutes.
+        account_ids = services.mlaccount_dispatch_due(
+            lease_seconds=lease,
+            limit=capacity,
+            now=now,
+            lookahead_seconds=schedule.DISPATCH_PERIOD_SECONDS / 2,
+        )
+        # Not yet started when its lease is up: the account is due again by then and the
+        # next dispatch sends a fresh message, so this one can be dropped.
+        expires = now + timedelta(seconds=lease)
+        for account_id in account_ids:
+            sync_account.apply_async_on_commit((account_id,), expires=expires)
+        facts.update(
+            enqueued=len(account_ids),
+            capacity=capacity,
+            still_due=selectors.mlaccount_count_due(now=now) if capacity is not None else None,
+        )
+    return len(account_ids)
+
+
+@shared_task(name="sync.tasks.refresh_expiring_tokens", soft_time_limit=120, time_limit=150)
+def refresh_expiring_tokens() -> int:
+    """Renew every token that expires within ML_TOKEN_REFRESH_MARGIN (an hour); return how many.
+
+    One `refresh_account_token` task per account: they run in parallel and one failing
+    account cannot stop the others. The margin is the one get_fresh_access_token uses, so
+    every account listed here is one it will renew; it must exceed the job's 30 minutes.
+    """
+    with _job_run("refresh_expiring_tokens") as facts:
+        before = timezone.now() + timedelta(seconds=settings.ML_TOKEN_REFRESH_MARGIN)
+        account_ids = [str(account_id) for account_id in selectors.mlaccount_ids_expiring(before=before)]
+        for account_id in account_ids:
+            refresh_account_token.apply_async_on_commit((account_id,))
+        facts.update(enqueued=len(account_ids))
+    return len(account_ids)
+
+
+@shared_task(name="sync.tasks.health_check", soft_time_limit=60, time_limit=90)
+def health_check() -> dict:
+    """Count accounts per status, free abandoned claims, record a heartbeat, log a summary."""
+    with _job_run("health_check") as facts:
+        now = timezone.now()
+        freed = services.mlaccount_release_stale_claims(lease_seconds=settings.SYNC_LEASE_SECONDS, now=now)
+        heartbeat = schedule.heartbeat_write(
+            at=now,
+            status_counts=selectors.mlaccount_status_counts(),
+            due=selectors.mlaccount_count_due(now=now),
+            stale_claims_freed=freed,
+            budget_cycle_seconds=schedule.budget_cycle_seconds(),
+        )
+        facts.update({k: v for k, v in heartbeat.items() if k != "at"})
+    return heartbeat
+
+
+@shared_task(name="sync.tasks.cleanup_events", soft_time_limit=600, time_limit=660)
+def cleanup_events() -> int:
+    """Delete old account events (services.event_cleanup); return how many."""
+    with _job_run("cleanup_events") as facts:
+        deleted = services.event_cleanup()
+        facts.update(deleted=deleted)
+    return deleted

@@ -1,0 +1,394 @@
+"""Fault tolerance with a real Celery worker: a subprocess on Redis and the test PostgreSQL.
+
+Each test starts `celery -A mlaccounts worker` (the Procfile's command and settings, four
+threads to stay light) on its own queue, against the sandbox started here and the same
+test database this process writes to. Tasks are sent the way beat and dispatch send them.
+They run where DATABASE_URL and REDIS_URL are set (CI); elsewhere they are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from kombu import Connection
+
+from accounts.mercadolivre.sandbox import start_sandbox
+from accounts.models import AccountEvent, MLAccount
+from sync import tasks
+from tests.factories import MLAccountFactory
+
+pytestmark = [
+    pytest.mark.worker,
+    pytest.mark.redis,
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(120),
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+# The Procfile's worker command (make run's), run with this interpreter.
+WORKER_COMMAND = [
+    sys.executable,
+    "-m",
+    "celery",
+    *shlex.split((ROOT / "Procfile").read_text().split("worker:", 1)[1].splitlines()[0])[1:],
+]
+# Variables that would point the worker at a real ML application instead of the sandbox.
+_ML_VARIABLES = ("ML_CLIENT_ID", "ML_CLIENT_SECRET", "ML_API_URL", "ML_AUTH_URL", "ML_SANDBOX_URL")
+
+
+def wait_for(predicate, *, timeout: float, interval: float = 0.1, what: str = "condition"):
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def _database_url() -> str:
+    """The URL of the database this test runs on (pytest-django's test database)."""
+    db = connection.settings_dict
+    credentials = quote(db["USER"] or "", safe="")
+    if db.get("PASSWORD"):
+        credentials += ":" + quote(db["PASSWORD"], safe="")
+    return f"postgres://{credentials}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class Worker:
+    """A `celery -A mlaccounts worker` subprocess with its own queue and log file."""
+
+    def __init__(self, *, queue: str, redis_url: str, sandbox_url: str, log_path: Path, **env):
+        self.queue = queue
+        self.redis_url = redis_url
+        self.log_path = log_path
+        environment = {k: v for k, v in os.environ.items() if k not in _ML_VARIABLES}
+        environment.update(
+            DATABASE_URL=_database_url(),
+            REDIS_URL=redis_url,
+            CELERY_QUEUE=queue,
+            CELERY_WORKER_CONCURRENCY="4",
+            ML_SANDBOX_URL=sandbox_url,  # no ML_CLIENT_ID: sandbox mode, pointed at ours
+            ML_REQUESTS_PER_SECOND="0",
+            SYNC_RETRY_BASE_SECONDS="0.2",
+            LOG_FORMAT="json",
+            DEBUG="false",
+        )
+        environment.update({key: str(value) for key, value in env.items()})
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [*WORKER_COMMAND, "-n", f"{queue}@%h"],
+            cwd=ROOT,
+            env=environment,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, to kill it whole
+        )
+        wait_for(lambda: "ready." in self.log() or self.process.poll() is not None, timeout=60, what="worker")
+        assert self.process.poll() is None, f"the worker did not start:\n{self.log()[-3000:]}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def events(self, event: str) -> list[dict]:
+        """The JSON log lines with this `event` (sync, sync_retry, job, …)."""
+        lines = []
+        for raw in self.log().splitlines():
+            if raw.startswith("{"):
+                line = json.loads(raw)
+                if line.get("event") == event:
+                    lines.append(line)
+        return lines
+
+    def send(self, task, *args):
+        """Enqueue `task` on this worker's queue through its own broker."""
+        with Connection(self.redis_url) as broker:
+            task.apply_async(args, queue=self.queue, connection=broker)
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
+@pytest.fixture
+def sandbox():
+    server = start_sandbox(port=0)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def queue_name():
+    return f"test-worker-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def start_worker(sandbox, queue_name, tmp_path):
+    """Start workers (stopped at the end of the test); their logs are shown on failure."""
+    workers: list[Worker] = []
+
+    def start(*, redis_url: str = settings.REDIS_URL, **env) -> Worker:
+        worker = Worker(
+            queue=queue_name,
+            redis_url=redis_url,
+            sandbox_url=sandbox.url,
+            log_path=tmp_path / f"worker-{len(workers)}.log",
+            **env,
+        )
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+        # pytest shows a teardown's output only when the test failed.
+        print(f"--- {worker.log_path.name}\n{worker.log()[-5000:]}")
+    _forget_queue(settings.REDIS_URL, queue_name)
+
+
+def _forget_queue(redis_url: str, queue: str) -> None:
+    """Delete the queue's keys, and messages of a killed worker parked in `unacked`."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(f"*{queue}*"))  # the queue and its kombu bindings
+        if keys:
+            client.delete(*keys)
+        for tag, payload in client.hgetall("unacked").items():
+            if queue.encode() in payload:
+                client.hdel("unacked", tag)
+                client.zrem("unacked_index", tag)
+    except redis.RedisError:
+        pass  # a test's private Redis is already gone
+
+
+@pytest.fixture
+def connected(user, sandbox):
+    """Make accounts connected with real sandbox tokens, due now."""
+
+    def connect(ml_user_id: int) -> MLAccount:
+        pair = sandbox.state.mint(ml_user_id)
+        return MLAccountFactory(
+            owner=user,
+            ml_user_id=ml_user_id,
+            access_token=pair["access_token"],
+            refresh_token=pair["refresh_token"],
+            token_expires_at=timezone.now() + timedelta(seconds=pair["expires_in"]),
+            next_sync=timezone.now(),
+        )
+
+    return connect
+
+
+def _status(account: MLAccount) -> str:
+    return MLAccount.objects.values_list("last_sync_status", flat=True).get(pk=account.pk)
+
+
+def _assert_synced(account: MLAccount, sandbox) -> None:
+    account.refresh_from_db()
+    seller = sandbox.state.seller(account.ml_user_id)
+    assert (account.status, account.last_sync_status, account.error_count) == ("active", "success", 0)
+    assert account.sync_started_at is None
+    assert (account.cached_products, account.cached_orders) == (seller.listings, seller.orders)
+    assert (account.cached_questions, account.cached_claims) == (seller.questions, seller.claims)
+
+
+def test_worker_killed_mid_sync_leaves_no_account_stuck(start_worker, connected, sandbox):
+    account = connected(241500733)
+    sandbox.state.configure(latency_ms=1500)  # each ML call takes 1.5 s: time to kill it
+    first = start_worker(SYNC_LEASE_SECONDS=3)
+    first.send(tasks.sync_account, str(account.pk))
+    wait_for(lambda: _status(account) == "in_progress", timeout=20, what="the sync to start")
+
+    first.kill()  # SIGKILL: no cleanup, no release
+
+    account.refresh_from_db()
+    assert account.last_sync_status == "in_progress" and account.sync_started_at is not None
+    sandbox.state.configure(latency_ms=0)
+    second = start_worker(SYNC_LEASE_SECONDS=3)
+
+    def dispatched_and_synced():
+        # What beat does every minute: once the lease has run out, dispatch takes it.
+        second.send(tasks.dispatch_due_syncs)
+        return _status(account) == "success"
+
+    wait_for(dispatched_and_synced, timeout=30, interval=1, what="the account to be synced again")
+    _assert_synced(account, sandbox)
+    assert any(line["enqueued"] == 1 for line in second.events("job"))
+
+
+def test_injected_5xx_and_429_are_retried_then_succeed(start_worker, connected, sandbox):
+    worker = start_worker()
+    account = connected(88221144)
+    # First attempt: a 503 (the HTTP layer retries it twice more, into two more 503s);
+    # second attempt: a 429; the third goes through.
+    sandbox.state.configure(fail_next=[503, 503, 503, 429])
+
+    worker.send(tasks.sync_account, str(account.pk))
+
+    wait_for(lambda: _status(account) == "success", timeout=30, what="the sync to succeed")
+    _assert_synced(account, sandbox)
+    assert not AccountEvent.objects.filter(account=account).exists()
+    stats = sandbox.state.stats()
+    assert (stats["answered_5xx"], stats["answered_429"]) == (3, 1)
+    retries = worker.events("sync_retry")
+    assert [(r["attempt"], r["error"]) for r in retries] == [(1, "MLUnavailable"), (2, "MLRateLimited")]
+
+
+def test_timeouts_are_retried_then_succeed(start_worker, connected, sandbox):
+    worker = start_worker(ML_READ_TIMEOUT=0.5)
+    account = connected(1423876650)
+    sandbox.state.configure(latency_ms=2000)  # every call times out
+
+    worker.send(tasks.sync_account, str(account.pk))
+    # One attempt is a call and its two HTTP-level retries, all timed out.
+    wait_for(lambda: sandbox.state.stats()["total_requests"] >= 3, timeout=20, interval=0.02, what="timeouts")
+    sandbox.state.configure(latency_ms=0)
+
+    wait_for(lambda: _status(account) == "success", timeout=30, what="the sync to succeed")
+    _assert_synced(account, sandbox)
+    assert worker.events("sync_retry")[0]["error"] == "MLUnavailable"
+
+
+def test_persistent_failure_is_recorded_after_the_last_retry(start_worker, connected, sandbox):
+    worker = start_worker(SYNC_MAX_RETRIES=2)
+    account = connected(1130456789)
+    sandbox.state.configure(fail_rate_5xx=1.0)
+
+    worker.send(tasks.sync_account, str(account.pk))
+
+    wait_for(lambda: _status(account) == "failed", timeout=40, what="the failure to be recorded")
+    wait_for(lambda: AccountEvent.objects.filter(account=account).exists(), timeout=5, what="the event")
+    account.refresh_from_db()
+    assert (account.status, account.error_count, account.sync_started_at) == ("active", 1, None)
+    assert account.next_sync > timezone.now()
+    event = AccountEvent.objects.get(account=account)
+    assert (event.kind, event.http_status) == ("unavailable", 503)
+    assert sandbox.state.stats()["answered_5xx"] == 3 * 3  # three attempts of three tries
+    assert len(worker.events("sync_retry")) == 2
+
+
+def test_same_account_dispatched_twice_is_synced_once(start_worker, connected, sandbox):
+    worker = start_worker()
+    account = connected(312987456)
+    sandbox.state.configure(latency_ms=300)  # a sync takes ~1.2 s: the second overlaps it
+
+    worker.send(tasks.sync_account, str(account.pk))
+    worker.send(tasks.sync_account, str(account.pk))
+
+    wait_for(lambda: len(worker.events("sync")) >= 2, timeout=30, what="both tasks to finish")
+    assert sorted(line["outcome"] for line in worker.events("sync")) == ["skipped", "success"]
+    _assert_synced(account, sandbox)
+    by_kind = sandbox.state.stats()["by_kind"]
+    assert (by_kind["items"], by_kind["orders"], by_kind["questions"], by_kind["claims"]) == (1, 1, 1, 1)
+
+
+def _free_port(preferred: int) -> int:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", preferred))
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class PrivateRedis:
+    """A redis-server of this test's own, on its own port, that it may stop and restart."""
+
+    def __init__(self, tmp_path: Path):
+        self.port = _free_port(6390)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.tmp_path = tmp_path
+        self.process = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            cwd=self.tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(self._answers, timeout=10, what="redis-server")
+
+    def _answers(self) -> bool:
+        try:
+            return redis.Redis.from_url(self.url, socket_timeout=0.5).ping()
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_worker_survives_a_redis_restart(start_worker, connected, sandbox, private_redis):
+    worker = start_worker(redis_url=private_redis.url)
+    before, after = connected(241500733), connected(88221144)
+    worker.send(tasks.sync_account, str(before.pk))
+    wait_for(lambda: _status(before) == "success", timeout=30, what="the first sync")
+
+    private_redis.stop()
+    wait_for(
+        lambda: "Connection to broker lost" in worker.log() or "Cannot connect to redis" in worker.log(),
+        timeout=30,
+        what="the worker to notice",
+    )
+    private_redis.start()
+    wait_for(
+        lambda: worker.log().count("Connected to redis://") >= 2, timeout=60, what="the worker to reconnect"
+    )
+
+    worker.send(tasks.sync_account, str(after.pk))
+
+    wait_for(lambda: _status(after) == "success", timeout=30, what="a sync after the restart")
+    _assert_synced(after, sandbox)
+    assert worker.process.poll() is None

@@ -27,6 +27,8 @@ def _ml(settings):
     settings.ML_CLIENT_SECRET = "s3cret"
     settings.ML_REDIRECT_URI = ""
     settings.ML_REQUESTS_PER_SECOND = 0
+    # The dashboard speaks pt-BR by default; these assertions read the English source strings.
+    settings.LANGUAGE_CODE = "en"
 
 
 def start(client, site="MLB"):

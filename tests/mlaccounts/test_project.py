@@ -15,7 +15,13 @@ def run_python(code, **env):
     clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "SALT_KEY", "DEBUG"}}
     clean.update(env)
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 

@@ -1,0 +1,95 @@
+"""Template filters for the dashboard: counts, relative times and words for errors."""
+
+from datetime import datetime
+
+from django import template
+from django.contrib.humanize.templatetags.humanize import intcomma
+from django.utils import timezone
+from django.utils.timesince import timesince, timeuntil
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from accounts.mercadolivre import oauth
+from accounts.models import EventKind
+
+register = template.Library()
+
+SITE_NAMES = dict(oauth.SITES)
+JUST_NOW_SECONDS = 45
+
+
+@register.filter
+def count(value) -> str:
+    """A localised whole number (12.640 in pt-BR), or a dash while it is not known."""
+    if value is None:
+        return "—"
+    return intcomma(value)
+
+
+@register.filter
+def relative(value: datetime | None) -> str:
+    """How long ago or how far ahead, in words: "há 3 minutos", "em 2 horas"."""
+    if value is None:
+        return ""
+    now = timezone.now()
+    seconds = (value - now).total_seconds()
+    if abs(seconds) < JUST_NOW_SECONDS:
+        return _("just now")
+    if seconds < 0:
+        return _("%(time)s ago") % {"time": timesince(value, now, depth=1)}
+    return _("in %(time)s") % {"time": timeuntil(value, now, depth=1)}
+
+
+@register.filter
+def next_sync(value: datetime | None) -> str:
+    """When the next scheduled sync runs; "due now" once its time has come."""
+    if value is None:
+        return ""
+    if value <= timezone.now():
+        return _("due now")
+    return relative(value)
+
+
+@register.filter
+def duration(seconds: int | None) -> str:
+    """A sync interval in words: "5 minutos", "90 segundos", "2 horas"."""
+    if seconds is None:
+        return ""
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
+    if seconds % 60 == 0:
+        minutes = seconds // 60
+        return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
+    return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
+
+
+@register.filter
+def expiry(health) -> str:
+    """The token's time left in words: "expira em 5 horas, 58 minutos" or "expirou há 2 dias"."""
+    if health.expires_at is None:
+        return _("no expiry date stored")
+    now = timezone.now()
+    if health.is_expired:
+        return _("expired %(time)s ago") % {"time": timesince(health.expires_at, now, depth=1)}
+    return _("expires in %(time)s") % {"time": timeuntil(health.expires_at, now)}
+
+
+@register.filter
+def site_name(site_id: str) -> str:
+    """The country of a Mercado Livre site id (MLB → Brasil)."""
+    return SITE_NAMES.get(site_id, site_id)
+
+
+@register.filter
+def sync_problem(kind: str | None) -> str:
+    """What went wrong with a failed sync, in words a seller understands, by event kind."""
+    if kind == EventKind.AUTH:
+        return _("Mercado Livre no longer accepts this account's authorization. Reconnect it.")
+    if kind == EventKind.RATE_LIMITED:
+        return _("Mercado Livre asked us to slow down. The next sync will try again.")
+    if kind == EventKind.UNAVAILABLE:
+        return _("Mercado Livre was not answering. The next sync will try again.")
+    if kind == EventKind.BAD_RESPONSE:
+        return _("Mercado Livre sent an answer we could not read. The next sync will try again.")
+    return _("The last sync failed. The next sync will try again.")

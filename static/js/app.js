@@ -1,0 +1,32 @@
+// Small progressive enhancements; every page works without this file.
+(function () {
+  "use strict";
+
+  // htmx swaps nothing when a request fails: say so instead of failing silently. A failed
+  // list refresh (the every-10-seconds poll) is only reported once until one succeeds.
+  var pollFailed = false;
+
+  function report(event) {
+    var region = document.getElementById("messages");
+    var config = event.detail && event.detail.requestConfig;
+    var isPoll = config && config.verb === "get";
+    if (!region || (isPoll && pollFailed)) {
+      return;
+    }
+    if (isPoll) {
+      pollFailed = true;
+    }
+    var message = document.createElement("p");
+    message.className = "message message-error";
+    message.textContent = region.getAttribute("data-request-failed");
+    region.replaceChildren(message);
+  }
+
+  document.addEventListener("htmx:responseError", report);
+  document.addEventListener("htmx:sendError", report);
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail && event.detail.successful) {
+      pollFailed = false;
+    }
+  });
+})();

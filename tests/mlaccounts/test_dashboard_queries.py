@@ -1,0 +1,88 @@
+"""List pages pin their query count: the overview costs the same with 1 account as with 100."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import selectors
+from accounts.models import AccountEvent, MLAccount, User
+from tests.factories import AccountEventFactory, MLAccountFactory
+
+pytestmark = pytest.mark.django_db
+
+# The session, the user, the accounts (with their newest event kind, in the same query).
+OVERVIEW_QUERIES = 3
+
+
+def make_accounts(user, count):
+    now = timezone.now()
+    accounts = MLAccountFactory.create_batch(
+        count,
+        owner=user,
+        cached_products=5,
+        cached_orders=3,
+        cached_questions=1,
+        cached_claims=0,
+        cached_at=now,
+        last_sync=now - timedelta(minutes=2),
+        last_sync_status="failed",
+    )
+    MLAccount.objects.filter(pk=accounts[0].pk).update(is_primary=True)
+    for account in accounts[::3]:
+        AccountEventFactory(account=account, kind="unavailable")
+    return accounts
+
+
+def queries_for(client, path, **kwargs):
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(path, **kwargs)
+    assert response.status_code == 200
+    return len(captured.captured_queries)
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [(reverse("dashboard:overview"), {}), (reverse("dashboard:overview_list"), {"HX-Request": "true"})],
+)
+def test_overview_costs_the_same_for_1_and_100_accounts(client, path, headers, django_assert_num_queries):
+    one, hundred = User.objects.create_user("one@example.com"), User.objects.create_user("many@example.com")
+    make_accounts(one, 1)
+    make_accounts(hundred, 100)
+    client.force_login(one)
+    queries_for(client, path, headers=headers)  # warm caches (content types, translations)
+    with django_assert_num_queries(OVERVIEW_QUERIES):
+        small = client.get(path, headers=headers)
+    client.force_login(hundred)
+    with django_assert_num_queries(OVERVIEW_QUERIES):
+        large = client.get(path, headers=headers)
+    assert small.content.decode().count('<li class="account-card ') == 1
+    assert large.content.decode().count('<li class="account-card ') == 100
+
+
+def test_account_page_query_count_is_fixed(client_user, ml_account, django_assert_num_queries):
+    for _ in range(15):
+        AccountEventFactory(account=ml_account)
+    path = reverse("dashboard:account", args=[ml_account.pk])
+    client_user.get(path)
+    # Session, user, the account, its events.
+    with django_assert_num_queries(4):
+        client_user.get(path)
+
+
+def test_overview_selector_annotates_the_newest_event_kind_and_skips_tokens(user, other_user):
+    quiet = MLAccountFactory(owner=user)
+    troubled = MLAccountFactory(owner=user)
+    old = AccountEventFactory(account=troubled, kind="unavailable")
+    AccountEventFactory(account=troubled, kind="auth")
+    AccountEventFactory(account=troubled, kind="rate_limited")
+    AccountEvent.objects.filter(pk=old.pk).update(created_at=timezone.now() + timedelta(minutes=1))
+    MLAccountFactory(owner=other_user)
+    rows = {a.pk: a for a in selectors.mlaccount_list_for_overview(user=user)}
+    assert set(rows) == {quiet.pk, troubled.pk}
+    assert rows[quiet.pk].last_event_kind is None
+    assert rows[troubled.pk].last_event_kind == "unavailable"
+    assert {"access_token", "refresh_token"} <= rows[quiet.pk].get_deferred_fields()

@@ -3,8 +3,10 @@
 import os
 
 import pytest
+import responses
 
 from tests.factories import MLAccountFactory, UserFactory
+from tests.mlmock import API
 
 PASSWORD = "correct horse battery staple"
 
@@ -55,3 +57,20 @@ def ml_account(user):
 def client_user(client, user):
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def ml_settings(settings):
+    """A configured (non-sandbox) ML application whose API `responses` can answer for."""
+    settings.ML_API_URL = API
+    settings.ML_CLIENT_ID = "123"
+    settings.ML_CLIENT_SECRET = "s3cret"
+    settings.ML_REQUESTS_PER_SECOND = 0
+    return settings
+
+
+@pytest.fixture
+def ml(ml_settings):
+    """Mercado Livre mocked at the HTTP boundary; unmatched requests fail the test."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps

@@ -15,13 +15,7 @@ from tests.mlmock import API, RotatingTokenEndpoint
 
 NOW = timezone.now()
 
-
-@pytest.fixture(autouse=True)
-def _ml(settings):
-    settings.ML_API_URL = API
-    settings.ML_CLIENT_ID = "123"
-    settings.ML_CLIENT_SECRET = "s3cret"
-    settings.ML_REQUESTS_PER_SECOND = 0
+pytestmark = pytest.mark.usefixtures("ml_settings")
 
 
 def account_with(**fields):

@@ -21,7 +21,7 @@ from accounts.models import AccountEvent, MLAccount
 from tests.factories import AccountEventFactory, MLAccountFactory
 from tests.mlmock import API, add_counts, token_body
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ml_settings")]
 
 OVERVIEW = reverse("dashboard:overview")
 LIST = reverse("dashboard:overview_list")
@@ -43,20 +43,6 @@ def messages_after(response):
 
 def templates_of(response):
     return [t.name for t in response.templates if t.name]
-
-
-@pytest.fixture(autouse=True)
-def _ml(settings):
-    settings.ML_API_URL = API
-    settings.ML_CLIENT_ID = "123"
-    settings.ML_CLIENT_SECRET = "s3cret"
-    settings.ML_REQUESTS_PER_SECOND = 0
-
-
-@pytest.fixture
-def ml():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
 
 
 @pytest.fixture

@@ -11,21 +11,7 @@ from accounts.models import AccountEvent, MLAccount
 from sync import engine
 from tests.mlmock import API, RotatingTokenEndpoint, add_counts
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _ml(settings):
-    settings.ML_API_URL = API
-    settings.ML_CLIENT_ID = "123"
-    settings.ML_CLIENT_SECRET = "s3cret"
-    settings.ML_REQUESTS_PER_SECOND = 0
-
-
-@pytest.fixture
-def ml():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ml_settings")]
 
 
 def test_success_saves_counts_and_releases_the_claim(ml_account, ml):

@@ -15,7 +15,7 @@ from urllib.parse import urlencode, urlsplit
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
@@ -30,7 +30,7 @@ from accounts.errors import AccountValidationError, DomainError, NoRefreshToken
 from accounts.mercadolivre.errors import MLError, MLInvalidGrant, MLRateLimited, MLUnavailable
 from accounts.models import AccountStatus, EventKind, SyncStatus
 from mlaccounts.forms import AccountSettingsForm, SiteForm, TokenConnectForm, add_service_errors
-from sync import engine
+from sync import engine, schedule
 
 logger = logging.getLogger(__name__)
 
@@ -490,8 +490,18 @@ def connect_callback(request):
     return redirect("dashboard:overview")
 
 
+@require_GET
 def health(request):
-    """Liveness for load balancers: the process answers and the database is reachable."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
+    """For load balancers and monitors: the database answers, and when the background jobs
+    last reported (the 15-minute health check's heartbeat; null if none in the last 45).
+
+    Public, so it says nothing about accounts; a database failure answers 503, not 500.
+    """
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        logger.exception("health: database unreachable")
+        return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
+    beat = schedule.heartbeat_read()
+    return JsonResponse({"status": "ok", "database": "ok", "lastHeartbeat": beat["at"] if beat else None})

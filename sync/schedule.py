@@ -236,7 +236,7 @@ def heartbeat_write(*, at: datetime, status_counts: dict[str, int], **facts) -> 
 def heartbeat_read() -> dict | None:
     """The last heartbeat the health check recorded, or None (never ran, or stale).
 
-    With REDIS_URL the cache is shared by every process; without it (make run's default)
-    each process has its own memory, so only the worker itself sees the heartbeat.
+    The cache is shared by every process: Redis with REDIS_URL, otherwise a file cache
+    under VAR_DIR, so the web process sees what the worker wrote.
     """
     return cache.get(HEARTBEAT_CACHE_KEY)

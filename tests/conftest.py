@@ -63,6 +63,8 @@ def client_user(client, user):
 def ml_settings(settings):
     """A configured (non-sandbox) ML application whose API `responses` can answer for."""
     settings.ML_API_URL = API
+    settings.ML_AUTH_URL = ""  # each site's own authorization host
+    settings.ML_REDIRECT_URI = ""  # built from the request
     settings.ML_CLIENT_ID = "123"
     settings.ML_CLIENT_SECRET = "s3cret"
     settings.ML_REQUESTS_PER_SECOND = 0

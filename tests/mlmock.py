@@ -1,8 +1,9 @@
 """Mercado Livre at the HTTP boundary, with `responses`: the shapes of mercadolivre-api.md."""
 
-import itertools
+import json
 import re
 import threading
+import time
 from urllib.parse import parse_qs
 
 import responses
@@ -50,15 +51,22 @@ def add_counts(rsps, *, products=12, orders=5, questions=3, claims=1, status=200
 
 
 class RotatingTokenEndpoint:
-    """ML's token endpoint with single-use refresh tokens: only the latest one works."""
+    """ML's token endpoint with single-use refresh tokens: only the latest one works.
 
-    def __init__(self, *, user_id: int, current_refresh: str):
+    `calls` counts every request, `issued` the pairs handed out, `invalid_grants` the
+    refusals; `current` and `last_access` are the pair ML would accept now. `delay` holds
+    each successful answer, so that concurrent callers pile up behind the row lock.
+    """
+
+    def __init__(self, *, user_id: int, current_refresh: str, delay: float = 0.0):
         self.user_id = user_id
         self.current = current_refresh
+        self.last_access = None
+        self.delay = delay
         self.lock = threading.Lock()
         self.calls = 0
+        self.issued = 0
         self.invalid_grants = 0
-        self._seq = itertools.count(1)
 
     def __call__(self, request):
         form = {k: v[0] for k, v in parse_qs(request.body).items()}
@@ -71,10 +79,10 @@ class RotatingTokenEndpoint:
                     {},
                     '{"error":"invalid_grant","error_description":"used","status":400,"cause":[]}',
                 )
-            body = token_body(self.user_id, next(self._seq) + 1000)
-            self.current = body["refresh_token"]
-        import json
-
+            self.issued += 1
+            body = token_body(self.user_id, 1000 + self.issued)
+            self.current, self.last_access = body["refresh_token"], body["access_token"]
+        time.sleep(self.delay)
         return (200, {"Content-Type": "application/json"}, json.dumps(body))
 
     def install(self, rsps):

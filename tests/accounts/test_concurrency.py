@@ -1,44 +1,21 @@
 """Races that only a real database with row locks can show (PostgreSQL in CI)."""
 
-import threading
-
 import pytest
-from django.db import close_old_connections, connection
+from django.db import connection
 
 from accounts import services
 from accounts.models import MLAccount
 from tests.factories import MLAccountFactory
+from tests.threads import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_in_threads(targets):
-    barrier = threading.Barrier(len(targets))
-    errors = []
-
-    def wrap(target):
-        try:
-            barrier.wait()
-            target()
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            close_old_connections()
-            connection.close()
-
-    threads = [threading.Thread(target=wrap, args=(t,)) for t in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return errors
 
 
 def test_concurrent_make_primary_leaves_exactly_one_primary(user):
     assert connection.vendor == "postgresql"
     accounts = [MLAccountFactory(owner=user, is_primary=(i == 0)) for i in range(4)]
     for _ in range(5):
-        errors = run_in_threads(
+        _, errors = run_together(
             [lambda a=account: services.mlaccount_make_primary(account=a) for account in accounts[1:]]
         )
         assert errors == []
@@ -61,7 +38,7 @@ def test_concurrent_first_connects_make_one_primary(user):
             token_expires_at=timezone.now() + timedelta(hours=6),
         )
 
-    errors = run_in_threads([connect(n) for n in range(4)])
+    _, errors = run_together([connect(n) for n in range(4)])
     assert errors == []
     assert MLAccount.objects.filter(owner=user).count() == 4
     assert MLAccount.objects.filter(owner=user, is_primary=True).count() == 1

@@ -1,4 +1,3 @@
-import threading
 from datetime import timedelta
 
 import pytest
@@ -12,6 +11,7 @@ from accounts.mercadolivre.errors import MLInvalidGrant, MLUnavailable
 from accounts.models import AccountEvent, MLAccount
 from tests.factories import MLAccountFactory
 from tests.mlmock import API, RotatingTokenEndpoint
+from tests.threads import run_together
 
 NOW = timezone.now()
 
@@ -145,26 +145,10 @@ class TestRefresh:
 def test_eight_threads_cause_exactly_one_refresh(user):
     assert connection.vendor == "postgresql"
     account = MLAccountFactory(owner=user, token_expires_at=timezone.now() - timedelta(minutes=1))
-    results, errors = [], []
-    barrier = threading.Barrier(8)
     with responses.RequestsMock() as rsps:
         endpoint = RotatingTokenEndpoint(user_id=account.ml_user_id, current_refresh=account.refresh_token)
         endpoint.install(rsps)
-
-        def ask():
-            try:
-                barrier.wait()
-                results.append(tokens.get_fresh_access_token(account.pk))
-            except Exception as exc:  # asserted below
-                errors.append(exc)
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=ask) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+        results, errors = run_together([lambda: tokens.get_fresh_access_token(account.pk)] * 8, timeout=30)
     account.refresh_from_db()
     assert errors == []
     assert endpoint.calls == 1

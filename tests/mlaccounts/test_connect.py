@@ -20,13 +20,8 @@ ML_USER = 2_500_000_001_234
 
 
 @pytest.fixture(autouse=True)
-def _ml(settings):
-    settings.ML_API_URL = API
-    settings.ML_AUTH_URL = ""
-    settings.ML_CLIENT_ID = "123"
-    settings.ML_CLIENT_SECRET = "s3cret"
-    settings.ML_REDIRECT_URI = ""
-    settings.ML_REQUESTS_PER_SECOND = 0
+def _ml(ml_settings):
+    settings = ml_settings
     # The dashboard speaks pt-BR by default; these assertions read the English source strings.
     settings.LANGUAGE_CODE = "en"
 

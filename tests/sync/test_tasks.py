@@ -3,7 +3,6 @@
 import json
 import logging
 import re
-import threading
 from datetime import timedelta
 from urllib.parse import parse_qs
 
@@ -11,7 +10,6 @@ import pytest
 import responses
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.cache import cache
-from django.db import connection
 from django.utils import timezone
 
 from accounts import services
@@ -20,6 +18,7 @@ from accounts.models import AccountEvent, MLAccount
 from sync import engine, schedule, tasks
 from tests.factories import AccountEventFactory, MLAccountFactory
 from tests.mlmock import API, add_counts, token_body
+from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -262,23 +261,10 @@ def test_dispatch_sends_what_the_budget_serves_least_recently_synced_first(
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_dispatches_pick_each_account_exactly_once(user):
     accounts = {str(_due(user).pk) for _ in range(40)}
-    barrier = threading.Barrier(4)
-    picked, errors = [], []
-
-    def dispatch():
-        try:
-            barrier.wait()
-            picked.extend(services.mlaccount_dispatch_due(lease_seconds=300, limit=15))
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=dispatch) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    results, errors = run_together(
+        [lambda: services.mlaccount_dispatch_due(lease_seconds=300, limit=15)] * 4, timeout=30
+    )
+    picked = [account_id for result in results if result for account_id in result]
 
     assert errors == []
     assert sorted(picked) == sorted(accounts)

@@ -4,17 +4,13 @@ import pytest
 import responses
 
 from accounts.mercadolivre import ratelimit
-from tests.accounts.mercadolivre import API
 
 
 @pytest.fixture(autouse=True)
-def ml_settings(settings):
-    settings.ML_API_URL = API
-    settings.ML_AUTH_URL = ""
+def ml_settings(ml_settings):
+    """The root conftest's ML application, plus fixed timeouts and limits these tests read."""
+    settings = ml_settings
     settings.ML_SITE_ID = "MLB"
-    settings.ML_CLIENT_ID = "123"
-    settings.ML_CLIENT_SECRET = "s3cret"
-    settings.ML_REQUESTS_PER_SECOND = 0
     settings.ML_RATE_LIMIT_MAX_WAIT = 5.0
     settings.ML_CONNECT_TIMEOUT = 3.0
     settings.ML_READ_TIMEOUT = 7.0

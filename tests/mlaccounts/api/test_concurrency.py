@@ -6,9 +6,7 @@ and leave the account with a dead pair.
 """
 
 import json
-import threading
 import time
-from urllib.parse import parse_qs
 
 import pytest
 import responses
@@ -16,68 +14,24 @@ from django.db import connection
 
 from accounts.models import MLAccount
 from tests.factories import MLAccountFactory
-from tests.mlaccounts.api.conftest import COUNT_URLS, TOKEN_URL, body, client_for, token_answer
+from tests.mlaccounts.api.conftest import COUNT_URLS, TOKEN_URL, body, client_for
+from tests.mlmock import RotatingTokenEndpoint
+from tests.threads import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-class RotatingTokenEndpoint:
-    """ML's /oauth/token: each refresh token works once, and only the latest issued one."""
-
-    def __init__(self, current: str):
-        self.current = current
-        self.lock = threading.Lock()
-        self.issued = 0
-        self.invalid_grants = 0
-
-    def __call__(self, request):
-        form = parse_qs(request.body)
-        with self.lock:
-            if form.get("refresh_token") != [self.current]:
-                self.invalid_grants += 1
-                return (
-                    400,
-                    {},
-                    json.dumps({"error": "invalid_grant", "error_description": "used", "status": 400}),
-                )
-            self.issued += 1
-            answer = token_answer(self.issued)
-            self.current = answer["refresh_token"]
-        # Slow enough for the other requests to pile up behind the row lock.
-        time.sleep(0.2)
-        return 200, {}, json.dumps(answer)
-
-
-def run_together(calls):
-    """Start the calls at the same moment, each in its own thread and connection."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait()
-            results[index] = call()
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def test_simultaneous_refreshes_leave_a_working_token_pair(user):
     assert connection.vendor == "postgresql"
     account = MLAccountFactory(owner=user, is_primary=True)
-    ml = RotatingTokenEndpoint(current=account.refresh_token)
+    ml = RotatingTokenEndpoint(user_id=account.ml_user_id, current_refresh=account.refresh_token, delay=0.2)
     clients = [client_for(user) for _ in range(5)]
     url = f"/api/ml-accounts/{account.pk}/refresh-token"
 
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add_callback(responses.POST, TOKEN_URL, callback=ml)
-        answers = run_together([lambda c=c: c.put(url) for c in clients])
+        answers, errors = run_together([lambda c=c: c.put(url) for c in clients])
+        assert errors == []
 
         assert [a.status_code for a in answers] == [200] * 5, [a.content for a in answers]
         assert ml.invalid_grants == 0
@@ -86,7 +40,7 @@ def test_simultaneous_refreshes_leave_a_working_token_pair(user):
         assert stored.status == "active"
         # The stored pair is the latest ML issued: the next refresh works.
         assert stored.refresh_token == ml.current
-        assert stored.access_token == f"APP_USR-NEW-{ml.issued:04d}-secretaccess"
+        assert stored.access_token == ml.last_access
         assert clients[0].post(url).status_code == 200
         assert ml.invalid_grants == 0
         assert {body(a)["data"]["status"] for a in answers} == {"active"}
@@ -103,7 +57,10 @@ def test_simultaneous_syncs_run_one_and_answer_sync_in_progress_to_the_rest(user
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         for url in COUNT_URLS.values():
             mock.add_callback(responses.GET, url, callback=slow_count)
-        answers = run_together([lambda c=c: c.post(f"/api/ml-accounts/{account.pk}/sync") for c in clients])
+        answers, errors = run_together(
+            [lambda c=c: c.post(f"/api/ml-accounts/{account.pk}/sync") for c in clients]
+        )
+    assert errors == []
 
     statuses = sorted(a.status_code for a in answers)
     assert statuses == [200, 409, 409, 409, 409], [a.content for a in answers]

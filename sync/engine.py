@@ -50,7 +50,7 @@ class SyncResult:
     account_id: str
     outcome: str
     synced_at: datetime | None = None
-    counts: services.SyncCounts | None = None
+    counts: resources.Counts | None = None
     error: Exception | None = None
     ml_calls: int = 0
     duration_ms: int = 0
@@ -92,7 +92,7 @@ def describe(error: Exception) -> str:
     return str(error)
 
 
-def _fetch_counts(account_id, ml_user_id: int) -> services.SyncCounts:
+def _fetch_counts(account_id, ml_user_id: int) -> resources.Counts:
     token = tokens.get_fresh_access_token(account_id)
     try:
         counts = resources.fetch_counts(token, ml_user_id)
@@ -101,7 +101,7 @@ def _fetch_counts(account_id, ml_user_id: int) -> services.SyncCounts:
         # renew once and try again; a second 401 means the grant itself is gone.
         token = tokens.get_fresh_access_token(account_id, force=True)
         counts = resources.fetch_counts(token, ml_user_id)
-    return services.SyncCounts(counts.products, counts.orders, counts.questions, counts.claims)
+    return counts
 
 
 def sync_account(account_id, *, final_attempt: bool = True) -> SyncResult:

@@ -30,7 +30,7 @@ def cached_data(result: engine.SyncResult) -> SimpleNamespace:
         cached_orders=counts.orders,
         cached_questions=counts.questions,
         cached_claims=counts.claims,
-        cached_issues=counts.questions + counts.claims,
+        cached_issues=counts.issues,
         cached_at=result.synced_at,
     )
 

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from accounts import selectors, services
 from accounts.errors import AccountExists, AccountNotFound, AccountValidationError
+from accounts.mercadolivre.resources import Counts
 from accounts.models import AccountEvent, MLAccount
 from tests.factories import AccountEventFactory, MLAccountFactory
 
@@ -188,7 +189,7 @@ class TestSyncBookkeeping:
         MLAccount.objects.filter(pk=ml_account.pk).update(error_count=3, status="error")
         now = timezone.now()
         services.mlaccount_record_sync_success(
-            account_id=ml_account.pk, counts=services.SyncCounts(10, 4, 2, 1), synced_at=now
+            account_id=ml_account.pk, counts=Counts(10, 4, 2, 1), synced_at=now
         )
         ml_account.refresh_from_db()
         assert (ml_account.cached_products, ml_account.cached_orders) == (10, 4)
@@ -200,9 +201,7 @@ class TestSyncBookkeeping:
 
     def test_success_keeps_a_pause_made_during_the_sync(self, ml_account):
         services.mlaccount_pause(account=ml_account)
-        services.mlaccount_record_sync_success(
-            account_id=ml_account.pk, counts=services.SyncCounts(1, 1, 1, 1)
-        )
+        services.mlaccount_record_sync_success(account_id=ml_account.pk, counts=Counts(1, 1, 1, 1))
         ml_account.refresh_from_db()
         assert ml_account.status == MLAccount.Status.PAUSED
         assert ml_account.next_sync is None

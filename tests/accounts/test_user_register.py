@@ -40,7 +40,7 @@ def test_register_refuses_an_address_another_user_holds_in_allauth(user):
 
 def test_register_turns_a_lost_race_into_email_exists(monkeypatch):
     # Another sign-up inserted the address between the check and our insert.
-    monkeypatch.setattr(services, "filter_users_by_email", lambda email: [])
+    monkeypatch.setattr(services.users, "filter_users_by_email", lambda email: [])
 
     def create_user(*args, **kwargs):
         raise IntegrityError("user_email_ci_unique")

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts import services
+from accounts.mercadolivre.resources import Counts
 from accounts.models import MLAccount, User
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -140,7 +141,7 @@ def test_new_seller_manages_two_accounts(run, e2e_settings, live_server, sandbox
     if run == "desktop-pt":
         # A background sync changes the numbers: the list refreshes itself, without a reload.
         page.evaluate("window.notReloaded = true")
-        services.mlaccount_record_sync_success(account_id=ana.pk, counts=services.SyncCounts(38, 58, 4, 1))
+        services.mlaccount_record_sync_success(account_id=ana.pk, counts=Counts(38, 58, 4, 1))
         expect(card(page, ana).locator(".counts dd").first).to_have_text("38", timeout=15_000)
         assert page.evaluate("window.notReloaded") is True
 

@@ -1,0 +1,65 @@
+"""Writes. The dashboard, the API, the admin and the background tasks all call these.
+
+One module per entity (architecture.md): `mlaccounts` (connect, settings, pause, resume,
+remove), `sync_state` (the engine's and the jobs' bookkeeping), `oauth`, `users`, `events`.
+Callers import this package and use `services.<entity>_<verb>`.
+
+Conventions: keyword-only arguments, `<entity>_<verb>` names, one transaction each. Writes
+that can race with a sync or with another request use row locks or conditional UPDATEs on
+the columns they own, never a read-modify-write `save()` of the whole row.
+"""
+
+from accounts.services.events import EVENT_MAX_AGE_DAYS, event_cleanup, event_record
+from accounts.services.mlaccounts import (
+    mlaccount_connect,
+    mlaccount_make_primary,
+    mlaccount_pause,
+    mlaccount_remove,
+    mlaccount_resume,
+    mlaccount_update,
+)
+from accounts.services.oauth import oauth_begin, oauth_complete
+from accounts.services.sync_state import (
+    MAX_ERROR_BACKOFF,
+    error_backoff_seconds,
+    mlaccount_claim,
+    mlaccount_dispatch_due,
+    mlaccount_mark_expired,
+    mlaccount_record_sync_failure,
+    mlaccount_record_sync_success,
+    mlaccount_release,
+    mlaccount_release_stale_claims,
+    mlaccount_store_tokens,
+)
+from accounts.services.users import MAX_NAME_LENGTH, MAX_PASSWORD_LENGTH, user_register
+from accounts.services.validation import MAX_ML_USER_ID, MAX_TEXT, MAX_TOKEN_LENGTH
+
+__all__ = [
+    "EVENT_MAX_AGE_DAYS",
+    "MAX_ERROR_BACKOFF",
+    "MAX_ML_USER_ID",
+    "MAX_NAME_LENGTH",
+    "MAX_PASSWORD_LENGTH",
+    "MAX_TEXT",
+    "MAX_TOKEN_LENGTH",
+    "error_backoff_seconds",
+    "event_cleanup",
+    "event_record",
+    "mlaccount_claim",
+    "mlaccount_connect",
+    "mlaccount_dispatch_due",
+    "mlaccount_make_primary",
+    "mlaccount_mark_expired",
+    "mlaccount_pause",
+    "mlaccount_record_sync_failure",
+    "mlaccount_record_sync_success",
+    "mlaccount_release",
+    "mlaccount_release_stale_claims",
+    "mlaccount_remove",
+    "mlaccount_resume",
+    "mlaccount_store_tokens",
+    "mlaccount_update",
+    "oauth_begin",
+    "oauth_complete",
+    "user_register",
+]

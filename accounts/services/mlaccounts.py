@@ -1,0 +1,248 @@
+"""Connect, change, pause, resume, make primary and remove ML accounts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.errors import AccountExists, AccountValidationError
+from accounts.models import AccountStatus, AccountType, MLAccount, User
+from accounts.services.validation import (
+    MAX_TOKEN_LENGTH,
+    check_account_type,
+    check_expiry,
+    check_interval,
+    check_text,
+    parse_ml_user_id,
+)
+
+
+def _lock_owner(owner: User) -> None:
+    """Serialise the primary-flag bookkeeping of one owner (a row lock on the user)."""
+    User.objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True).first()
+
+
+@transaction.atomic
+def mlaccount_connect(
+    *,
+    owner: User,
+    ml_user_id,
+    nickname: str,
+    email: str,
+    access_token: str,
+    refresh_token: str | None,
+    token_expires_at: datetime,
+    site_id: str = "MLB",
+    account_name: str | None = None,
+    account_type: str = AccountType.INDIVIDUAL,
+    sync_interval: int | None = None,
+    scopes: str = "",
+    reconnect: bool = True,
+    now: datetime | None = None,
+) -> tuple[MLAccount, bool]:
+    """Connect a seller account to `owner` with a token pair; returns (account, created).
+
+    The owner's first account becomes primary. A seller this owner already has is
+    reconnected (new tokens, status active, next sync due now) when `reconnect` is true,
+    and refused with AccountExists otherwise (the REST contract's 409).
+    """
+    now = now or timezone.now()
+    errors: dict[str, list[str]] = {}
+    ml_user_id = parse_ml_user_id(errors, ml_user_id)
+    check_text(errors, "nickname", nickname)
+    check_text(errors, "email", email, required=False, max_length=254)
+    if isinstance(email, str) and email.strip():
+        try:
+            validate_email(email.strip())
+        except ValidationError:
+            errors.setdefault("email", []).append(_("Enter a valid email address."))
+    check_text(errors, "access_token", access_token, max_length=MAX_TOKEN_LENGTH)
+    check_text(errors, "refresh_token", refresh_token, required=False, max_length=MAX_TOKEN_LENGTH)
+    check_expiry(errors, token_expires_at)
+    check_text(errors, "account_name", account_name, required=False)
+    check_account_type(errors, account_type)
+    if sync_interval is not None:
+        check_interval(errors, sync_interval)
+    if not isinstance(site_id, str) or not (2 <= len(site_id) <= 4 and site_id.isalpha()):
+        errors.setdefault("site_id", []).append(_("Must be a Mercado Livre site id such as MLB."))
+    if errors:
+        raise AccountValidationError(errors)
+
+    _lock_owner(owner)
+    token_fields = {
+        "access_token": access_token,
+        "refresh_token": refresh_token or None,
+        "token_expires_at": token_expires_at,
+        "token_obtained_at": now,
+        "token_scopes": scopes[:2000],
+    }
+    existing = MLAccount.objects.filter(owner=owner, ml_user_id=ml_user_id).first()
+    if existing is not None:
+        if not reconnect:
+            raise AccountExists()
+        for field, value in token_fields.items():
+            setattr(existing, field, value)
+        existing.nickname = nickname.strip()
+        existing.email = (email or "").strip()
+        existing.site_id = site_id.upper()
+        existing.status = AccountStatus.ACTIVE
+        existing.sync_enabled = True
+        existing.error_count = 0
+        existing.next_sync = now
+        existing.disconnected_at = None
+        existing.save(
+            update_fields=[
+                *token_fields,
+                "nickname",
+                "email",
+                "site_id",
+                "status",
+                "sync_enabled",
+                "error_count",
+                "next_sync",
+                "disconnected_at",
+                "updated_at",
+            ]
+        )
+        return existing, False
+
+    has_primary = MLAccount.objects.filter(owner=owner, is_primary=True).exists()
+    try:
+        with transaction.atomic():
+            account = MLAccount.objects.create(
+                owner=owner,
+                ml_user_id=ml_user_id,
+                nickname=nickname.strip(),
+                email=(email or "").strip(),
+                site_id=site_id.upper(),
+                account_name=(account_name or "").strip() or nickname.strip(),
+                account_type=account_type,
+                sync_interval=sync_interval or MLAccount._meta.get_field("sync_interval").default,
+                is_primary=not has_primary,
+                next_sync=now,
+                **token_fields,
+            )
+    except IntegrityError:
+        # Another request connected the same seller between our check and insert.
+        raise AccountExists() from None
+    return account, True
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+_UNSET = object()
+
+
+@transaction.atomic
+def mlaccount_update(
+    *,
+    account: MLAccount,
+    account_name=_UNSET,
+    account_type=_UNSET,
+    sync_interval=_UNSET,
+    notifications_enabled=_UNSET,
+    email_notifications_enabled=_UNSET,
+    is_primary=_UNSET,
+) -> MLAccount:
+    """Change an account's settings; only the arguments given are touched."""
+    errors: dict[str, list[str]] = {}
+    changes = {}
+    if account_name is not _UNSET:
+        check_text(errors, "account_name", account_name)
+        changes["account_name"] = account_name.strip() if isinstance(account_name, str) else account_name
+    if account_type is not _UNSET:
+        check_account_type(errors, account_type)
+        changes["account_type"] = account_type
+    if sync_interval is not _UNSET:
+        check_interval(errors, sync_interval)
+        changes["sync_interval"] = sync_interval
+    for name, value in (
+        ("notifications_enabled", notifications_enabled),
+        ("email_notifications_enabled", email_notifications_enabled),
+    ):
+        if value is not _UNSET:
+            if not isinstance(value, bool):
+                errors.setdefault(name, []).append(_("Must be true or false."))
+            changes[name] = value
+    if is_primary is not _UNSET and is_primary is not True:
+        errors.setdefault("is_primary", []).append(
+            _("Only true is accepted: make another account primary instead.")
+        )
+    if errors:
+        raise AccountValidationError(errors)
+
+    if "sync_interval" in changes and account.sync_enabled and account.last_sync:
+        # A shorter interval takes effect at once, not after the old one runs out.
+        changes["next_sync"] = max(
+            account.last_sync + timedelta(seconds=changes["sync_interval"]), timezone.now()
+        )
+    if changes:
+        MLAccount.objects.filter(pk=account.pk).update(**changes, updated_at=timezone.now())
+    if is_primary is True:
+        mlaccount_make_primary(account=account)
+    account.refresh_from_db()
+    return account
+
+
+@transaction.atomic
+def mlaccount_make_primary(*, account: MLAccount) -> MLAccount:
+    """Make `account` its owner's primary, demoting the previous one in the same transaction."""
+    _lock_owner(account.owner)
+    # Demote first: the partial unique index allows only one primary per owner at any time.
+    MLAccount.objects.filter(owner_id=account.owner_id, is_primary=True).exclude(pk=account.pk).update(
+        is_primary=False, updated_at=timezone.now()
+    )
+    MLAccount.objects.filter(pk=account.pk).update(is_primary=True, updated_at=timezone.now())
+    account.is_primary = True
+    return account
+
+
+@transaction.atomic
+def mlaccount_pause(*, account: MLAccount) -> MLAccount:
+    """Stop scheduled syncs until resumed."""
+    MLAccount.objects.filter(pk=account.pk).update(
+        status=AccountStatus.PAUSED, sync_enabled=False, next_sync=None, updated_at=timezone.now()
+    )
+    account.refresh_from_db()
+    return account
+
+
+@transaction.atomic
+def mlaccount_resume(*, account: MLAccount) -> MLAccount:
+    """Resume from any status, `expired` included: the next sync is due now.
+
+    For an expired account this is an explicit request to try again; a token that is
+    still dead is found, and the account marked again, by that sync.
+    """
+    now = timezone.now()
+    MLAccount.objects.filter(pk=account.pk).update(
+        status=AccountStatus.ACTIVE,
+        sync_enabled=True,
+        next_sync=now,
+        error_count=0,
+        updated_at=now,
+    )
+    account.refresh_from_db()
+    return account
+
+
+@transaction.atomic
+def mlaccount_remove(*, account: MLAccount) -> None:
+    """Delete an account; if it was primary, the oldest remaining one becomes primary."""
+    _lock_owner(account.owner)
+    was_primary = MLAccount.objects.filter(pk=account.pk, is_primary=True).exists()
+    MLAccount.objects.filter(pk=account.pk).delete()
+    if was_primary:
+        successor = (
+            MLAccount.objects.filter(owner_id=account.owner_id)
+            .order_by("created_at", "id")
+            .values("pk")
+            .first()
+        )
+        if successor:
+            MLAccount.objects.filter(pk=successor["pk"]).update(is_primary=True, updated_at=timezone.now())

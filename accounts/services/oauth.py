@@ -1,0 +1,98 @@
+"""Connecting a seller with OAuth 2.0 and PKCE (mercadolivre-api.md §1)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.errors import AccountValidationError, OAuthDenied, OAuthStateInvalid
+from accounts.mercadolivre import oauth, resources
+from accounts.mercadolivre.errors import MLBadResponse
+from accounts.models import MLAccount, OAuthState, User
+from accounts.services.mlaccounts import mlaccount_connect
+
+
+def _session_hash(session_key: str) -> str:
+    return hashlib.sha256(f"oauth-state:{session_key}".encode()).hexdigest()
+
+
+@transaction.atomic
+def oauth_begin(*, user: User, session_key: str, site_id: str, redirect_uri: str) -> str:
+    """Start connecting a seller: store a single-use state and PKCE verifier, return ML's URL."""
+    if site_id not in oauth.SITE_AUTH_HOSTS:
+        raise AccountValidationError({"site_id": [_("Unknown Mercado Livre site.")]})
+    now = timezone.now()
+    # Forget this user's abandoned attempts; they could not be completed anyway.
+    OAuthState.objects.filter(
+        user=user, created_at__lt=now - timedelta(seconds=OAuthState.LIFETIME_SECONDS)
+    ).delete()
+    pkce = oauth.make_pkce_pair()
+    state = secrets.token_urlsafe(32)
+    OAuthState.objects.create(
+        state=state,
+        user=user,
+        session_hash=_session_hash(session_key),
+        code_verifier=pkce.verifier,
+        site_id=site_id,
+        redirect_uri=redirect_uri,
+        created_at=now,
+    )
+    return oauth.authorization_url(
+        state=state, redirect_uri=redirect_uri, code_challenge=pkce.challenge, site_id=site_id
+    )
+
+
+def _oauth_take_state(*, user: User, session_key: str, state: str) -> OAuthState:
+    """Consume a state: it must exist, be this user's and this session's, and be fresh."""
+    if not state or not isinstance(state, str) or len(state) > 64:
+        raise OAuthStateInvalid()
+    with transaction.atomic():
+        pending = OAuthState.objects.select_for_update().filter(state=state).first()
+        if pending is None:  # unknown, or already used
+            raise OAuthStateInvalid()
+        # Used once, whatever comes next: delete before checking the rest.
+        pending.delete()
+    too_old = timezone.now() - timedelta(seconds=OAuthState.LIFETIME_SECONDS)
+    if (
+        pending.user_id != user.pk
+        or not secrets.compare_digest(pending.session_hash, _session_hash(session_key))
+        or pending.created_at < too_old
+    ):
+        raise OAuthStateInvalid()
+    return pending
+
+
+def oauth_complete(
+    *, user: User, session_key: str, state: str, code: str | None, error: str | None = None
+) -> tuple[MLAccount, bool]:
+    """Finish connecting: check the state, exchange the code, read /users/me, connect.
+
+    Nothing is written unless every step succeeds. Raises OAuthStateInvalid, OAuthDenied,
+    AccountValidationError, or an MLError from the exchange or /users/me.
+    """
+    pending = _oauth_take_state(user=user, session_key=session_key, state=state)
+    if error or not code:
+        raise OAuthDenied()
+    token_set = oauth.exchange_code(
+        code=code, redirect_uri=pending.redirect_uri, code_verifier=pending.code_verifier
+    )
+    me = resources.users_me(token_set.access_token)
+    if me.id != token_set.user_id:
+        raise MLBadResponse("the token's user_id and /users/me disagree")
+    return mlaccount_connect(
+        owner=user,
+        ml_user_id=me.id,
+        nickname=me.nickname,
+        email=me.email,
+        site_id=me.site_id or pending.site_id,
+        access_token=token_set.access_token,
+        refresh_token=token_set.refresh_token,
+        token_expires_at=token_set.expires_at,
+        scopes=" ".join(token_set.scopes),
+        reconnect=True,
+    )

@@ -1,0 +1,230 @@
+"""The sync engine's and the background jobs' writes: claims, outcomes, tokens, dispatch."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+
+from accounts import selectors
+from accounts.mercadolivre.resources import Counts
+from accounts.models import (
+    ERROR_STATUS_AFTER,
+    AccountStatus,
+    EventKind,
+    MLAccount,
+    SyncStatus,
+)
+from accounts.services.events import event_record
+
+MAX_ERROR_BACKOFF = 3600  # an account in error is retried at least hourly
+
+
+def mlaccount_claim(*, account_id, lease_seconds: int, now: datetime | None = None) -> bool:
+    """Take the sync claim with one conditional UPDATE; False if another sync holds it.
+
+    A claim older than the lease counts as abandoned (its worker died) and may be taken.
+    """
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=lease_seconds)
+    taken = (
+        MLAccount.objects.filter(pk=account_id)
+        .filter(Q(sync_started_at__isnull=True) | Q(sync_started_at__lt=stale))
+        .update(sync_started_at=now, last_sync_status=SyncStatus.IN_PROGRESS)
+    )
+    return taken == 1
+
+
+def mlaccount_release(*, account_id, claimed_at: datetime) -> None:
+    """Drop our claim if we still hold it (no-op after success/failure already released it)."""
+    MLAccount.objects.filter(pk=account_id, sync_started_at=claimed_at).update(
+        sync_started_at=None,
+        last_sync_status=Case(
+            When(last_sync_status=SyncStatus.IN_PROGRESS, then=Value(SyncStatus.FAILED)),
+            default=F("last_sync_status"),
+        ),
+    )
+
+
+@transaction.atomic
+def mlaccount_record_sync_success(*, account_id, counts: Counts, synced_at: datetime | None = None) -> None:
+    """Save the counts of a successful sync, reset the error streak and schedule the next one."""
+    synced_at = synced_at or timezone.now()
+    account = (
+        MLAccount.objects.select_for_update()
+        .only("status", "sync_enabled", "sync_interval")
+        .filter(pk=account_id)
+        .first()
+    )
+    if account is None:  # removed while it synced
+        return
+    # An account in error recovers on its first success; paused/expired stay as they are
+    # (the user may have paused it while this sync ran).
+    status = AccountStatus.ACTIVE if account.status == AccountStatus.ERROR else account.status
+    next_sync = synced_at + timedelta(seconds=account.sync_interval) if account.sync_enabled else None
+    MLAccount.objects.filter(pk=account_id).update(
+        cached_products=counts.products,
+        cached_orders=counts.orders,
+        cached_questions=counts.questions,
+        cached_claims=counts.claims,
+        cached_at=synced_at,
+        last_sync=synced_at,
+        last_activity=synced_at,
+        last_sync_status=SyncStatus.SUCCESS,
+        last_sync_error="",
+        error_count=0,
+        sync_started_at=None,
+        status=status,
+        next_sync=next_sync,
+        updated_at=synced_at,
+    )
+
+
+def error_backoff_seconds(*, sync_interval: int, error_count: int) -> int:
+    """Interval before the next try of an account in `error`: its own, doubling, at most an hour."""
+    doublings = max(0, error_count - ERROR_STATUS_AFTER + 1)
+    return int(
+        min(max(sync_interval, 1) * math.pow(2, min(doublings, 20)), max(MAX_ERROR_BACKOFF, sync_interval))
+    )
+
+
+@transaction.atomic
+def mlaccount_record_sync_failure(
+    *,
+    account_id,
+    kind: str,
+    message: str,
+    http_status: int | None = None,
+    auth_failure: bool = False,
+    failed_at: datetime | None = None,
+    record_event: bool = True,
+) -> MLAccount | None:
+    """Record a failed sync: an event, the error streak, and the status it leads to.
+
+    An authorization failure (the token cannot be renewed) marks the account `expired`.
+    Transient failures mark it `error` after ERROR_STATUS_AFTER in a row; it keeps being
+    tried with a growing interval. Tokens are never touched here.
+    """
+    failed_at = failed_at or timezone.now()
+    account = (
+        MLAccount.objects.select_for_update().defer(*MLAccount.SECRET_FIELDS).filter(pk=account_id).first()
+    )
+    if account is None:  # removed while it synced
+        return None
+    if record_event:
+        event_record(account_id=account_id, kind=kind, message=message, http_status=http_status)
+    error_count = account.error_count + 1
+    status = account.status
+    if auth_failure:
+        status = AccountStatus.EXPIRED
+    elif error_count >= ERROR_STATUS_AFTER and status == AccountStatus.ACTIVE:
+        status = AccountStatus.ERROR
+    if status == AccountStatus.ERROR:
+        delay = error_backoff_seconds(sync_interval=account.sync_interval, error_count=error_count)
+    else:
+        delay = account.sync_interval
+    next_sync = failed_at + timedelta(seconds=delay) if account.sync_enabled else None
+    MLAccount.objects.filter(pk=account_id).update(
+        error_count=error_count,
+        status=status,
+        last_sync_status=SyncStatus.FAILED,
+        last_sync_error=str(message)[:2000],
+        sync_started_at=None,
+        next_sync=next_sync,
+        updated_at=failed_at,
+    )
+    account.refresh_from_db()
+    return account
+
+
+@transaction.atomic
+def mlaccount_mark_expired(*, account_id, message: str, http_status: int | None = None) -> None:
+    """The token can no longer be renewed: reconnect needed. Tokens are kept for diagnosis."""
+    event_record(account_id=account_id, kind=EventKind.AUTH, message=message, http_status=http_status)
+    MLAccount.objects.filter(pk=account_id).update(status=AccountStatus.EXPIRED, updated_at=timezone.now())
+
+
+def mlaccount_store_tokens(
+    *,
+    account_id,
+    access_token: str,
+    refresh_token: str | None,
+    expires_at: datetime,
+    scopes: str = "",
+    refreshed_at: datetime | None = None,
+) -> None:
+    """Save a renewed token pair; the caller holds the row lock (accounts.tokens)."""
+    refreshed_at = refreshed_at or timezone.now()
+    account = MLAccount(pk=account_id)
+    account.access_token = access_token
+    # ML rotates the refresh token on every use; keep the old one only if none came back.
+    fields = ["access_token", "token_expires_at", "token_obtained_at", "last_token_refresh", "updated_at"]
+    if refresh_token:
+        account.refresh_token = refresh_token
+        fields.append("refresh_token")
+    if scopes:
+        account.token_scopes = scopes[:2000]
+        fields.append("token_scopes")
+    account.token_expires_at = expires_at
+    account.token_obtained_at = refreshed_at
+    account.last_token_refresh = refreshed_at
+    account.updated_at = refreshed_at
+    MLAccount.objects.filter(pk=account_id).update(**{f: getattr(account, f) for f in fields})
+
+
+@transaction.atomic
+def mlaccount_dispatch_due(
+    *,
+    lease_seconds: int,
+    limit: int | None = None,
+    now: datetime | None = None,
+    lookahead_seconds: float = 0,
+) -> list[str]:
+    """Pick the accounts whose scheduled sync should start now; return their ids.
+
+    Due (selectors.mlaccount_due_q) by `now` + `lookahead_seconds`, and not held by a
+    running sync, or held longer than the lease (its worker died). Least recently synced
+    first (never synced before all), then the longest overdue, so that with a `limit` (the
+    rate budget) nobody starves.
+
+    The picked accounts' next_sync moves to now + lease: the next dispatch does not pick
+    them again while their sync waits in the queue, and the sync, when it ends, sets the
+    real next_sync. Should the queued sync be lost (a worker killed, an expired message),
+    the account is simply due again when the lease runs out. Two dispatchers running at
+    once pick disjoint accounts: SKIP LOCKED on PostgreSQL; SQLite serialises writers.
+    """
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=lease_seconds)
+    due = (
+        MLAccount.objects.select_for_update(skip_locked=True)
+        .filter(selectors.mlaccount_due_q(now=now + timedelta(seconds=lookahead_seconds)))
+        .filter(Q(sync_started_at__isnull=True) | Q(sync_started_at__lt=stale))
+        .order_by(F("last_sync").asc(nulls_first=True), "next_sync", "id")
+        .values_list("id", flat=True)
+    )
+    if limit is not None:
+        due = due[: max(0, limit)]
+    ids = list(due)
+    if ids:
+        MLAccount.objects.filter(id__in=ids).update(next_sync=now + timedelta(seconds=lease_seconds))
+    return [str(account_id) for account_id in ids]
+
+
+def mlaccount_release_stale_claims(*, lease_seconds: int, now: datetime | None = None) -> int:
+    """Free sync claims older than the lease (their worker died mid-sync); return how many.
+
+    An abandoned claim already lets the next sync in (mlaccount_claim); freeing it also
+    stops the account showing `in_progress` in the meantime: it shows `failed` instead.
+    A sync that is merely slow loses nothing: its own release and result still apply.
+    """
+    now = now or timezone.now()
+    return MLAccount.objects.filter(sync_started_at__lt=now - timedelta(seconds=lease_seconds)).update(
+        sync_started_at=None,
+        last_sync_status=Case(
+            When(last_sync_status=SyncStatus.IN_PROGRESS, then=Value(SyncStatus.FAILED)),
+            default=F("last_sync_status"),
+        ),
+    )

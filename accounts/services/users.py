@@ -1,0 +1,71 @@
+"""Users: registration through the REST API, by the dashboard sign-up's rules."""
+
+from __future__ import annotations
+
+from allauth.account.adapter import get_adapter as get_allauth_adapter
+from allauth.account.models import EmailAddress
+from allauth.account.utils import filter_users_by_email
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from accounts.errors import AccountValidationError, EmailExists
+from accounts.models import User
+from accounts.services.validation import check_text
+
+MAX_NAME_LENGTH = 150  # AbstractUser.first_name / last_name
+MAX_PASSWORD_LENGTH = 1024  # bounds the hashing and similarity checks an anonymous caller can cause
+
+
+@transaction.atomic
+def user_register(*, email, password, first_name="", last_name="") -> User:
+    """Create a user by the dashboard sign-up's rules (django-allauth), for the REST API.
+
+    The email must be valid and not in use, compared case-insensitively against users and
+    allauth's email addresses alike; the password must pass allauth's and Django's
+    validators (similarity to the email and names included). Like allauth's sign-up, the
+    address is recorded as the user's primary, unverified EmailAddress. Raises
+    AccountValidationError (errors keyed by field name) or EmailExists.
+    """
+    adapter = get_allauth_adapter()
+    errors: dict[str, list[str]] = {}
+    check_text(errors, "email", email, max_length=254)
+    if "email" not in errors:
+        email = User.objects.normalize_email(email)
+        try:
+            validate_email(email)
+            email = adapter.clean_email(email)
+        except ValidationError as exc:
+            errors.setdefault("email", []).extend(exc.messages)
+    check_text(errors, "first_name", first_name, required=False, max_length=MAX_NAME_LENGTH)
+    check_text(errors, "last_name", last_name, required=False, max_length=MAX_NAME_LENGTH)
+    first_name = first_name.strip() if isinstance(first_name, str) else ""
+    last_name = last_name.strip() if isinstance(last_name, str) else ""
+    if not isinstance(password, str) or not password:
+        errors.setdefault("password", []).append(_("This field is required."))
+    elif len(password) > MAX_PASSWORD_LENGTH:
+        errors.setdefault("password", []).append(
+            _("Ensure this value has at most %(max)d characters.") % {"max": MAX_PASSWORD_LENGTH}
+        )
+    else:
+        candidate = User(
+            email=email if "email" not in errors else "", first_name=first_name, last_name=last_name
+        )
+        try:
+            adapter.clean_password(password, user=candidate)
+        except ValidationError as exc:
+            errors.setdefault("password", []).extend(exc.messages)
+    if errors:
+        raise AccountValidationError(errors)
+
+    if filter_users_by_email(email):
+        raise EmailExists()
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email, password, first_name=first_name, last_name=last_name)
+            EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=False)
+    except IntegrityError:
+        # Another sign-up took the address between our check and the insert.
+        raise EmailExists() from None
+    return user

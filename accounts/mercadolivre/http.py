@@ -23,7 +23,7 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from . import ratelimit
+from . import deadline, ratelimit
 from .errors import MLBadResponse, MLRateLimited, MLUnavailable, error_from_response
 
 logger = logging.getLogger(__name__)
@@ -149,8 +149,11 @@ def get_session() -> requests.Session:
 
 
 def timeouts() -> tuple[float, float]:
-    """Return the (connect, read) timeouts from settings; every request passes them."""
-    return (float(settings.ML_CONNECT_TIMEOUT), float(settings.ML_READ_TIMEOUT))
+    """Return the (connect, read) timeouts from settings, cut to the caller's deadline if any."""
+    return (
+        max(0.1, deadline.cap(float(settings.ML_CONNECT_TIMEOUT))),
+        max(0.1, deadline.cap(float(settings.ML_READ_TIMEOUT))),
+    )
 
 
 # --- The choke point -----------------------------------------------------------------------
@@ -206,6 +209,9 @@ def request_json(
     path = urlsplit(url).path
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
 
+    if deadline.time_left() == 0:
+        # The caller's overall deadline has passed: do not start another call.
+        raise MLUnavailable("Mercado Livre did not answer in time", code="deadline")
     if budget:
         ratelimit.acquire()
     _count_attempt()

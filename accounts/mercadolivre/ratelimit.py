@@ -24,6 +24,7 @@ from typing import Protocol
 import redis
 from django.conf import settings
 
+from . import deadline as ml_deadline
 from .errors import MLRateLimited
 
 logger = logging.getLogger(__name__)
@@ -301,6 +302,8 @@ def acquire(*, max_wait: float | None = None, bucket: Bucket | None = None) -> N
         return
     if max_wait is None:
         max_wait = float(settings.ML_RATE_LIMIT_MAX_WAIT)
+    # Never wait for the budget past the caller's overall deadline (a web request's).
+    max_wait = ml_deadline.cap(max_wait)
     bucket = bucket or get_bucket()
     deadline = _monotonic() + max_wait
     while True:

@@ -20,15 +20,18 @@ import pytest
 import requests
 
 from accounts.mercadolivre.sandbox import (
+    CALLBACK_PATH,
     DEMO_SELLERS,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
     SandboxState,
     mint_into_state_file,
     start_sandbox,
 )
 
-REDIRECT_URI = "http://127.0.0.1:8000/ml-accounts/connect/callback/"
+REDIRECT_URI = f"http://127.0.0.1:8000{CALLBACK_PATH}"
 VERIFIER = "verifier-" + "k" * 50
-CLIENT = {"client_id": "sandbox-app", "client_secret": "sandbox-secret"}
+CLIENT = {"client_id": SANDBOX_CLIENT_ID, "client_secret": SANDBOX_CLIENT_SECRET}
 ACCESS_TOKEN_RE = re.compile(r"^APP_USR-\d+-\d{6}-[0-9a-f]{32}-(\d+)$")
 TG_RE = re.compile(r"^TG-[0-9a-f]{24}-(\d+)$")
 UNAUTHORIZED = {"message": "invalid_token", "error": "not_found", "status": 401, "cause": []}
@@ -59,7 +62,7 @@ def _challenge(verifier):
 def _auth_params(**overrides):
     params = {
         "response_type": "code",
-        "client_id": "sandbox-app",
+        "client_id": SANDBOX_CLIENT_ID,
         "redirect_uri": REDIRECT_URI,
         "state": "state-123",
         "code_challenge": _challenge(VERIFIER),
@@ -146,7 +149,7 @@ def test_authorization_page_lists_every_demo_seller_with_allow_and_deny(sandbox)
     [
         {"response_type": "token"},
         {"client_id": "someone-else"},
-        {"redirect_uri": "http://evil.example/ml-accounts/connect/callback/"},
+        {"redirect_uri": f"http://evil.example{CALLBACK_PATH}"},
         {"redirect_uri": "http://127.0.0.1:8000/other/callback/"},
         {"redirect_uri": REDIRECT_URI + "?next=/"},
         {"code_challenge": None},
@@ -163,7 +166,7 @@ def test_authorization_rejects_invalid_requests_with_an_error_page(sandbox, over
 
 
 def test_https_redirect_uris_on_any_host_are_accepted(sandbox):
-    params = _auth_params(redirect_uri="https://accounts.example.com/ml-accounts/connect/callback/")
+    params = _auth_params(redirect_uri=f"https://accounts.example.com{CALLBACK_PATH}")
 
     assert requests.get(f"{sandbox.url}/authorization", params=params, timeout=TIMEOUT).status_code == 200
 
@@ -262,7 +265,7 @@ def test_plain_pkce_challenge_is_accepted(sandbox):
 def test_code_exchange_needs_the_same_redirect_uri(sandbox):
     code = _authorize(sandbox, MEDIUM.id)
 
-    response = _exchange(sandbox, code, redirect_uri="http://localhost:8000/ml-accounts/connect/callback/")
+    response = _exchange(sandbox, code, redirect_uri=f"http://localhost:8000{CALLBACK_PATH}")
 
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
@@ -396,7 +399,7 @@ def test_deleting_the_grant_revokes_the_tokens(sandbox):
     pair = _mint(sandbox, MEDIUM.id)
 
     response = requests.delete(
-        f"{sandbox.url}/users/{MEDIUM.id}/applications/{sandbox.state.apps['sandbox-app'].app_id}",
+        f"{sandbox.url}/users/{MEDIUM.id}/applications/{sandbox.state.apps[SANDBOX_CLIENT_ID].app_id}",
         headers={"Authorization": f"Bearer {pair['access_token']}"},
         timeout=TIMEOUT,
     )
@@ -783,7 +786,7 @@ def test_state_without_a_file_mints_in_memory():
     pair = state.mint(MEDIUM.id)
 
     assert pair["expires_in"] == 120
-    assert state.authenticate(pair["access_token"]) == ("sandbox-app", MEDIUM.id)
+    assert state.authenticate(pair["access_token"]) == (SANDBOX_CLIENT_ID, MEDIUM.id)
     assert state.authenticate("APP_USR-nope") is None
 
 

@@ -22,7 +22,7 @@ use it. By concern:
 from .errors import SandboxOAuthError
 from .knobs import SandboxKnobs
 from .sellers import (
-    CALLBACK_PATH_SUFFIX,
+    CALLBACK_PATH,
     DEMO_SELLERS,
     SANDBOX_APP,
     SANDBOX_CLIENT_ID,
@@ -35,7 +35,7 @@ from .server import SandboxServer, serve_forever, start_sandbox
 from .state import SandboxState, mint_into_state_file
 
 __all__ = [
-    "CALLBACK_PATH_SUFFIX",
+    "CALLBACK_PATH",
     "DEMO_SELLERS",
     "SANDBOX_APP",
     "SANDBOX_CLIENT_ID",

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 from .errors import Reply, SandboxOAuthError, oauth_error_body
 from .handler import BaseHandler, Route
 from .pages import authorization_page, error_page
-from .sellers import CALLBACK_PATH_SUFFIX
+from .sellers import CALLBACK_PATH
 
 
 def _redirect_uri_acceptable(uri: str) -> bool:
@@ -18,7 +18,7 @@ def _redirect_uri_acceptable(uri: str) -> bool:
         parts.port  # noqa: B018 - raises ValueError for a malformed port
     except ValueError:
         return False
-    if parts.query or parts.fragment or not parts.path.endswith(CALLBACK_PATH_SUFFIX):
+    if parts.query or parts.fragment or not parts.path.endswith(CALLBACK_PATH):
         return False  # ML forbids variable parts: context travels in `state`
     if parts.scheme == "https":
         return bool(parts.hostname)

@@ -13,10 +13,13 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
+# The sandbox app's public demo credentials: the settings use them when no real
+# application is configured, so they are defined here and nowhere else.
 SANDBOX_CLIENT_ID = "sandbox-app"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"  # noqa: S105 - the sandbox's public demo secret
-# Registered redirect URIs: any local or HTTPS URI whose path ends with the app's callback.
-CALLBACK_PATH_SUFFIX = "/ml-accounts/connect/callback/"
+# The app's OAuth callback route (mlaccounts/urls.py mounts it here). The sandbox app accepts
+# as registered redirect URI any local or HTTPS URI whose path ends with it.
+CALLBACK_PATH = "/ml-accounts/connect/callback/"
 
 # ML answers in the seller's local time with millis and an offset (§0).
 _LOCAL_TZ = timezone(timedelta(hours=-3))

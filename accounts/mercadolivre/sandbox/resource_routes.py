@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import re
 import time
 from bisect import bisect_left, bisect_right
@@ -12,12 +14,13 @@ from .errors import FORBIDDEN, Reply, api_error_body, bad_request
 from .handler import BaseHandler, Route
 from .sellers import (
     CURRENCY,
+    ORDER_STATUSES,
     SITES,
     DemoSeller,
     iso,
     item_counts,
     item_id,
-    order_ages,
+    order_book,
     private_user,
     question_counts,
 )
@@ -40,6 +43,13 @@ _CLAIM_FILTERS = (
     "date_created",
     "last_updated",
 )
+
+
+def _paid_amount(status: str, amount: float) -> float:
+    # What the buyer has paid so far, as the order's status tells.
+    if status in {"paid", "partially_refunded", "pending_cancel"}:
+        return amount
+    return round(amount / 2, 2) if status == "partially_paid" else 0.0
 
 
 class ResourceRoutes(BaseHandler):
@@ -146,6 +156,15 @@ class ResourceRoutes(BaseHandler):
         # §4.2: ML truncates order date filters to the hour.
         return parsed.replace(minute=0, second=0, microsecond=0).timestamp()
 
+    def _order_statuses(self) -> tuple[str, ...]:
+        """The ``order.status`` filter (a comma list, §4.2); every status when absent."""
+        raw = self._param("order.status") or ""
+        names = tuple(dict.fromkeys(name.strip() for name in raw.split(",") if name.strip()))
+        unknown = [name for name in names if name not in ORDER_STATUSES]
+        if unknown:
+            raise bad_request(f"Invalid value for parameter order.status: {unknown[0]}")
+        return names or ORDER_STATUSES
+
     def route_orders_search(self) -> None:
         if self._param("seller") is None:
             self._authenticate()
@@ -158,34 +177,43 @@ class ResourceRoutes(BaseHandler):
         sort = self._param("sort", "date_asc")
         if sort not in {"date_asc", "date_desc"}:
             raise bad_request(f"Invalid sort: {sort}")
-        statuses = {s.strip() for s in (self._param("order.status") or "paid").split(",")}
+        statuses = self._order_statuses()
         anchor = time.time() // 3600 * 3600
-        ages = order_ages(seller.orders, seller.orders // 2) if "paid" in statuses else ()
-        low = 0 if date_to is None else bisect_left(ages, anchor - date_to)
-        high = len(ages) if date_from is None else bisect_right(ages, anchor - date_from)
+        book = order_book(seller.orders, seller.orders // 2)
+        low = 0 if date_to is None else bisect_left(book.ages, anchor - date_to)
+        high = len(book.ages) if date_from is None else bisect_right(book.ages, anchor - date_from)
         high = max(low, high)
-        total = high - low
-        # ages run newest first; date_asc (the default) lists the oldest first.
-        window = range(high - 1, low - 1, -1) if sort == "date_asc" else range(low, high)
-        picked = window[offset : offset + limit]
+        # Positions of the matching orders per status, each ascending (newest first).
+        runs = [
+            positions[bisect_left(positions, low) : bisect_left(positions, high)]
+            for positions in (book.by_status[name] for name in statuses)
+        ]
+        total = sum(len(run) for run in runs)
+        # date_asc (the default) lists the oldest first.
+        if sort == "date_asc":
+            ordered = heapq.merge(*(reversed(run) for run in runs), reverse=True)
+        else:
+            ordered = heapq.merge(*runs)
+        picked = list(itertools.islice(ordered, offset, offset + limit))
         number = self.state._seller_number(seller.id)
         currency = CURRENCY.get(seller.site_id, "BRL")
         results = []
         for index in picked:
-            serial = len(ages) - 1 - index  # 0 = the seller's oldest order
-            created = anchor - ages[index]
+            serial = len(book.ages) - 1 - index  # 0 = the seller's oldest order
+            created = anchor - book.ages[index]
+            status = book.statuses[index]
             amount = round(19.9 + (serial * 37) % 480, 2)
             results.append(
                 {
                     "id": 2_000_000_000_000_000 + number * 100_000_000 + serial,
-                    "status": "paid",
+                    "status": status,
                     "status_detail": None,
                     "date_created": iso(created),
                     "date_closed": iso(created + 2),
                     "last_updated": iso(created + 3600),
                     "date_last_updated": iso(created + 3600),
                     "total_amount": amount,
-                    "paid_amount": amount,
+                    "paid_amount": _paid_amount(status, amount),
                     "currency_id": currency,
                     "seller": {"id": seller.id, "nickname": seller.nickname},
                     "buyer": {"id": 100_000_000 + (serial * 104_729 + number) % 899_999_999},
@@ -207,10 +235,10 @@ class ResourceRoutes(BaseHandler):
                     "payments": [],
                     "shipping": {"id": 40_000_000_000 + number * 100_000_000 + serial},
                     "pack_id": None,
-                    "tags": ["paid", "delivered"],
+                    "tags": ["paid", "delivered"] if status == "paid" else [],
                     "mediations": [],
                     "feedback": {"sale": None, "purchase": None},
-                    "fulfilled": True,
+                    "fulfilled": status == "paid",
                 }
             )
         self._reply(

@@ -43,11 +43,14 @@ SANDBOX_APP = SandboxApp(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, app_id=550391
 class DemoSeller:
     """A seller the sandbox knows, with the sizes its searches report.
 
-    ``listings`` are active listings, ``orders`` paid orders of the last 30 days,
-    ``questions`` unanswered questions and ``claims`` open claims. Every search also has
-    data outside those filters, so a client that forgets a filter sees a different
-    number: listings/8 paused and listings/4 closed items, orders/2 orders 32–90 days
-    old, 3×questions answered questions and 3×claims closed claims.
+    ``listings`` are active listings, ``orders`` the sales of the last 30 days that were
+    not cancelled (paid, confirmed, awaiting payment...: every status but ``cancelled``
+    and ``invalid``), ``questions`` unanswered questions and ``claims`` open claims. Every
+    search also has data outside those filters, so a client that forgets a filter sees a
+    different number: listings/8 paused and listings/4 closed items; besides the orders,
+    about orders/5 cancelled and orders/20 invalid ones in the same 30 days and orders/2
+    sales (with their own cancelled and invalid ones) 32–90 days old; 3×questions
+    answered questions and 3×claims closed claims.
     """
 
     id: int
@@ -201,17 +204,86 @@ def question_counts(seller: DemoSeller) -> dict[str, int]:
     return {"UNANSWERED": seller.questions, "ANSWERED": seller.questions * 3}
 
 
-@lru_cache(maxsize=256)
-def order_ages(recent: int, older: int) -> tuple[float, ...]:
-    """Ages (seconds before the current hour) of a seller's orders, newest first.
+# §4.2's order statuses. A cancelled sale ends `cancelled`, and ML voids the orders of
+# fraudulent buyers as `invalid`; every other status is a sale that stands.
+ORDER_STATUSES = (
+    "confirmed",
+    "payment_required",
+    "payment_in_process",
+    "partially_paid",
+    "paid",
+    "partially_refunded",
+    "pending_cancel",
+    "cancelled",
+    "invalid",
+)
+# The statuses of a seller's standing sales, in turn: mostly paid, some in every other state.
+_STANDING_STATUSES = (
+    "paid",
+    "paid",
+    "confirmed",
+    "paid",
+    "paid",
+    "paid",
+    "payment_in_process",
+    "paid",
+    "paid",
+    "partially_refunded",
+    "paid",
+    "paid",
+    "confirmed",
+    "paid",
+    "payment_required",
+    "paid",
+    "paid",
+    "pending_cancel",
+    "paid",
+    "partially_paid",
+)
 
-    The last-30-days orders sit within 29 days and the older ones beyond 32 days, so a
-    30-day window matches exactly even after ML truncates the date filter to the hour
-    (§4.2) or a client rounds it to midnight.
+
+@dataclass(frozen=True)
+class OrderBook:
+    """A seller's orders, newest first: ``ages`` (seconds before the current hour) and ``statuses``.
+
+    ``by_status`` lists, per status, the positions of its orders in ascending order, so a
+    search can count and page one status without walking the others.
     """
-    ages = [(i + 0.5) * (29 * _DAY / recent) for i in range(recent)]
-    ages += [32 * _DAY + (j + 0.5) * (58 * _DAY / older) for j in range(older)]
-    return tuple(ages)
+
+    ages: tuple[float, ...]
+    statuses: tuple[str, ...]
+    by_status: dict[str, tuple[int, ...]]
+
+
+def _spread(count: int, start: float, span: float, shift: float) -> list[float]:
+    return [start + (i + shift) * (span / count) for i in range(count)]
+
+
+@lru_cache(maxsize=256)
+def order_book(recent: int, older: int) -> OrderBook:
+    """The orders of a seller with ``recent`` standing sales in the last 30 days (§4.2).
+
+    The last-30-days orders sit within 29 days and the older ones (``older`` standing
+    sales) beyond 32 days, so a 30-day window matches exactly even after ML truncates the
+    date filter to the hour (§4.2) or a client rounds it to midnight. Each window also
+    holds cancelled orders (a fifth as many, rounded up) and invalid ones (a twentieth),
+    so a count that does not filter by status comes out larger.
+    """
+    orders: list[tuple[float, str]] = []
+    for standing, start, span in ((recent, 0.0, 29.0 * _DAY), (older, 32.0 * _DAY, 58.0 * _DAY)):
+        ages = _spread(standing, start, span, 0.5)
+        orders += [(age, _STANDING_STATUSES[k % len(_STANDING_STATUSES)]) for k, age in enumerate(ages)]
+        orders += [(age, "cancelled") for age in _spread((standing + 4) // 5, start, span, 0.25)]
+        orders += [(age, "invalid") for age in _spread((standing + 19) // 20, start, span, 0.75)]
+    orders.sort()
+    statuses = tuple(status for _, status in orders)
+    return OrderBook(
+        ages=tuple(age for age, _ in orders),
+        statuses=statuses,
+        by_status={
+            name: tuple(i for i, status in enumerate(statuses) if status == name) for name in ORDER_STATUSES
+        },
+    )
 
 
 def private_user(seller: DemoSeller) -> dict[str, Any]:

@@ -903,3 +903,22 @@ def test_ml_sandbox_command_serves_and_stops_on_ctrl_c(tmp_path):
     assert process.returncode == 0, text
     assert all(seller.nickname in text for seller in DEMO_SELLERS)
     assert "Sandbox stopped." in text
+
+
+def test_sandbox_is_a_leaf_that_imports_only_the_standard_library():
+    # The settings import its credentials, so it must load nothing of Django or the project.
+    script = (
+        "import sys, accounts.mercadolivre.sandbox\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'django', 'requests', 'sync', 'mlaccounts'} or m.startswith('accounts.') "
+        "and not m.startswith('accounts.mercadolivre')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.strip() == "[]"

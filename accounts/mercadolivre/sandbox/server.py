@@ -24,6 +24,8 @@ class Handler(OAuthRoutes, ResourceRoutes):
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):
+    """One thread per connection, holding the shared state; its connections can be cut at stop."""
+
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False

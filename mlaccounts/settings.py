@@ -357,8 +357,10 @@ ML_SANDBOX = not ML_CLIENT_ID
 ML_SANDBOX_URL = env_str("ML_SANDBOX_URL", "http://127.0.0.1:8001").rstrip("/")
 ML_SANDBOX_STATE_FILE = Path(env_str("ML_SANDBOX_STATE_FILE", str(VAR_DIR / "sandbox-state.json")))
 if ML_SANDBOX:
-    ML_CLIENT_ID = "sandbox-app"
-    ML_CLIENT_SECRET = "sandbox-secret"  # noqa: S105 - the bundled sandbox's public credential
+    from accounts.mercadolivre.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+
+    ML_CLIENT_ID = SANDBOX_CLIENT_ID
+    ML_CLIENT_SECRET = SANDBOX_CLIENT_SECRET
     ML_API_URL = env_str("ML_API_URL", ML_SANDBOX_URL).rstrip("/")
     ML_AUTH_URL = env_str("ML_AUTH_URL", ML_SANDBOX_URL).rstrip("/")
 else:

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.mercadolivre.sandbox import CALLBACK_PATH
 from mlaccounts import views
 
 dashboard_patterns = (
@@ -10,7 +11,7 @@ dashboard_patterns = (
         path("ml-accounts/sync-all/", views.sync_all, name="sync_all"),
         path("ml-accounts/new/", views.connect_new, name="connect_new"),
         path("ml-accounts/connect/", views.connect, name="connect"),
-        path("ml-accounts/connect/callback/", views.connect_callback, name="connect_callback"),
+        path(CALLBACK_PATH.removeprefix("/"), views.connect_callback, name="connect_callback"),
         path("ml-accounts/<uuid:account_id>/", views.account_detail, name="account"),
         path("ml-accounts/<uuid:account_id>/sync/", views.account_sync, name="account_sync"),
         path("ml-accounts/<uuid:account_id>/pause/", views.account_pause, name="account_pause"),

@@ -110,10 +110,26 @@ def orders_date_from(now: datetime, days: int) -> str:
     return start.strftime("%Y-%m-%dT%H:00:00.000-00:00")
 
 
-def count_recent_orders(token: str, user_id: int, *, now: datetime | None = None, days: int = 30) -> int:
-    """Count the seller's orders created in the last ``days`` days (§4.2 ``GET /orders/search``).
+# The sales the dashboard counts: every §4.2 order status but `cancelled` and `invalid`
+# (ML's void for a fraudulent buyer's order). ML's search has no "all but" filter, so the
+# count asks for each of these; `pending_cancel` still counts until ML cancels the sale.
+COUNTED_ORDER_STATUSES = (
+    "confirmed",
+    "payment_required",
+    "payment_in_process",
+    "partially_paid",
+    "paid",
+    "partially_refunded",
+    "pending_cancel",
+)
 
-    ``seller`` is the mandatory base filter; the total is ``paging.total``.
+
+def count_recent_orders(token: str, user_id: int, *, now: datetime | None = None, days: int = 30) -> int:
+    """Count the seller's sales of the last ``days`` days that were not cancelled (§4.2).
+
+    ``GET /orders/search`` with ``seller`` (the mandatory base filter), the creation date
+    and ``order.status`` as a comma list of ``COUNTED_ORDER_STATUSES``; the total is
+    ``paging.total``.
     """
     body = request_json(
         "GET",
@@ -121,6 +137,7 @@ def count_recent_orders(token: str, user_id: int, *, now: datetime | None = None
         token=token,
         params={
             "seller": int(user_id),
+            "order.status": ",".join(COUNTED_ORDER_STATUSES),
             "order.date_created.from": orders_date_from(now or datetime.now(UTC), days),
             "limit": 1,
         },

@@ -20,20 +20,27 @@ import pytest
 import requests
 
 from accounts.mercadolivre.sandbox import (
+    CALLBACK_PATH,
     DEMO_SELLERS,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
     SandboxState,
     mint_into_state_file,
     start_sandbox,
 )
 
-REDIRECT_URI = "http://127.0.0.1:8000/ml-accounts/connect/callback/"
+REDIRECT_URI = f"http://127.0.0.1:8000{CALLBACK_PATH}"
 VERIFIER = "verifier-" + "k" * 50
-CLIENT = {"client_id": "sandbox-app", "client_secret": "sandbox-secret"}
+CLIENT = {"client_id": SANDBOX_CLIENT_ID, "client_secret": SANDBOX_CLIENT_SECRET}
 ACCESS_TOKEN_RE = re.compile(r"^APP_USR-\d+-\d{6}-[0-9a-f]{32}-(\d+)$")
 TG_RE = re.compile(r"^TG-[0-9a-f]{24}-(\d+)$")
 UNAUTHORIZED = {"message": "invalid_token", "error": "not_found", "status": 401, "cause": []}
 FORBIDDEN = {"message": "forbidden", "error": "forbidden", "status": 403, "cause": []}
 TIMEOUT = 10
+# Every order status but cancelled and invalid: the sales a seller's `orders` number counts.
+STANDING = (
+    "confirmed,payment_required,payment_in_process,partially_paid,paid,partially_refunded,pending_cancel"
+)
 
 
 def _seller(nickname):
@@ -59,7 +66,7 @@ def _challenge(verifier):
 def _auth_params(**overrides):
     params = {
         "response_type": "code",
-        "client_id": "sandbox-app",
+        "client_id": SANDBOX_CLIENT_ID,
         "redirect_uri": REDIRECT_URI,
         "state": "state-123",
         "code_challenge": _challenge(VERIFIER),
@@ -146,7 +153,7 @@ def test_authorization_page_lists_every_demo_seller_with_allow_and_deny(sandbox)
     [
         {"response_type": "token"},
         {"client_id": "someone-else"},
-        {"redirect_uri": "http://evil.example/ml-accounts/connect/callback/"},
+        {"redirect_uri": f"http://evil.example{CALLBACK_PATH}"},
         {"redirect_uri": "http://127.0.0.1:8000/other/callback/"},
         {"redirect_uri": REDIRECT_URI + "?next=/"},
         {"code_challenge": None},
@@ -163,7 +170,7 @@ def test_authorization_rejects_invalid_requests_with_an_error_page(sandbox, over
 
 
 def test_https_redirect_uris_on_any_host_are_accepted(sandbox):
-    params = _auth_params(redirect_uri="https://accounts.example.com/ml-accounts/connect/callback/")
+    params = _auth_params(redirect_uri=f"https://accounts.example.com{CALLBACK_PATH}")
 
     assert requests.get(f"{sandbox.url}/authorization", params=params, timeout=TIMEOUT).status_code == 200
 
@@ -262,7 +269,7 @@ def test_plain_pkce_challenge_is_accepted(sandbox):
 def test_code_exchange_needs_the_same_redirect_uri(sandbox):
     code = _authorize(sandbox, MEDIUM.id)
 
-    response = _exchange(sandbox, code, redirect_uri="http://localhost:8000/ml-accounts/connect/callback/")
+    response = _exchange(sandbox, code, redirect_uri=f"http://localhost:8000{CALLBACK_PATH}")
 
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
@@ -396,7 +403,7 @@ def test_deleting_the_grant_revokes_the_tokens(sandbox):
     pair = _mint(sandbox, MEDIUM.id)
 
     response = requests.delete(
-        f"{sandbox.url}/users/{MEDIUM.id}/applications/{sandbox.state.apps['sandbox-app'].app_id}",
+        f"{sandbox.url}/users/{MEDIUM.id}/applications/{sandbox.state.apps[SANDBOX_CLIENT_ID].app_id}",
         headers={"Authorization": f"Bearer {pair['access_token']}"},
         timeout=TIMEOUT,
     )
@@ -427,7 +434,7 @@ def test_resource_counts_equal_the_sellers_configured_numbers(sandbox, seller):
         token,
         seller=seller.id,
         limit=1,
-        **{"order.date_created.from": _orders_from(30)},
+        **{"order.status": STANDING, "order.date_created.from": _orders_from(30)},
     ).json()
     questions = _get(
         sandbox, "/questions/search", token, seller_id=seller.id, status="UNANSWERED", api_version=4, limit=1
@@ -499,10 +506,74 @@ def test_orders_date_filter_is_honoured(sandbox):
         body = _get(sandbox, "/orders/search", token, seller=BIG.id, limit=0, **params).json()
         return body["paging"]["total"]
 
-    assert total() > BIG.orders
-    assert total(**{"order.date_created.from": _orders_from(30)}) == BIG.orders
-    assert 0 < total(**{"order.date_created.from": _orders_from(10)}) < BIG.orders
+    assert total(**{"order.status": STANDING}) > BIG.orders
+    assert total(**{"order.status": STANDING, "order.date_created.from": _orders_from(30)}) == BIG.orders
+    assert 0 < total(**{"order.status": STANDING, "order.date_created.from": _orders_from(10)}) < BIG.orders
     assert total(**{"order.date_created.from": _orders_from(-1)}) == 0
+
+
+def test_orders_hold_mixed_statuses_and_honour_the_status_filter(sandbox):
+    token = _mint(sandbox, MEDIUM.id)["access_token"]
+    last_30_days = {"order.date_created.from": _orders_from(30)}
+
+    def search(**params):
+        response = _get(sandbox, "/orders/search", token, seller=MEDIUM.id, **last_30_days, **params)
+        assert response.status_code == 200
+        return response.json()
+
+    everything = search(limit=51)
+    statuses = {order["status"] for order in everything["results"]}
+    by_status = {
+        status: search(limit=0, **{"order.status": status})["paging"]["total"]
+        for status in [*STANDING.split(","), "cancelled", "invalid"]
+    }
+    cancelled = search(limit=51, **{"order.status": "cancelled"})
+
+    # Like ML without a status filter, the search returns cancelled and invalid orders too.
+    assert {"paid", "confirmed", "cancelled", "invalid"} <= statuses
+    assert everything["paging"]["total"] == sum(by_status.values()) > MEDIUM.orders
+    assert by_status["cancelled"] > 0 and by_status["invalid"] > 0
+    assert (
+        sum(n for status, n in by_status.items() if status not in {"cancelled", "invalid"}) == MEDIUM.orders
+    )
+    assert search(limit=0, **{"order.status": STANDING})["paging"]["total"] == MEDIUM.orders
+    assert {order["status"] for order in cancelled["results"]} == {"cancelled"}
+    assert len(cancelled["results"]) == by_status["cancelled"]
+    assert search(limit=0, **{"order.status": "paid,cancelled"})["paging"]["total"] == (
+        by_status["paid"] + by_status["cancelled"]
+    )
+
+
+def test_orders_pages_of_one_status_list_distinct_orders_by_date(sandbox):
+    token = _mint(sandbox, BIG.id)["access_token"]
+
+    def page(offset, sort):
+        return _get(
+            sandbox,
+            "/orders/search",
+            token,
+            seller=BIG.id,
+            limit=50,
+            offset=offset,
+            sort=sort,
+            **{"order.status": "paid,confirmed", "order.date_created.from": _orders_from(30)},
+        ).json()["results"]
+
+    for sort in ("date_asc", "date_desc"):
+        orders = page(0, sort) + page(50, sort)
+        dates = [order["date_created"] for order in orders]
+        assert dates == sorted(dates, reverse=sort == "date_desc")
+        assert len({order["id"] for order in orders}) == 100
+        assert {order["status"] for order in orders} == {"paid", "confirmed"}
+
+
+def test_orders_search_refuses_an_unknown_status(sandbox):
+    token = _mint(sandbox, MEDIUM.id)["access_token"]
+
+    response = _get(sandbox, "/orders/search", token, seller=MEDIUM.id, **{"order.status": "paid,shipped"})
+
+    assert response.status_code == 400
+    assert "shipped" in response.json()["message"]
 
 
 def test_orders_results_are_order_objects_sorted_by_date(sandbox):
@@ -514,7 +585,7 @@ def test_orders_results_are_order_objects_sorted_by_date(sandbox):
         token,
         seller=MEDIUM.id,
         limit=5,
-        **{"order.date_created.from": _orders_from(30)},
+        **{"order.status": STANDING, "order.date_created.from": _orders_from(30)},
     ).json()
 
     assert body["paging"] == {"total": MEDIUM.orders, "offset": 0, "limit": 5}
@@ -522,7 +593,7 @@ def test_orders_results_are_order_objects_sorted_by_date(sandbox):
     assert dates == sorted(dates)
     first = body["results"][0]
     assert first["seller"]["id"] == MEDIUM.id
-    assert first["status"] == "paid"
+    assert first["status"] in STANDING.split(",")
     assert first["currency_id"] == "BRL"
 
 
@@ -783,7 +854,7 @@ def test_state_without_a_file_mints_in_memory():
     pair = state.mint(MEDIUM.id)
 
     assert pair["expires_in"] == 120
-    assert state.authenticate(pair["access_token"]) == ("sandbox-app", MEDIUM.id)
+    assert state.authenticate(pair["access_token"]) == (SANDBOX_CLIENT_ID, MEDIUM.id)
     assert state.authenticate("APP_USR-nope") is None
 
 
@@ -832,3 +903,22 @@ def test_ml_sandbox_command_serves_and_stops_on_ctrl_c(tmp_path):
     assert process.returncode == 0, text
     assert all(seller.nickname in text for seller in DEMO_SELLERS)
     assert "Sandbox stopped." in text
+
+
+def test_sandbox_is_a_leaf_that_imports_only_the_standard_library():
+    # The settings import its credentials, so it must load nothing of Django or the project.
+    script = (
+        "import sys, accounts.mercadolivre.sandbox\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'django', 'requests', 'sync', 'mlaccounts'} or m.startswith('accounts.') "
+        "and not m.startswith('accounts.mercadolivre')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.strip() == "[]"

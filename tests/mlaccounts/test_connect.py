@@ -67,7 +67,7 @@ def test_connect_redirects_to_the_sites_authorization_page_with_pkce(client_user
 
 
 def test_configured_redirect_uri_is_used(client_user, settings):
-    settings.ML_REDIRECT_URI = "https://accounts.example.com/ml-accounts/connect/callback/"
+    settings.ML_REDIRECT_URI = f"https://accounts.example.com{CALLBACK}"
     _, query = start(client_user)
     assert query["redirect_uri"] == settings.ML_REDIRECT_URI
 

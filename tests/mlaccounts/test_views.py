@@ -654,6 +654,6 @@ def test_sandbox_banner_says_the_data_is_not_real(client, settings):
     settings.ML_SANDBOX = True
     body = client.get(reverse("account_login")).content.decode()
     assert "Modo sandbox:" in body and "Nada é real" in body
-    assert "ML_CLIENT_ID" in body and "/ml-accounts/connect/callback/" in body
+    assert "ML_CLIENT_ID" in body and reverse("dashboard:connect_callback") in body
     settings.ML_SANDBOX = False
     assert "Modo sandbox" not in client.get(reverse("account_login")).content.decode()

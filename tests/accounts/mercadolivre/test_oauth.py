@@ -17,10 +17,11 @@ from accounts.mercadolivre.errors import (
     MLRateLimited,
     MLUnavailable,
 )
+from accounts.mercadolivre.sandbox import CALLBACK_PATH
 from tests.accounts.mercadolivre import API, load_fixture, ml_error
 
 TOKEN_URL = f"{API}/oauth/token"
-REDIRECT_URI = "https://accounts.example.com/ml-accounts/connect/callback/"
+REDIRECT_URI = f"https://accounts.example.com{CALLBACK_PATH}"
 
 
 def form_of(call) -> dict[str, list[str]]:

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from accounts.mercadolivre import resources
+from accounts.mercadolivre import resources, sandbox
 from accounts.mercadolivre.errors import (
     MLBadRequest,
     MLBadResponse,
@@ -17,6 +17,10 @@ from accounts.mercadolivre.errors import (
 )
 from tests.accounts.mercadolivre import API, load_fixture, ml_error
 
+# Every §4.2 order status but cancelled and invalid: the sales "orders (30 days)" counts.
+NOT_CANCELLED = (
+    "confirmed,payment_required,payment_in_process,partially_paid,paid,partially_refunded,pending_cancel"
+)
 TOKEN = "APP_USR-1234567890123456-031418-0a1b2c3d4e5f60718293a4b5c6d7e8f9-987654321"
 SELLER = 987654321
 
@@ -108,11 +112,47 @@ def test_count_recent_orders_asks_for_thirty_days_truncated_to_the_hour(ml):
         "/orders/search",
         {
             "seller": [str(SELLER)],
+            "order.status": [NOT_CANCELLED],
             "order.date_created.from": ["2025-05-16T13:00:00.000-00:00"],
             "limit": ["1"],
         },
     )
     assert_bearer_only(ml.calls[0])
+
+
+def test_count_recent_orders_asks_only_for_sales_that_were_not_cancelled(ml):
+    ml.get(f"{API}/orders/search", json=load_fixture("orders_search"))
+
+    resources.count_recent_orders(TOKEN, SELLER)
+
+    _, _, query = sent(ml.calls[0])
+    # ML's search cannot exclude a status, so the count names every status it keeps.
+    assert query["order.status"] == [NOT_CANCELLED]
+    assert "cancelled" not in query["order.status"][0].split(",")
+    assert "invalid" not in query["order.status"][0].split(",")
+
+
+def test_count_recent_orders_against_the_sandbox_leaves_out_cancelled_orders(ml_settings):
+    seller = next(seller for seller in sandbox.DEMO_SELLERS if seller.nickname == "CASA_DA_ANA")
+    with sandbox.start_sandbox(port=0) as server:
+        ml_settings.ML_API_URL = server.url
+        token = server.state.mint(seller.id)["access_token"]
+        everything = requests.get(
+            f"{server.url}/orders/search",
+            params={
+                "seller": seller.id,
+                "order.date_created.from": resources.orders_date_from(datetime.now(UTC), 30),
+            },
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ).json()["paging"]["total"]
+
+        count = resources.count_recent_orders(token, seller.id)
+        counts = resources.fetch_counts(token, seller.id)
+
+    # The sandbox, like ML, holds cancelled and invalid orders besides the seller's sales.
+    assert everything > seller.orders
+    assert count == counts.orders == seller.orders
 
 
 def test_count_recent_orders_sends_the_date_in_utc(ml):

@@ -1,0 +1,447 @@
+"""Routes of the REST resources (§3, §4): the seller's profile and the searches the app counts."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import re
+import time
+from bisect import bisect_left, bisect_right
+from datetime import UTC, datetime
+from typing import Any
+
+from .errors import FORBIDDEN, Reply, api_error_body, bad_request
+from .handler import BaseHandler, Route
+from .sellers import (
+    CURRENCY,
+    ORDER_STATUSES,
+    SITES,
+    DemoSeller,
+    iso,
+    item_counts,
+    item_id,
+    order_book,
+    private_user,
+    question_counts,
+)
+
+_CLAIM_FILTERS = (
+    "id",
+    "type",
+    "stage",
+    "status",
+    "resource",
+    "resource_id",
+    "reason_id",
+    "site_id",
+    "players.role",
+    "players.user_id",
+    "order_id",
+    "pack_id",
+    "payment_id",
+    "parent_id",
+    "date_created",
+    "last_updated",
+)
+
+
+def _paid_amount(status: str, amount: float) -> float:
+    # What the buyer has paid so far, as the order's status tells.
+    if status in {"paid", "partially_refunded", "pending_cancel"}:
+        return amount
+    return round(amount / 2, 2) if status == "partially_paid" else 0.0
+
+
+class ResourceRoutes(BaseHandler):
+    """The REST resources the app reads (§3, §4), plus grant deletion and ``/sites``."""
+
+    ROUTES: list[Route] = [
+        (re.compile(r"/users/me/?"), {"GET": "users_me"}, "users_me", "api"),
+        (re.compile(r"/users/(?P<user_id>\d+)/?"), {"GET": "user"}, "users", "api"),
+        (re.compile(r"/users/(?P<user_id>\d+)/items/search/?"), {"GET": "items_search"}, "items", "api"),
+        (
+            re.compile(r"/users/(?P<user_id>\d+)/applications/(?P<app_id>[^/]+)/?"),
+            {"DELETE": "delete_grant"},
+            "applications",
+            "api",
+        ),
+        (re.compile(r"/orders/search/?"), {"GET": "orders_search"}, "orders", "api"),
+        (re.compile(r"/questions/search/?"), {"GET": "questions_search"}, "questions", "api"),
+        (re.compile(r"/post-purchase/v1/claims/search/?"), {"GET": "claims_search"}, "claims", "api"),
+        (re.compile(r"/sites/?"), {"GET": "sites"}, "sites", "api"),
+    ]
+
+    def route_users_me(self) -> None:
+        _, user_id = self._authenticate()
+        self._reply(200, private_user(self.state.seller(user_id)))
+
+    def route_user(self, user_id: str) -> None:
+        self._reply(200, private_user(self._own_user(user_id)))
+
+    def route_delete_grant(self, user_id: str, app_id: str) -> None:
+        client_id, token_user = self._authenticate()
+        if int(user_id) != token_user:
+            raise Reply(403, dict(FORBIDDEN))
+        app = self.state.apps.get(client_id)
+        if app is None or app_id not in {str(app.app_id), app.client_id}:
+            raise Reply(404, api_error_body(404, "not_found", f"Application {app_id} not found"))
+        self.state.revoke(token_user, client_id=client_id)
+        self._reply(200, {"user_id": str(token_user), "app_id": app_id, "msg": "Autorización eliminada"})
+
+    def route_sites(self) -> None:
+        if "access_token" in self._query or self.headers.get("Authorization"):
+            self._authenticate()  # public, but a token that is sent must be valid
+        self._reply(200, SITES)
+
+    def route_items_search(self, user_id: str) -> None:
+        seller = self._own_user(user_id)
+        limit = self._int_param("limit", 50)
+        offset = self._int_param("offset", 0)
+        if limit > 100:
+            raise bad_request("Limit must be lower or equal to 100")
+        if self._param("search_type") == "scan":
+            raise bad_request("search_type=scan is not implemented by the sandbox")
+        if offset + limit > 1000:
+            # §4.1: past 1000 results ML wants search_type=scan, not offsets.
+            raise bad_request("Invalid offset. Use search_type=scan to read more than 1000 results")
+        counts = item_counts(seller)
+        status = self._param("status")
+        if status is None:
+            start, total = 0, sum(counts.values())
+        else:
+            start, total = 0, 0
+            for name, count in counts.items():
+                if name == status:
+                    total = count
+                    break
+                start += count
+        number = self.state._seller_number(seller.id)
+        results = [item_id(seller, number, start + k) for k in range(offset, min(offset + limit, total))]
+        body: dict[str, Any] = {
+            "seller_id": str(seller.id),
+            "query": None,
+            "paging": {"limit": limit, "offset": offset, "total": total},
+            "results": results,
+            "orders": [{"id": "stop_time_asc", "name": "Order by stop time ascending"}],
+            "available_orders": [
+                {"id": "stop_time_desc", "name": "Order by stop time descending"},
+                {"id": "start_time_desc", "name": "Order by start time descending"},
+            ],
+        }
+        if self._param("include_filters") == "true":
+            body["filters"] = [] if status is None else [{"id": "status", "values": [{"id": status}]}]
+            body["available_filters"] = [
+                {
+                    "id": "status",
+                    "name": "Status",
+                    "type": "text",
+                    "values": [
+                        {"id": name, "name": name.title(), "results": n} for name, n in counts.items()
+                    ],
+                }
+            ]
+        self._reply(200, body)
+
+    def _date_param(self, name: str) -> float | None:
+        raw = self._param(name)
+        if not raw:
+            return None
+        try:
+            # An unencoded "+" in the offset arrives as a space.
+            parsed = datetime.fromisoformat(raw.strip().replace(" ", "+").replace("Z", "+00:00"))
+        except ValueError:
+            raise bad_request(f"Invalid date format for {name}: {raw}", "invalid_date_format") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        # §4.2: ML truncates order date filters to the hour.
+        return parsed.replace(minute=0, second=0, microsecond=0).timestamp()
+
+    def _order_statuses(self) -> tuple[str, ...]:
+        """The ``order.status`` filter (a comma list, §4.2); every status when absent."""
+        raw = self._param("order.status") or ""
+        names = tuple(dict.fromkeys(name.strip() for name in raw.split(",") if name.strip()))
+        unknown = [name for name in names if name not in ORDER_STATUSES]
+        if unknown:
+            raise bad_request(f"Invalid value for parameter order.status: {unknown[0]}")
+        return names or ORDER_STATUSES
+
+    def route_orders_search(self) -> None:
+        if self._param("seller") is None:
+            self._authenticate()
+            raise bad_request("Missing required parameter: seller", "invalid_request")
+        seller = self._own_user(self._param("seller"))
+        limit = min(self._int_param("limit", 50), 51)
+        offset = self._int_param("offset", 0)
+        date_from = self._date_param("order.date_created.from")
+        date_to = self._date_param("order.date_created.to")
+        sort = self._param("sort", "date_asc")
+        if sort not in {"date_asc", "date_desc"}:
+            raise bad_request(f"Invalid sort: {sort}")
+        statuses = self._order_statuses()
+        anchor = time.time() // 3600 * 3600
+        book = order_book(seller.orders, seller.orders // 2)
+        low = 0 if date_to is None else bisect_left(book.ages, anchor - date_to)
+        high = len(book.ages) if date_from is None else bisect_right(book.ages, anchor - date_from)
+        high = max(low, high)
+        # Positions of the matching orders per status, each ascending (newest first).
+        runs = [
+            positions[bisect_left(positions, low) : bisect_left(positions, high)]
+            for positions in (book.by_status[name] for name in statuses)
+        ]
+        total = sum(len(run) for run in runs)
+        # date_asc (the default) lists the oldest first.
+        if sort == "date_asc":
+            ordered = heapq.merge(*(reversed(run) for run in runs), reverse=True)
+        else:
+            ordered = heapq.merge(*runs)
+        picked = list(itertools.islice(ordered, offset, offset + limit))
+        number = self.state._seller_number(seller.id)
+        currency = CURRENCY.get(seller.site_id, "BRL")
+        results = []
+        for index in picked:
+            serial = len(book.ages) - 1 - index  # 0 = the seller's oldest order
+            created = anchor - book.ages[index]
+            status = book.statuses[index]
+            amount = round(19.9 + (serial * 37) % 480, 2)
+            results.append(
+                {
+                    "id": 2_000_000_000_000_000 + number * 100_000_000 + serial,
+                    "status": status,
+                    "status_detail": None,
+                    "date_created": iso(created),
+                    "date_closed": iso(created + 2),
+                    "last_updated": iso(created + 3600),
+                    "date_last_updated": iso(created + 3600),
+                    "total_amount": amount,
+                    "paid_amount": _paid_amount(status, amount),
+                    "currency_id": currency,
+                    "seller": {"id": seller.id, "nickname": seller.nickname},
+                    "buyer": {"id": 100_000_000 + (serial * 104_729 + number) % 899_999_999},
+                    "order_items": [
+                        {
+                            "item": {
+                                "id": item_id(seller, number, serial % max(seller.listings, 1)),
+                                "title": f"Produto de teste {serial % 97}",
+                                "variation_id": None,
+                                "seller_sku": None,
+                            },
+                            "quantity": 1,
+                            "unit_price": amount,
+                            "sale_fee": round(amount * 0.11, 2),
+                            "listing_type_id": "gold_special",
+                            "currency_id": currency,
+                        }
+                    ],
+                    "payments": [],
+                    "shipping": {"id": 40_000_000_000 + number * 100_000_000 + serial},
+                    "pack_id": None,
+                    "tags": ["paid", "delivered"] if status == "paid" else [],
+                    "mediations": [],
+                    "feedback": {"sale": None, "purchase": None},
+                    "fulfilled": status == "paid",
+                }
+            )
+        self._reply(
+            200,
+            {
+                "query": None,
+                "results": results,
+                "sort": {"id": sort, "name": "Date ascending" if sort == "date_asc" else "Date descending"},
+                "available_sorts": [
+                    {"id": "date_desc" if sort == "date_asc" else "date_asc", "name": "Date"}
+                ],
+                "filters": [],
+                "paging": {"total": total, "offset": offset, "limit": limit},
+                "display": "complete",
+            },
+        )
+
+    def route_questions_search(self) -> None:
+        if self._param("item"):
+            self._authenticate()
+            raise bad_request("The sandbox only supports question searches by seller_id")
+        if self._param("seller_id") is None:
+            self._authenticate()
+            raise bad_request("Missing required parameter: item or seller_id", "invalid_request")
+        seller = self._own_user(self._param("seller_id"))
+        limit = min(self._int_param("limit", 50), 100)
+        offset = self._int_param("offset", 0)
+        counts = question_counts(seller)
+        status = (self._param("status") or "").upper()
+        selected = [(name, count) for name, count in counts.items() if not status or status == name]
+        total = sum(count for _, count in selected)
+        page: list[tuple[str, int]] = []
+        position = 0  # unanswered first, then answered
+        for name, count in selected:
+            first, last = max(0, offset - position), min(count, offset + limit - position)
+            page.extend((name, k) for k in range(first, last))
+            position += count
+        number = self.state._seller_number(seller.id)
+        questions = []
+        for name, k in page:
+            serial = k if name == "UNANSWERED" else counts["UNANSWERED"] + k
+            created = time.time() // 3600 * 3600 - (serial + 1) * 5400
+            questions.append(
+                {
+                    "id": 13_000_000_000 + number * 10_000_000 + serial,
+                    "seller_id": seller.id,
+                    "item_id": item_id(seller, number, serial % max(seller.listings, 1)),
+                    "status": name,
+                    "text": "Tem em outra cor?",
+                    "date_created": iso(created),
+                    "deleted_from_listing": False,
+                    "hold": False,
+                    "suspected_spam": False,
+                    "answer": None
+                    if name == "UNANSWERED"
+                    else {"text": "Temos sim!", "status": "ACTIVE", "date_created": iso(created + 900)},
+                    "from": {"id": 100_000_000 + (serial * 7919 + number) % 899_999_999},
+                }
+            )
+        # §4.3: the count is a top-level `total`; there is no `paging` object here.
+        self._reply(
+            200,
+            {
+                "total": total,
+                "limit": limit,
+                "questions": questions,
+                "filters": {
+                    "limit": limit,
+                    "offset": offset,
+                    "api_version": self._param("api_version"),
+                    "is_admin": False,
+                    "sorts": [],
+                    "caller": seller.id,
+                    "seller_id": str(seller.id),
+                    "status": status or None,
+                },
+                "available_filters": [
+                    {
+                        "id": "status",
+                        "name": "Status",
+                        "type": "text",
+                        "values": [
+                            "ANSWERED",
+                            "BANNED",
+                            "CLOSED_UNANSWERED",
+                            "DELETED",
+                            "DISABLED",
+                            "UNANSWERED",
+                        ],
+                    }
+                ],
+                "available_sorts": ["item_id", "from_id", "date_created", "seller_id"],
+            },
+        )
+
+    def route_claims_search(self) -> None:
+        _, token_user = self._authenticate()
+        query = {name: values[0] for name, values in self._query.items() if values}
+        if not any(name in query for name in _CLAIM_FILTERS):
+            # §4.4: paging and sort parameters do not count as a filter.
+            raise Reply(
+                400,
+                {
+                    "message": "at least any of these filters: " + ", ".join(_CLAIM_FILTERS),
+                    "error": "invalid_query",
+                    "status": 400,
+                    "cause": [],
+                },
+            )
+
+        def invalid(message: str) -> Reply:
+            return Reply(400, api_error_body(400, "invalid_params", message))
+
+        if ("players.role" in query) != ("players.user_id" in query):
+            raise invalid("players.role and players.user_id must be sent together")
+        if "resource_id" in query and "resource" not in query:
+            raise invalid("resource_id requires resource")
+        if "resource" in query and "resource_id" not in query and "players.role" not in query:
+            raise invalid("resource requires resource_id or players.role and players.user_id")
+        if "order_id" in query and "pack_id" in query:
+            raise invalid("order_id and pack_id cannot be combined")
+        if query.get("players.role", "respondent") not in {"respondent", "complainant", "mediator"}:
+            raise invalid(f"invalid players.role: {query['players.role']}")
+        if "players.user_id" in query and query["players.user_id"] != str(token_user):
+            raise Reply(403, api_error_body(403, "forbidden_error", "forbidden"))
+        limit = min(self._int_param("limit", 30), 100)  # larger limits are silently clamped
+        offset = self._int_param("offset", 0)
+        if offset + limit >= 10000:
+            raise invalid("offset + limit must be lower than 10000")
+        seller = self.state.seller(token_user)
+        claims = self._claims_of(seller) if query.get("players.role", "respondent") == "respondent" else []
+        # Filters compared field by field; the demo claims have no packs, payments or parents.
+        fields_by_filter = {name: name for name in ("id", "type", "stage", "status", "resource", "site_id")}
+        fields_by_filter |= {
+            "resource_id": "resource_id",
+            "order_id": "resource_id",
+            "reason_id": "reason_id",
+        }
+        matching = [
+            claim
+            for claim in claims
+            if all(
+                str(claim[fields_by_filter[name]]) == value
+                for name, value in query.items()
+                if name in fields_by_filter
+            )
+            and not {"pack_id", "payment_id", "parent_id"} & query.keys()
+        ]
+        self._reply(
+            200,
+            {
+                "paging": {"total": len(matching), "offset": offset, "limit": limit},
+                "data": matching[offset : offset + limit],
+            },
+        )
+
+    def _claims_of(self, seller: DemoSeller) -> list[dict[str, Any]]:
+        number = self.state._seller_number(seller.id)
+        claims = []
+        for k in range(seller.claims * 4):
+            opened = k < seller.claims
+            order_id = 2_000_000_000_000_000 + number * 100_000_000 + k * 7
+            created = time.time() // 3600 * 3600 - (k + 1) * 86400
+            claims.append(
+                {
+                    "id": 5_100_000_000 + number * 100_000 + k,
+                    "resource_id": order_id,
+                    "resource": "order",
+                    "status": "opened" if opened else "closed",
+                    "type": "mediations",
+                    "stage": "claim" if opened else "none",
+                    "parent_id": None,
+                    "reason_id": "PDD9528",
+                    "fulfilled": True,
+                    "quantity_type": None,
+                    "players": [
+                        {
+                            "role": "complainant",
+                            "type": "buyer",
+                            "user_id": 100_000_000 + k,
+                            "available_actions": [],
+                        },
+                        {
+                            "role": "respondent",
+                            "type": "seller",
+                            "user_id": seller.id,
+                            "available_actions": [
+                                {
+                                    "action": "send_message_to_complainant",
+                                    "mandatory": False,
+                                    "due_date": None,
+                                }
+                            ]
+                            if opened
+                            else [],
+                        },
+                    ],
+                    "resolution": None
+                    if opened
+                    else {"reason": "item_returned", "date_created": iso(created + 86400)},
+                    "site_id": seller.site_id,
+                    "date_created": iso(created),
+                    "last_updated": iso(created + 3600),
+                }
+            )
+        return claims

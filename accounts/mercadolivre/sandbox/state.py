@@ -1,0 +1,491 @@
+"""What the sandbox remembers: codes, tokens, knobs and stats, optionally in a shared state file.
+
+Refresh tokens rotate like ML's (§1.5): only the latest one of each (app, user) works. With a
+state file, the seeding command and a running sandbox share the tokens under an ``flock``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import hashlib
+import hmac
+import json
+import os
+import random
+import secrets
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import INVALID_GRANT, SandboxOAuthError
+from .knobs import SandboxKnobs, check_knob
+from .sellers import DEMO_SELLERS, SANDBOX_APP, SANDBOX_CLIENT_ID, DemoSeller, SandboxApp, synthetic_seller
+
+TOKEN_SCOPE = "offline_access read write"  # noqa: S105 - not a secret
+STATE_FILE_VERSION = 1
+
+_STAT_KINDS = (
+    "authorization",
+    "token_exchange",
+    "token_refresh",
+    "token_other",
+    "users_me",
+    "users",
+    "items",
+    "orders",
+    "questions",
+    "claims",
+    "sites",
+    "applications",
+    "unknown",
+)
+
+
+@contextlib.contextmanager
+def _file_lock(lock_path: Path, *, exclusive: bool) -> Iterator[None]:
+    """Hold an flock on ``lock_path``: the seeder and a running server share one state file."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _file_signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    # os.replace gives every save a new inode, so this changes even within one mtime tick.
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+class SandboxState:
+    """Everything the sandbox remembers: sellers, codes, tokens, knobs and stats.
+
+    Thread-safe (one lock). With ``state_file`` the codes and tokens live in a JSON file
+    as well: loaded at start, saved atomically after every change under an ``flock``, and
+    re-read when another process (the seeding command, a restarted sandbox) changed it.
+    """
+
+    def __init__(
+        self,
+        state_file: Path | str | None = None,
+        *,
+        sellers: Iterable[DemoSeller] | None = None,
+        apps: Iterable[SandboxApp] | None = None,
+        **knobs: Any,
+    ):
+        self._lock = threading.RLock()
+        self.state_file = Path(state_file) if state_file else None
+        self._lock_path = (
+            self.state_file.with_name(self.state_file.name + ".lock") if self.state_file else None
+        )
+        self.sellers: list[DemoSeller] = list(DEMO_SELLERS if sellers is None else sellers)
+        self._sellers_by_id = {seller.id: seller for seller in self.sellers}
+        self._seller_numbers = {seller.id: number for number, seller in enumerate(self.sellers, start=1)}
+        self.apps: dict[str, SandboxApp] = {app.client_id: app for app in (apps or (SANDBOX_APP,))}
+        self.knobs = SandboxKnobs()
+        self._initial_knobs: dict[str, Any] = {}
+        self._rng = random.Random()  # noqa: S311 - failure injection, not security
+        self._bucket = 0.0
+        self._bucket_at = time.monotonic()
+        self._codes: dict[str, dict[str, Any]] = {}
+        self._access: dict[str, dict[str, Any]] = {}
+        # Only the latest refresh token of each (client_id, user_id) is alive (§1.5 rule 2).
+        self._refresh: dict[tuple[str, int], dict[str, Any]] = {}
+        self._file_sig: tuple[int, int, int] | None = None
+        self._dirty = False
+        self.reset_stats()
+        self.configure(**knobs)
+        self._initial_knobs = asdict(self.knobs)
+        if self.state_file is not None:
+            with self._lock, _file_lock(self._lock_path, exclusive=False):
+                self._load_file()
+
+    # -- knobs and stats
+
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        """Change knobs (validated; ValueError on a bad one) and return all knobs."""
+        checked = {name: check_knob(name, value) for name, value in changes.items()}
+        with self._lock:
+            for name, value in checked.items():
+                setattr(self.knobs, name, value)
+            if {"rate_limit_per_second", "rate_limit_burst"} & checked.keys():
+                self._bucket = self._bucket_capacity()
+                self._bucket_at = time.monotonic()
+            return self.config()
+
+    def config(self) -> dict[str, Any]:
+        """Return the current knobs as a JSON-ready dict."""
+        with self._lock:
+            return asdict(self.knobs)
+
+    def reset_stats(self) -> None:
+        """Zero every counter (requests being served right now stay counted as in flight)."""
+        with self._lock:
+            in_flight = getattr(self, "_stats", {}).get("in_flight", 0)
+            self._stats: dict[str, Any] = {
+                "total_requests": 0,
+                "by_kind": Counter(),
+                "by_status": Counter(),
+                "answered_429": 0,
+                "answered_5xx": 0,
+                "answered_invalid_grant": 0,
+                "in_flight": in_flight,
+                "max_in_flight": in_flight,
+            }
+
+    def stats(self) -> dict[str, Any]:
+        """Return the counters of API requests (``/_sandbox/*`` calls are not counted)."""
+        with self._lock:
+            snapshot = dict(self._stats)
+            snapshot["by_kind"] = {kind: self._stats["by_kind"].get(kind, 0) for kind in _STAT_KINDS}
+            snapshot["by_status"] = {str(k): v for k, v in sorted(self._stats["by_status"].items())}
+            return snapshot
+
+    def reset(self) -> None:
+        """Forget every code and token, zero the stats and restore the starting knobs."""
+        with self._mutation():
+            self._codes.clear()
+            self._access.clear()
+            self._refresh.clear()
+            self._dirty = True
+        self.configure(**self._initial_knobs)
+        self.reset_stats()
+
+    def _request_started(self, kind: str) -> None:
+        with self._lock:
+            stats = self._stats
+            stats["total_requests"] += 1
+            stats["by_kind"][kind] += 1
+            stats["in_flight"] += 1
+            stats["max_in_flight"] = max(stats["max_in_flight"], stats["in_flight"])
+
+    def _request_finished(self) -> None:
+        with self._lock:
+            self._stats["in_flight"] -= 1
+
+    def _record_response(self, status: int, error: str | None) -> None:
+        with self._lock:
+            stats = self._stats
+            stats["by_status"][status] += 1
+            if status == 429:
+                stats["answered_429"] += 1
+            elif status >= 500:
+                stats["answered_5xx"] += 1
+            if error == "invalid_grant":
+                stats["answered_invalid_grant"] += 1
+
+    def _bucket_capacity(self) -> float:
+        rate = self.knobs.rate_limit_per_second or 0.0
+        return max(1.0, self.knobs.rate_limit_burst or rate)
+
+    def _take_rate_token(self) -> bool:
+        """Spend one request of the app-wide budget; False means answer 429 (§5.2)."""
+        with self._lock:
+            rate = self.knobs.rate_limit_per_second
+            if not rate:
+                return True
+            now = time.monotonic()
+            capacity = self._bucket_capacity()
+            self._bucket = min(capacity, self._bucket + (now - self._bucket_at) * rate)
+            self._bucket_at = now
+            if self._bucket >= 1.0:
+                self._bucket -= 1.0
+                return True
+            return False
+
+    def _draw_failure(self, *, token_endpoint: bool) -> int | None:
+        """Return an injected HTTP status for this request, or None to answer normally."""
+        with self._lock:
+            queue = self.knobs.fail_next_token if token_endpoint else self.knobs.fail_next
+            if queue:
+                return queue.pop(0)
+            draw = self._rng.random()
+            if draw < self.knobs.fail_rate_429:
+                return 429
+            if draw < self.knobs.fail_rate_429 + self.knobs.fail_rate_5xx:
+                return self.knobs.fail_5xx_status
+            return None
+
+    # -- sellers and apps
+
+    def seller(self, user_id: int) -> DemoSeller:
+        """Return the demo seller with ``user_id``, or a synthetic one for any other id."""
+        return self._sellers_by_id.get(user_id) or synthetic_seller(user_id)
+
+    def is_demo_seller(self, user_id: int) -> bool:
+        """Whether ``user_id`` is one of the sellers offered on the authorization page."""
+        return user_id in self._sellers_by_id
+
+    def _seller_number(self, user_id: int) -> int:
+        # A small per-seller number that keeps generated item/order ids apart.
+        return self._seller_numbers.get(user_id) or 100 + user_id % 900
+
+    def check_client(self, client_id: str | None, client_secret: str | None) -> SandboxApp | None:
+        """Return the app for valid client credentials, else None."""
+        app = self.apps.get(client_id or "")
+        if app is None or not hmac.compare_digest(app.client_secret, client_secret or ""):
+            return None
+        return app
+
+    # -- persistence
+
+    @contextlib.contextmanager
+    def _mutation(self) -> Iterator[None]:
+        """Lock for a token change; with a state file, reload it first and save it after."""
+        with self._lock:
+            if self.state_file is None:
+                try:
+                    yield
+                finally:
+                    if self._dirty:
+                        self._prune(time.time())
+                        self._dirty = False
+                return
+            with _file_lock(self._lock_path, exclusive=True):
+                if _file_signature(self.state_file) != self._file_sig:
+                    self._load_file()
+                try:
+                    yield
+                finally:
+                    # Burnt codes must be saved even when the request then fails.
+                    if self._dirty:
+                        self._save_file()
+
+    def _load_file(self) -> None:
+        assert self.state_file is not None
+        self._file_sig = _file_signature(self.state_file)
+        self._codes, self._access, self._refresh = {}, {}, {}
+        if self._file_sig is None:
+            return
+        raw = self.state_file.read_text(encoding="utf-8")
+        if not raw.strip():
+            return
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError(f"sandbox state file {self.state_file} is not valid JSON: {exc}") from None
+        self._codes = dict(data.get("codes", {}))
+        self._access = dict(data.get("access_tokens", {}))
+        for record in data.get("refresh_tokens", []):
+            key = (record["client_id"], int(record["user_id"]))
+            self._refresh[key] = {"token": record["token"], "issued_at": record["issued_at"]}
+
+    def _prune(self, now: float) -> None:
+        self._codes = {c: r for c, r in self._codes.items() if r["expires_at"] > now}
+        self._access = {t: r for t, r in self._access.items() if r["expires_at"] > now}
+        ttl = self.knobs.refresh_token_ttl
+        self._refresh = {k: r for k, r in self._refresh.items() if r["issued_at"] + ttl > now}
+
+    def _save_file(self) -> None:
+        assert self.state_file is not None
+        self._prune(time.time())
+        data = {
+            "version": STATE_FILE_VERSION,
+            "codes": self._codes,
+            "access_tokens": self._access,
+            "refresh_tokens": [
+                {"client_id": client_id, "user_id": user_id, **record}
+                for (client_id, user_id), record in self._refresh.items()
+            ],
+        }
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        # mkstemp files are 0600: the file holds live tokens.
+        fd, tmp_name = tempfile.mkstemp(prefix=self.state_file.name + ".", dir=self.state_file.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, separators=(",", ":"))
+            os.replace(tmp_name, self.state_file)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+            raise
+        self._file_sig = _file_signature(self.state_file)
+        self._dirty = False
+
+    def _refresh_from_file_if_changed(self) -> None:
+        """Pick up tokens another process wrote (the seeder) before rejecting one."""
+        if self.state_file is None or _file_signature(self.state_file) == self._file_sig:
+            return
+        with _file_lock(self._lock_path, exclusive=False):
+            self._load_file()
+
+    # -- tokens
+
+    def _issue_pair(self, app: SandboxApp, user_id: int) -> dict[str, Any]:
+        """Issue a new access + refresh pair; older refresh tokens of (app, user) die."""
+        now = time.time()
+        ttl = self.knobs.access_token_ttl
+        stamp = datetime.now(UTC).strftime("%m%d%H")
+        access_token = f"APP_USR-{app.app_id}-{stamp}-{secrets.token_hex(16)}-{user_id}"
+        refresh_token = f"TG-{secrets.token_hex(12)}-{user_id}"
+        self._access[access_token] = {"client_id": app.client_id, "user_id": user_id, "expires_at": now + ttl}
+        self._refresh[(app.client_id, user_id)] = {"token": refresh_token, "issued_at": now}
+        self._dirty = True
+        return {
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": ttl,
+            "scope": TOKEN_SCOPE,
+            "user_id": user_id,
+            "refresh_token": refresh_token,
+        }
+
+    def mint(self, user_id: int, *, client_id: str = SANDBOX_CLIENT_ID) -> dict[str, Any]:
+        """Authorize ``user_id`` without a browser and return the §1.4 token body.
+
+        Like a real re-authorization, this kills the user's older refresh tokens.
+        """
+        user_id = int(user_id)
+        if user_id <= 0:
+            raise ValueError("user_id must be a positive integer")
+        app = self.apps.get(client_id)
+        if app is None:
+            raise ValueError(f"unknown client_id {client_id!r}")
+        with self._mutation():
+            return self._issue_pair(app, user_id)
+
+    def create_code(
+        self,
+        *,
+        client_id: str,
+        user_id: int,
+        redirect_uri: str,
+        code_challenge: str | None,
+        code_challenge_method: str | None,
+    ) -> str:
+        """Store and return a single-use authorization code ``TG-<24 hex>-<user_id>``."""
+        code = f"TG-{secrets.token_hex(12)}-{user_id}"
+        with self._mutation():
+            self._codes[code] = {
+                "client_id": client_id,
+                "user_id": user_id,
+                "redirect_uri": redirect_uri,
+                "code_challenge": code_challenge,
+                "code_challenge_method": code_challenge_method,
+                "expires_at": time.time() + self.knobs.code_ttl,
+            }
+            self._dirty = True
+        return code
+
+    def exchange_code(
+        self, *, app: SandboxApp, code: str, redirect_uri: str, code_verifier: str | None
+    ) -> dict[str, Any]:
+        """Trade a code for a token pair (§1.3); SandboxOAuthError when refused."""
+        with self._mutation():
+            record = self._codes.pop(code, None)
+            if record is not None:
+                # Any attempt burns the code: codes are single use.
+                self._dirty = True
+            if (
+                record is None
+                or record["expires_at"] <= time.time()
+                or record["client_id"] != app.client_id
+                or record["redirect_uri"] != redirect_uri
+            ):
+                raise SandboxOAuthError("invalid_grant", INVALID_GRANT)
+            if app.pkce and not _pkce_matches(
+                code_verifier or "", record["code_challenge"] or "", record["code_challenge_method"]
+            ):
+                raise SandboxOAuthError("invalid_grant", "Error validating grant. Invalid code_verifier")
+            return self._issue_pair(app, int(record["user_id"]))
+
+    def refresh(self, *, app: SandboxApp, refresh_token: str) -> dict[str, Any]:
+        """Rotate a refresh token (§1.5): only the latest unexpired one of (app, user) works."""
+        user_part = refresh_token.rsplit("-", 1)[-1]
+        with self._mutation():
+            record = self._refresh.get((app.client_id, int(user_part))) if user_part.isdigit() else None
+            if (
+                record is None
+                or not hmac.compare_digest(record["token"], refresh_token)
+                or record["issued_at"] + self.knobs.refresh_token_ttl <= time.time()
+            ):
+                raise SandboxOAuthError("invalid_grant", INVALID_GRANT)
+            user_id = int(user_part)
+            if not self.knobs.old_access_tokens_survive_refresh:
+                self._drop_access_tokens(user_id, app.client_id)
+            return self._issue_pair(app, user_id)
+
+    def authenticate(self, access_token: str) -> tuple[str, int] | None:
+        """Return (client_id, user_id) for a live access token, else None."""
+        with self._lock:
+            record = self._access.get(access_token)
+            if record is None:
+                self._refresh_from_file_if_changed()
+                record = self._access.get(access_token)
+            if record is None or record["expires_at"] <= time.time():
+                return None
+            return record["client_id"], int(record["user_id"])
+
+    def _drop_access_tokens(self, user_id: int, client_id: str | None = None) -> int:
+        doomed = [
+            token
+            for token, record in self._access.items()
+            if record["user_id"] == user_id and client_id in (None, record["client_id"])
+        ]
+        for token in doomed:
+            del self._access[token]
+        self._dirty = self._dirty or bool(doomed)
+        return len(doomed)
+
+    def expire_access_tokens(self, user_id: int) -> int:
+        """Make the user's access tokens expire now (early expiry, §1.6); return how many."""
+        now = time.time()
+        with self._mutation():
+            count = 0
+            for record in self._access.values():
+                if record["user_id"] == user_id and record["expires_at"] > now:
+                    record["expires_at"] = now
+                    count += 1
+            self._dirty = self._dirty or bool(count)
+            return count
+
+    def revoke(self, user_id: int, *, client_id: str | None = None) -> dict[str, int]:
+        """Revoke the user's grant: every token and pending code dies (refresh → invalid_grant)."""
+        with self._mutation():
+            keys = [key for key in self._refresh if key[1] == user_id and client_id in (None, key[0])]
+            for key in keys:
+                del self._refresh[key]
+            codes = [
+                code
+                for code, record in self._codes.items()
+                if record["user_id"] == user_id and client_id in (None, record["client_id"])
+            ]
+            for code in codes:
+                del self._codes[code]
+            access = self._drop_access_tokens(user_id, client_id)
+            self._dirty = True
+            return {"access_tokens": access, "refresh_tokens": len(keys), "codes": len(codes)}
+
+    @classmethod
+    def mint_into_state_file(
+        cls, path: Path | str, user_id: int, *, client_id: str = SANDBOX_CLIENT_ID, **knobs: Any
+    ) -> dict[str, Any]:
+        """Mint a token pair straight into a state file, with or without a running sandbox."""
+        return cls(state_file=path, **knobs).mint(user_id, client_id=client_id)
+
+
+def mint_into_state_file(path: Path | str, user_id: int, **kwargs: Any) -> dict[str, Any]:
+    """Mint a token pair for ``user_id`` into the state file at ``path`` (for seeding commands)."""
+    return SandboxState.mint_into_state_file(path, user_id, **kwargs)
+
+
+def _pkce_matches(verifier: str, challenge: str, method: str | None) -> bool:
+    if method == "S256":
+        digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
+        expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    else:
+        expected = verifier
+    return bool(verifier) and hmac.compare_digest(expected, challenge)

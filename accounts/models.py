@@ -185,8 +185,13 @@ class MLAccount(models.Model):
     # When the current pair was stored (by connect or refresh): the start of its lifetime.
     token_obtained_at = models.DateTimeField(_("token obtained"), null=True, blank=True)
     last_token_refresh = models.DateTimeField(_("last token refresh"), null=True, blank=True)
+    # The refresh lease (accounts.tokens): who is renewing the pair right now, and until when.
+    # A lease, not a row lock, so that no transaction stays open across the call to ML.
+    refresh_claim = models.UUIDField(_("token refresh claim"), null=True, blank=True, editable=False)
+    refresh_lease_until = models.DateTimeField(_("token refresh lease until"), null=True, blank=True)
 
-    last_activity = models.DateTimeField(_("last activity"), null=True, blank=True)
+    # When ML was found to refuse the grant (the account became `expired`); cleared when the
+    # account is reconnected or a sync succeeds again.
     disconnected_at = models.DateTimeField(_("disconnected at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)

@@ -86,7 +86,6 @@ class MLAccountAdmin(admin.ModelAdmin):
         "last_token_refresh",
         "token_health_display",
         "effective_interval_display",
-        "last_activity",
         "disconnected_at",
         "created_at",
         "updated_at",

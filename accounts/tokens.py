@@ -42,7 +42,22 @@ class TokenHealth:
 
 
 def token_health(account: MLAccount, *, now: datetime | None = None) -> TokenHealth:
-    """How much life the stored access token has left (tokenInfo in api-contract.md)."""
+    """How much life the stored token has left (tokenInfo in api-contract.md).
+
+    A dead grant never looks healthy: for an account whose refresh ML refused (status
+    `expired`, reconnect needed) the health is 0 %, `needs_refresh` and `is_expired` are
+    true, whatever the access token's own clock says (it may still answer for a few hours,
+    but nothing can renew it, and the causes of a refused grant usually revoke it too).
+    `time_to_expiry` and `expires_at` stay the access token's own figures.
+    """
+    health = _clock_health(account, now=now)
+    if account.status == MLAccount.Status.EXPIRED:
+        return TokenHealth(health.expires_at, health.time_to_expiry, 0, True, True)
+    return health
+
+
+def _clock_health(account: MLAccount, *, now: datetime | None = None) -> TokenHealth:
+    """The access token's health by its clock alone (when it was stored, when it expires)."""
     now = now or timezone.now()
     expires_at = account.token_expires_at
     if expires_at is None:
@@ -67,7 +82,7 @@ def token_health(account: MLAccount, *, now: datetime | None = None) -> TokenHea
 
 
 def token_info(account: MLAccount, *, now: datetime | None = None) -> dict:
-    """The contract's `tokenInfo` object (camelCase keys, ready to serialise)."""
+    """The contract's `tokenInfo` object (camelCase keys, ready to serialise); see token_health."""
     health = token_health(account, now=now)
     return {
         "accountId": str(account.pk),
@@ -102,7 +117,10 @@ def _renewed(account: MLAccount, *, force: bool, asked_at: datetime) -> bool:
     if force:
         # Renewed since we were asked: five "renew now" clicks cause one refresh at ML.
         return bool(account.last_token_refresh and account.last_token_refresh >= asked_at)
-    return not token_health(account).needs_refresh
+    # The clock, not token_health: an `expired` account's access token may still work
+    # (a sync that succeeds with it brings the account back), and refreshing it would
+    # only hear the refusal again.
+    return not _clock_health(account).needs_refresh
 
 
 def _refused_meanwhile(account: MLAccount, *, asked_at: datetime) -> bool:
@@ -206,6 +224,9 @@ def _refresh_under_lease(claim: services.RefreshClaim, *, force: bool, asked_at:
         expires_at=token_set.expires_at,
         scopes=" ".join(token_set.scopes),
     )
+    if not stored:
+        # The pair changed under us (a reconnect): ours is older; free the lease if still held.
+        services.mlaccount_refresh_release(claim=claim)
     logger.info(
         "token refreshed" if stored else "token refreshed but the lease was lost; pair discarded",
         extra={

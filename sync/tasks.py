@@ -265,8 +265,10 @@ def health_check() -> dict:
 
 @shared_task(name="sync.tasks.cleanup_events", soft_time_limit=600, time_limit=660)
 def cleanup_events() -> int:
-    """Delete old account events (services.event_cleanup); return how many."""
+    """Delete old account events (services.event_cleanup) and abandoned authorizations
+    (services.oauth_state_purge_expired); return how many events."""
     with _job_run("cleanup_events") as facts:
         deleted = services.event_cleanup()
-        facts.update(deleted=deleted)
+        purged = services.oauth_state_purge_expired()
+        facts.update(deleted=deleted, oauth_states_purged=purged)
     return deleted

@@ -18,7 +18,7 @@ from accounts.services.mlaccounts import (
     mlaccount_resume,
     mlaccount_update,
 )
-from accounts.services.oauth import oauth_begin, oauth_complete
+from accounts.services.oauth import oauth_begin, oauth_complete, oauth_state_purge_expired
 from accounts.services.sync_state import (
     MAX_ERROR_BACKOFF,
     RefreshClaim,
@@ -69,5 +69,6 @@ __all__ = [
     "mlaccount_update",
     "oauth_begin",
     "oauth_complete",
+    "oauth_state_purge_expired",
     "user_register",
 ]

@@ -42,7 +42,6 @@ class Outcome:
     FAILED = "failed"
     SKIPPED = "skipped"  # another sync holds the claim
     MISSING = "missing"  # the account no longer exists
-    RETRY = "retry"  # a transient failure handed back to a retrying caller
 
 
 @dataclass
@@ -108,7 +107,8 @@ def sync_account(account_id, *, final_attempt: bool = True) -> SyncResult:
     """Sync one account and record the outcome.
 
     With `final_attempt=False` a transient failure (rate limited, ML unavailable) is not
-    recorded but raised, so that a retrying caller records only the last attempt.
+    recorded, nor logged, but raised (the claim released), so that a retrying caller
+    records and logs only what it does about it.
     """
     started = time.monotonic()
     account_id = str(account_id)
@@ -131,7 +131,7 @@ def sync_account(account_id, *, final_attempt: bool = True) -> SyncResult:
         except (MLError, NoRefreshToken) as error:
             result.error = error
             if not final_attempt and isinstance(error, TRANSIENT_ERRORS):
-                result.outcome = Outcome.RETRY
+                # Handed back unrecorded; the retrying caller logs the retry (one line).
                 raise
             kind, dead = classify(error)
             services.mlaccount_record_sync_failure(
@@ -153,8 +153,6 @@ def sync_account(account_id, *, final_attempt: bool = True) -> SyncResult:
             result.ml_calls = calls.count
             if not recorded:
                 services.mlaccount_release(account_id=account_id, claimed_at=claimed_at)
-                if result.outcome == Outcome.RETRY:
-                    _done(result, started)  # logged once here, as the exception leaves
     return _done(result, started)
 
 

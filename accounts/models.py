@@ -253,6 +253,8 @@ class EventKind(models.TextChoices):
     RATE_LIMITED = "rate_limited", _("Rate limited")
     UNAVAILABLE = "unavailable", _("Mercado Livre unavailable")
     BAD_RESPONSE = "bad_response", _("Unexpected response")
+    # A sync whose worker stopped mid-way (killed, crashed); it is retried at once.
+    INTERRUPTED = "interrupted", _("Interrupted")
     OTHER = "other", _("Other")
 
 

@@ -5,6 +5,7 @@ accepts only true/false style values, so a typo fails at start-up instead of sil
 meaning "off".
 """
 
+import math
 import os
 import re
 from datetime import timedelta
@@ -407,8 +408,22 @@ ML_CONNECT_TIMEOUT = env_float("ML_CONNECT_TIMEOUT", 5.0)
 ML_READ_TIMEOUT = env_float("ML_READ_TIMEOUT", 20.0)
 # Renew access tokens this long before they expire (tokenInfo.needsRefresh).
 ML_TOKEN_REFRESH_MARGIN = env_int("ML_TOKEN_REFRESH_MARGIN", 3600)
-# A sync claim older than this is considered abandoned (a worker died mid-sync).
-SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 300)
+# The longest a sync can run: sync.engine runs each one under this overall deadline,
+# which cuts every ML timeout and budget wait inside it (accounts.mercadolivre.deadline).
+# At the defaults: a token refresh (its budget wait, 30 s, + connect 5 + read 20) = 55 s,
+# then four count calls of connect 5 + read 20 each = 100 s: 155 s. Budget waits for the
+# counts and GET retries fit only in what the four calls leave unused; past the deadline
+# the sync fails as "ML unavailable" and the task retries it later.
+SYNC_DEADLINE_SECONDS = ML_RATE_LIMIT_MAX_WAIT + 5 * (ML_CONNECT_TIMEOUT + ML_READ_TIMEOUT)
+# A sync claim older than this is abandoned (its worker died mid-sync): the dispatch job,
+# every minute, frees it, records "interrupted; retrying" and makes the account due now.
+# The deadline plus 45 s for the database writes around the ML calls (SQLite's busy
+# timeout is 20 s a write): 200 s at the defaults, about 1.3 times the longest sync, so a
+# killed worker's accounts are synced again within about 4 minutes. A sync never outlives
+# its claim: a shorter SYNC_LEASE_SECONDS also cuts each sync's deadline to it.
+SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", math.ceil(SYNC_DEADLINE_SECONDS) + 45)
+if SYNC_LEASE_SECONDS < 1:
+    raise ImproperlyConfigured("SYNC_LEASE_SECONDS must be at least 1")
 
 # --- Logging --------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts import services, tokens
 from accounts.errors import NoRefreshToken
+from accounts.mercadolivre import deadline as ml_deadline
 from accounts.mercadolivre import http as ml_http
 from accounts.mercadolivre import resources
 from accounts.mercadolivre.errors import (
@@ -127,7 +128,10 @@ def sync_account(account_id, *, final_attempt: bool = True) -> SyncResult:
     recorded = False
     with ml_http.count_calls() as calls:
         try:
-            counts = _fetch_counts(account_id, ml_user_id)
+            # One overall deadline (settings.SYNC_DEADLINE_SECONDS): the sync ends before its
+            # claim's lease runs out, so no second sync starts beside it.
+            with ml_deadline.within(min(settings.SYNC_DEADLINE_SECONDS, settings.SYNC_LEASE_SECONDS)):
+                counts = _fetch_counts(account_id, ml_user_id)
         except (MLError, NoRefreshToken) as error:
             result.error = error
             if not final_attempt and isinstance(error, TRANSIENT_ERRORS):

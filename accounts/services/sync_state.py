@@ -338,18 +338,36 @@ def mlaccount_dispatch_due(
     return [str(account_id) for account_id in ids]
 
 
+INTERRUPTED_MESSAGE = "The sync was interrupted (its worker stopped); retrying."
+
+
+@transaction.atomic
 def mlaccount_release_stale_claims(*, lease_seconds: int, now: datetime | None = None) -> int:
     """Free sync claims older than the lease (their worker died mid-sync); return how many.
 
-    An abandoned claim already lets the next sync in (mlaccount_claim); freeing it also
-    stops the account showing `in_progress` in the meantime: it shows `failed` instead.
-    A sync that is merely slow loses nothing: its own release and result still apply.
+    A sync ends by its deadline, before its lease runs out (settings.SYNC_LEASE_SECONDS),
+    so a claim past it was abandoned. Each freed account records that the sync was
+    interrupted (an `interrupted` event, the last sync `failed` with that message) instead
+    of showing a sync that never ends, and, when it is scheduled, becomes due now so the
+    dispatch that freed it sends it again at once. The error streak is not touched.
     """
     now = now or timezone.now()
-    return MLAccount.objects.filter(sync_started_at__lt=now - timedelta(seconds=lease_seconds)).update(
+    stale = Q(sync_started_at__lt=now - timedelta(seconds=lease_seconds))
+    ids = list(
+        MLAccount.objects.select_for_update(skip_locked=True).filter(stale).values_list("id", flat=True)
+    )
+    if not ids:
+        return 0
+    freed = MLAccount.objects.filter(stale, id__in=ids).update(
         sync_started_at=None,
         last_sync_status=Case(
             When(last_sync_status=SyncStatus.IN_PROGRESS, then=Value(SyncStatus.FAILED)),
             default=F("last_sync_status"),
         ),
+        last_sync_error=INTERRUPTED_MESSAGE,
+        next_sync=Case(When(sync_enabled=True, then=Value(now)), default=F("next_sync")),
+        updated_at=now,
     )
+    for account_id in ids:
+        event_record(account_id=account_id, kind=EventKind.INTERRUPTED, message=INTERRUPTED_MESSAGE)
+    return freed

@@ -198,6 +198,9 @@ class MLAccount(models.Model):
 
     # Columns that list pages never need: loading them costs a decryption per row.
     SECRET_FIELDS = ("access_token", "refresh_token")
+    # Written only by accounts.tokens' conditional UPDATEs: a form or a whole-row save()
+    # must never load and write them back (it would steal or drop a refresh in flight).
+    LEASE_FIELDS = ("refresh_claim", "refresh_lease_until")
 
     class Meta:
         verbose_name = _("Mercado Livre account")

@@ -8,8 +8,8 @@ classify errors (style.md).
   `refresh_expiring_tokens`, `health_check`, `cleanup_events`) each log one line per run.
 
 Every task has time limits. `acks_late` is on only where running twice is harmless: a
-sync (the claim makes a duplicate a no-op) and a token refresh (single-flight, re-checked
-under the row lock).
+sync (the claim makes a duplicate a no-op) and a token refresh (single-flight under the
+refresh lease, re-checked once the lease is held).
 """
 
 from __future__ import annotations
@@ -125,8 +125,8 @@ def sync_account(self, account_id: str) -> str:
 def refresh_account_token(self, account_id: str, force: bool = False) -> str:
     """Renew one account's token if it needs it (or with `force`), through the single path.
 
-    `accounts.tokens.get_fresh_access_token` locks the row, re-checks, refreshes and
-    saves; it logs the refresh and marks the account `expired` on invalid_grant. This
+    `accounts.tokens.get_fresh_access_token` takes the refresh lease, re-checks, refreshes
+    and saves; it logs the refresh and marks the account `expired` on invalid_grant. This
     only retries transient failures; any other ML error fails the task loudly.
     """
     attempt = self.request.retries

@@ -185,14 +185,22 @@ class MLAccount(models.Model):
     # When the current pair was stored (by connect or refresh): the start of its lifetime.
     token_obtained_at = models.DateTimeField(_("token obtained"), null=True, blank=True)
     last_token_refresh = models.DateTimeField(_("last token refresh"), null=True, blank=True)
+    # The refresh lease (accounts.tokens): who is renewing the pair right now, and until when.
+    # A lease, not a row lock, so that no transaction stays open across the call to ML.
+    refresh_claim = models.UUIDField(_("token refresh claim"), null=True, blank=True, editable=False)
+    refresh_lease_until = models.DateTimeField(_("token refresh lease until"), null=True, blank=True)
 
-    last_activity = models.DateTimeField(_("last activity"), null=True, blank=True)
+    # When ML was found to refuse the grant (the account became `expired`); cleared when the
+    # account is reconnected or a sync succeeds again.
     disconnected_at = models.DateTimeField(_("disconnected at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     # Columns that list pages never need: loading them costs a decryption per row.
     SECRET_FIELDS = ("access_token", "refresh_token")
+    # Written only by accounts.tokens' conditional UPDATEs: a form or a whole-row save()
+    # must never load and write them back (it would steal or drop a refresh in flight).
+    LEASE_FIELDS = ("refresh_claim", "refresh_lease_until")
 
     class Meta:
         verbose_name = _("Mercado Livre account")
@@ -248,6 +256,8 @@ class EventKind(models.TextChoices):
     RATE_LIMITED = "rate_limited", _("Rate limited")
     UNAVAILABLE = "unavailable", _("Mercado Livre unavailable")
     BAD_RESPONSE = "bad_response", _("Unexpected response")
+    # A sync whose worker stopped mid-way (killed, crashed); it is retried at once.
+    INTERRUPTED = "interrupted", _("Interrupted")
     OTHER = "other", _("Other")
 
 

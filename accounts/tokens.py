@@ -3,8 +3,9 @@
 Mercado Livre refresh tokens are single-use and only the most recently issued one works
 (mercadolivre-api.md §1.5): two processes refreshing one account at once would leave it
 with a dead pair. So `get_fresh_access_token` is the only code in the project that
-refreshes, and it does so under a row lock, re-checking under the lock whether another
-process already did the work, and saving the new pair in the same transaction.
+refreshes, and only the holder of the account's refresh LEASE (a conditional UPDATE with
+an expiry, like the sync claim) calls ML. No transaction or row lock is held while it
+waits for the budget or for ML: on SQLite a write transaction locks the whole database.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from accounts import services
 from accounts.errors import NoRefreshToken
-from accounts.mercadolivre import oauth
-from accounts.mercadolivre.errors import MLInvalidGrant
+from accounts.mercadolivre import deadline, oauth, ratelimit
+from accounts.mercadolivre.errors import MLInvalidGrant, MLUnavailable
 from accounts.models import MLAccount
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,22 @@ class TokenHealth:
 
 
 def token_health(account: MLAccount, *, now: datetime | None = None) -> TokenHealth:
-    """How much life the stored access token has left (tokenInfo in api-contract.md)."""
+    """How much life the stored token has left (tokenInfo in api-contract.md).
+
+    A dead grant never looks healthy: for an account whose refresh ML refused (status
+    `expired`, reconnect needed) the health is 0 %, `needs_refresh` and `is_expired` are
+    true, whatever the access token's own clock says (it may still answer for a few hours,
+    but nothing can renew it, and the causes of a refused grant usually revoke it too).
+    `time_to_expiry` and `expires_at` stay the access token's own figures.
+    """
+    health = _clock_health(account, now=now)
+    if account.status == MLAccount.Status.EXPIRED:
+        return TokenHealth(health.expires_at, health.time_to_expiry, 0, True, True)
+    return health
+
+
+def _clock_health(account: MLAccount, *, now: datetime | None = None) -> TokenHealth:
+    """The access token's health by its clock alone (when it was stored, when it expires)."""
     now = now or timezone.now()
     expires_at = account.token_expires_at
     if expires_at is None:
@@ -67,7 +82,7 @@ def token_health(account: MLAccount, *, now: datetime | None = None) -> TokenHea
 
 
 def token_info(account: MLAccount, *, now: datetime | None = None) -> dict:
-    """The contract's `tokenInfo` object (camelCase keys, ready to serialise)."""
+    """The contract's `tokenInfo` object (camelCase keys, ready to serialise); see token_health."""
     health = token_health(account, now=now)
     return {
         "accountId": str(account.pk),
@@ -81,71 +96,145 @@ def token_info(account: MLAccount, *, now: datetime | None = None) -> dict:
     }
 
 
+def refresh_lease_seconds() -> float:
+    """How long a refresh lease lasts: the longest the one token call may take, plus slack.
+
+    The budget is taken before the lease, so only the call itself (connect + read timeout)
+    runs under it; a holder still running past this is treated as dead and taken over.
+    """
+    return float(settings.ML_CONNECT_TIMEOUT) + float(settings.ML_READ_TIMEOUT) + 5.0
+
+
+# Polling for another process's refresh: quick at first (a refresh takes ~100 ms), slower later.
+POLL_FIRST = 0.05
+POLL_MAX = 0.5
+
+
+def _renewed(account: MLAccount, *, force: bool, asked_at: datetime) -> bool:
+    """Whether the stored token already answers this call (someone else may have renewed it)."""
+    if not account.access_token:
+        return False
+    if force:
+        # Renewed since we were asked: five "renew now" clicks cause one refresh at ML.
+        return bool(account.last_token_refresh and account.last_token_refresh >= asked_at)
+    # The clock, not token_health: an `expired` account's access token may still work
+    # (a sync that succeeds with it brings the account back), and refreshing it would
+    # only hear the refusal again.
+    return not _clock_health(account).needs_refresh
+
+
+def _refused_meanwhile(account: MLAccount, *, asked_at: datetime) -> bool:
+    """Whether a refresh that ran while we waited found the grant dead (same token, no retry)."""
+    return account.status == MLAccount.Status.EXPIRED and bool(
+        account.disconnected_at and account.disconnected_at >= asked_at
+    )
+
+
+# Not the refresh token: most calls find a healthy token and need not decrypt a second one.
+_STATE_FIELDS = (
+    "access_token",
+    "status",
+    "token_expires_at",
+    "token_obtained_at",
+    "last_token_refresh",
+    "disconnected_at",
+    "refresh_lease_until",
+    "created_at",
+)
+
+
 def get_fresh_access_token(account_id, *, force: bool = False) -> str:
     """An access token for the account that is not about to expire, refreshing if needed.
 
-    With `force`, renew even a healthy token, unless another caller renewed it while we
-    waited for the lock (five simultaneous "renew now" clicks cause one refresh at ML).
+    With `force`, renew even a healthy token, unless another caller renewed it since this
+    call began (five simultaneous "renew now" clicks cause one refresh at ML).
+
+    Single-flight across processes: take the budget, then the refresh lease, call ML with
+    no transaction open, save the new pair only if the lease and the spent refresh token
+    are still ours, release. A caller finding the lease held polls until the other refresh
+    lands and returns its token (or takes over a lease that expired), waiting at most a
+    lease, cut to the caller's overall deadline (`deadline.within`).
 
     Raises NoRefreshToken when there is nothing to refresh with, MLInvalidGrant after
-    marking the account `expired` (tokens kept for diagnosis), and any other MLError
-    (transient) with the account untouched, for the caller to retry.
+    marking the account `expired` (tokens kept for diagnosis), MLUnavailable when another
+    refresh did not finish in time, and any other MLError (transient) with the account
+    untouched, for the caller to retry.
     """
     asked_at = timezone.now()
-    if not force:
-        # Fast path without a lock: most calls find a healthy token.
-        account = MLAccount.objects.only(
-            "access_token", "token_expires_at", "token_obtained_at", "last_token_refresh", "created_at"
-        ).get(pk=account_id)
-        if account.access_token and not token_health(account).needs_refresh:
+    wait_until = time.monotonic() + deadline.cap(refresh_lease_seconds())
+    poll = POLL_FIRST
+    while True:
+        account = MLAccount.objects.only(*_STATE_FIELDS).get(pk=account_id)
+        if _renewed(account, force=force, asked_at=asked_at):
             return account.access_token
+        if _refused_meanwhile(account, asked_at=asked_at):
+            raise MLInvalidGrant("Mercado Livre refused the refresh token", status=400, code="invalid_grant")
+        lease = account.refresh_lease_until
+        if lease is None or lease < timezone.now():
+            # Budget first, so that the lease is never held while waiting for it; the
+            # token call below then does not take it again.
+            ratelimit.acquire()
+            claim = services.mlaccount_refresh_claim(
+                account_id=account_id, lease_seconds=refresh_lease_seconds()
+            )
+            if claim is not None:
+                token = _refresh_under_lease(claim, force=force, asked_at=asked_at)
+                if token is not None:
+                    return token
+                continue  # the pair changed under us: look again
+        remaining = wait_until - time.monotonic()
+        if remaining <= 0:
+            raise MLUnavailable("Another renewal of this token did not finish in time", code="refresh_busy")
+        time.sleep(min(poll, remaining))
+        poll = min(poll * 2, POLL_MAX)
 
-    invalid_grant = None
-    with transaction.atomic():
-        account = MLAccount.objects.select_for_update().get(pk=account_id)
-        # Re-check under the lock: another process may have refreshed while we waited.
-        if force:
-            if account.last_token_refresh and account.last_token_refresh >= asked_at and account.access_token:
-                return account.access_token
-        elif account.access_token and not token_health(account).needs_refresh:
-            return account.access_token
-        if not account.refresh_token:
+
+def _refresh_under_lease(claim: services.RefreshClaim, *, force: bool, asked_at: datetime) -> str | None:
+    """Renew the pair while holding `claim`; the new access token, or None if it was not ours to save."""
+    try:
+        # Re-check under the lease: another refresh may have landed since we looked.
+        account = MLAccount.objects.only(*_STATE_FIELDS).get(pk=claim.account_id)
+        if _renewed(account, force=force, asked_at=asked_at):
+            services.mlaccount_refresh_release(claim=claim)
+            return None
+        if not claim.refresh_token:
             raise NoRefreshToken()
-
         started = time.monotonic()
-        try:
-            token_set = oauth.refresh_tokens(refresh_token=account.refresh_token)
-        except MLInvalidGrant as exc:
-            # The refresh token is dead (revoked, expired, or rotated elsewhere): under our
-            # lock the stored pair is the latest, so this is not a lost race.
-            services.mlaccount_mark_expired(
-                account_id=account.pk,
-                message=f"Mercado Livre refused the refresh token: {exc.message}",
-                http_status=exc.status,
+        token_set = oauth.refresh_tokens(refresh_token=claim.refresh_token, budget=False)
+    except MLInvalidGrant as exc:
+        # Refused: dead (revoked, expired, rotated elsewhere) if it is still the stored one.
+        if services.mlaccount_refresh_refused(
+            claim=claim,
+            message=f"Mercado Livre refused the refresh token: {exc.message}",
+            http_status=exc.status,
+        ):
+            logger.warning(
+                "token refresh refused",
+                extra={"event": "token_refresh", "account_id": claim.account_id, "outcome": "invalid_grant"},
             )
-            invalid_grant = exc
-        else:
-            services.mlaccount_store_tokens(
-                account_id=account.pk,
-                access_token=token_set.access_token,
-                refresh_token=token_set.refresh_token,
-                expires_at=token_set.expires_at,
-                scopes=" ".join(token_set.scopes),
-            )
-            logger.info(
-                "token refreshed",
-                extra={
-                    "event": "token_refresh",
-                    "account_id": str(account.pk),
-                    "outcome": "success",
-                    "duration_ms": round((time.monotonic() - started) * 1000),
-                    "expires_at": token_set.expires_at.isoformat(),
-                },
-            )
-            return token_set.access_token
-    # Raised after the transaction committed, so the `expired` mark is kept.
-    logger.warning(
-        "token refresh refused",
-        extra={"event": "token_refresh", "account_id": str(account_id), "outcome": "invalid_grant"},
+            raise
+        return None  # a newer pair was stored meanwhile (a reconnect): use it
+    except BaseException:
+        services.mlaccount_refresh_release(claim=claim)
+        raise
+    stored = services.mlaccount_refresh_store(
+        claim=claim,
+        access_token=token_set.access_token,
+        refresh_token=token_set.refresh_token,
+        expires_at=token_set.expires_at,
+        scopes=" ".join(token_set.scopes),
     )
-    raise invalid_grant
+    if not stored:
+        # The pair changed under us (a reconnect): ours is older; free the lease if still held.
+        services.mlaccount_refresh_release(claim=claim)
+    logger.info(
+        "token refreshed" if stored else "token refreshed but the lease was lost; pair discarded",
+        extra={
+            "event": "token_refresh",
+            "account_id": claim.account_id,
+            "outcome": "success" if stored else "lease_lost",
+            "duration_ms": round((time.monotonic() - started) * 1000),
+            "expires_at": token_set.expires_at.isoformat(),
+        },
+    )
+    return token_set.access_token if stored else None

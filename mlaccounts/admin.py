@@ -62,8 +62,9 @@ class MLAccountAdmin(admin.ModelAdmin):
     inlines = [AccountEventInline]
     actions = ["pause_accounts", "resume_accounts", "sync_now", "refresh_tokens"]
     # The secret columns are left out of the form entirely (exclude), so the change page
-    # cannot render them, and are deferred so lists do not even decrypt them.
-    exclude = MLAccount.SECRET_FIELDS
+    # cannot render them, and are deferred so lists do not even decrypt them. The refresh
+    # lease too: deferred, a save() from this page never writes it back.
+    exclude = (*MLAccount.SECRET_FIELDS, *MLAccount.LEASE_FIELDS)
     readonly_fields = [
         "id",
         "ml_user_id",
@@ -86,7 +87,6 @@ class MLAccountAdmin(admin.ModelAdmin):
         "last_token_refresh",
         "token_health_display",
         "effective_interval_display",
-        "last_activity",
         "disconnected_at",
         "created_at",
         "updated_at",
@@ -99,7 +99,7 @@ class MLAccountAdmin(admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .defer(*MLAccount.SECRET_FIELDS)
+            .defer(*MLAccount.SECRET_FIELDS, *MLAccount.LEASE_FIELDS)
             .annotate(budget_cycle_seconds=Value(cycle, output_field=IntegerField()))
         )
 

@@ -5,6 +5,7 @@ accepts only true/false style values, so a typo fails at start-up instead of sil
 meaning "off".
 """
 
+import math
 import os
 import re
 from datetime import timedelta
@@ -165,29 +166,31 @@ TEMPLATES = [
 
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    _database = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "db.sqlite3",
-            "OPTIONS": {
-                # make run puts a web server, a worker and beat on one file: WAL lets readers
-                # run beside the writer, IMMEDIATE takes the write lock at BEGIN so two
-                # writers queue instead of deadlocking on lock upgrade, and the timeout lets
-                # them wait for each other instead of failing with "database is locked".
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": (
-                    "PRAGMA journal_mode=WAL;"
-                    "PRAGMA synchronous=NORMAL;"
-                    "PRAGMA busy_timeout=20000;"
-                    "PRAGMA foreign_keys=ON;"
-                ),
-            },
-        }
+    _database = {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "db.sqlite3"}
+if _database["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default and an explicit sqlite:/// URL behave the same.
+    _database = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": _database["NAME"],
+        "OPTIONS": {
+            # make run puts a web server, a worker and beat on one file: WAL lets readers
+            # run beside the writer, IMMEDIATE takes the write lock at BEGIN so two
+            # writers queue instead of deadlocking on lock upgrade, and the timeout lets
+            # them wait for each other instead of failing with "database is locked".
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": (
+                "PRAGMA journal_mode=WAL;"
+                "PRAGMA synchronous=NORMAL;"
+                "PRAGMA busy_timeout=20000;"
+                "PRAGMA foreign_keys=ON;"
+            ),
+        },
     }
+DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and Redis ------------------------------------------------------------------
@@ -407,8 +410,22 @@ ML_CONNECT_TIMEOUT = env_float("ML_CONNECT_TIMEOUT", 5.0)
 ML_READ_TIMEOUT = env_float("ML_READ_TIMEOUT", 20.0)
 # Renew access tokens this long before they expire (tokenInfo.needsRefresh).
 ML_TOKEN_REFRESH_MARGIN = env_int("ML_TOKEN_REFRESH_MARGIN", 3600)
-# A sync claim older than this is considered abandoned (a worker died mid-sync).
-SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 300)
+# The longest a sync can run: sync.engine runs each one under this overall deadline,
+# which cuts every ML timeout and budget wait inside it (accounts.mercadolivre.deadline).
+# At the defaults: a token refresh (its budget wait, 30 s, + connect 5 + read 20) = 55 s,
+# then four count calls of connect 5 + read 20 each = 100 s: 155 s. Budget waits for the
+# counts and GET retries fit only in what the four calls leave unused; past the deadline
+# the sync fails as "ML unavailable" and the task retries it later.
+SYNC_DEADLINE_SECONDS = ML_RATE_LIMIT_MAX_WAIT + 5 * (ML_CONNECT_TIMEOUT + ML_READ_TIMEOUT)
+# A sync claim older than this is abandoned (its worker died mid-sync): the dispatch job,
+# every minute, frees it, records "interrupted; retrying" and makes the account due now.
+# The deadline plus 45 s for the database writes around the ML calls (SQLite's busy
+# timeout is 20 s a write): 200 s at the defaults, about 1.3 times the longest sync, so a
+# killed worker's accounts are synced again within about 4 minutes. A sync never outlives
+# its claim: a shorter SYNC_LEASE_SECONDS also cuts each sync's deadline to it.
+SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", math.ceil(SYNC_DEADLINE_SECONDS) + 45)
+if SYNC_LEASE_SECONDS < 1:
+    raise ImproperlyConfigured("SYNC_LEASE_SECONDS must be at least 1")
 
 # --- Logging --------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts import services, tokens
 from accounts.errors import NoRefreshToken
+from accounts.mercadolivre import deadline as ml_deadline
 from accounts.mercadolivre import http as ml_http
 from accounts.mercadolivre import resources
 from accounts.mercadolivre.errors import (
@@ -42,7 +43,6 @@ class Outcome:
     FAILED = "failed"
     SKIPPED = "skipped"  # another sync holds the claim
     MISSING = "missing"  # the account no longer exists
-    RETRY = "retry"  # a transient failure handed back to a retrying caller
 
 
 @dataclass
@@ -108,30 +108,34 @@ def sync_account(account_id, *, final_attempt: bool = True) -> SyncResult:
     """Sync one account and record the outcome.
 
     With `final_attempt=False` a transient failure (rate limited, ML unavailable) is not
-    recorded but raised, so that a retrying caller records only the last attempt.
+    recorded, nor logged, but raised (the claim released), so that a retrying caller
+    records and logs only what it does about it.
     """
     started = time.monotonic()
     account_id = str(account_id)
-    ml_user_id = MLAccount.objects.filter(pk=account_id).values_list("ml_user_id", flat=True).first()
-    if ml_user_id is None:
-        return _done(SyncResult(account_id, Outcome.MISSING), started)
     claimed_at = timezone.now()
-    if not services.mlaccount_claim(
+    # The claim hands back the ML user id the counts need: no separate SELECT.
+    ml_user_id = services.mlaccount_claim(
         account_id=account_id, lease_seconds=settings.SYNC_LEASE_SECONDS, now=claimed_at
-    ):
-        return _done(SyncResult(account_id, Outcome.SKIPPED), started)
+    )
+    if ml_user_id is None:
+        held = MLAccount.objects.filter(pk=account_id).exists()
+        return _done(SyncResult(account_id, Outcome.SKIPPED if held else Outcome.MISSING), started)
 
     result = SyncResult(account_id, Outcome.FAILED)
+    # Recording the outcome (success or failure) also frees the claim; only a sync that
+    # ends otherwise (a retry handed back, an unexpected exception) releases it itself.
+    recorded = False
     with ml_http.count_calls() as calls:
         try:
-            counts = _fetch_counts(account_id, ml_user_id)
+            # One overall deadline (settings.SYNC_DEADLINE_SECONDS): the sync ends before its
+            # claim's lease runs out, so no second sync starts beside it.
+            with ml_deadline.within(min(settings.SYNC_DEADLINE_SECONDS, settings.SYNC_LEASE_SECONDS)):
+                counts = _fetch_counts(account_id, ml_user_id)
         except (MLError, NoRefreshToken) as error:
             result.error = error
-            result.ml_calls = calls.count
             if not final_attempt and isinstance(error, TRANSIENT_ERRORS):
-                result.outcome = Outcome.RETRY
-                services.mlaccount_release(account_id=account_id, claimed_at=claimed_at)
-                _done(result, started)
+                # Handed back unrecorded; the retrying caller logs the retry (one line).
                 raise
             kind, dead = classify(error)
             services.mlaccount_record_sync_failure(
@@ -143,14 +147,16 @@ def sync_account(account_id, *, final_attempt: bool = True) -> SyncResult:
                 # The refresh path already wrote the `auth` event for an invalid grant.
                 record_event=not isinstance(error, MLInvalidGrant),
             )
+            recorded = True
         else:
             synced_at = timezone.now()
             services.mlaccount_record_sync_success(account_id=account_id, counts=counts, synced_at=synced_at)
+            recorded = True
             result = SyncResult(account_id, Outcome.SUCCESS, synced_at=synced_at, counts=counts)
         finally:
-            # Whatever happened (an unexpected exception included), never leave the claim held.
-            services.mlaccount_release(account_id=account_id, claimed_at=claimed_at)
-        result.ml_calls = calls.count
+            result.ml_calls = calls.count
+            if not recorded:
+                services.mlaccount_release(account_id=account_id, claimed_at=claimed_at)
     return _done(result, started)
 
 

@@ -1,9 +1,9 @@
 """The periodic jobs, defined once, and the arithmetic of the shared ML request budget.
 
 `JOBS` is the single definition of what runs when. `install()` writes it into
-django-celery-beat's tables (`manage.py setup_periodic_tasks`, run by `make setup` and the
-compose `migrate` service), where beat reads it and admins can see it, switch a job off
-or run it.
+django-celery-beat's tables, where beat reads it and admins can see it, switch a job off
+or run it: every `migrate` creates the missing jobs (sync/apps.py), and
+`manage.py setup_periodic_tasks` also brings existing ones back in line with the code.
 
 The budget part answers two questions with the same numbers: how many syncs one
 `dispatch_due_syncs` run may start (`dispatch_capacity`), and how often each account is
@@ -19,7 +19,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from accounts import selectors, services
@@ -77,7 +77,8 @@ JOBS: tuple[Job, ...] = (
         name="cleanup events",
         task="sync.tasks.cleanup_events",
         description=f"Daily at 03:00: delete account events older than {services.EVENT_MAX_AGE_DAYS} days "
-        f"and beyond each account's newest {MAX_EVENTS_PER_ACCOUNT}.",
+        f"and beyond each account's newest {MAX_EVENTS_PER_ACCOUNT}, and abandoned Mercado Livre "
+        "authorizations.",
         crontab={"minute": "0", "hour": "3", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
         expire_seconds=6 * 3600,
     ),
@@ -87,23 +88,36 @@ JOBS: tuple[Job, ...] = (
 # --- installing into django-celery-beat ---------------------------------------------------------
 
 
-@transaction.atomic
-def install(*, reset: bool = False) -> list[tuple[str, str]]:
+def install(
+    *, reset: bool = False, only_missing: bool = False, using: str = DEFAULT_DB_ALIAS
+) -> list[tuple[str, str]]:
     """Create or update the PeriodicTask rows of `JOBS` by name; return (name, action) pairs.
 
     Idempotent. The task, schedule, expiry and description follow the code on every run;
     whether a job is enabled is the admins' call and is kept, unless `reset`, which also
     enables every job again. Rows of other names (added by hand) are left alone.
+
+    With `only_missing` (every `migrate` runs that: sync/apps.py) only the absent jobs are
+    created and every existing row is left exactly as it is ("kept").
     """
+    with transaction.atomic(using=using):
+        return _install(reset=reset, only_missing=only_missing, using=using)
+
+
+def _install(*, reset: bool, only_missing: bool, using: str) -> list[tuple[str, str]]:
     results = []
+    tasks = PeriodicTask.objects.using(using)
     for job in JOBS:
+        if only_missing and tasks.filter(name=job.name).exists():
+            results.append((job.name, "kept"))
+            continue
         interval = crontab = None
         if job.every_seconds is not None:
-            interval, _ = IntervalSchedule.objects.get_or_create(
+            interval, _ = IntervalSchedule.objects.using(using).get_or_create(
                 every=job.every_seconds, period=IntervalSchedule.SECONDS
             )
         else:
-            crontab, _ = CrontabSchedule.objects.get_or_create(
+            crontab, _ = CrontabSchedule.objects.using(using).get_or_create(
                 **job.crontab, timezone=settings.CELERY_TIMEZONE
             )
         wanted = {
@@ -120,9 +134,9 @@ def install(*, reset: bool = False) -> list[tuple[str, str]]:
             "expire_seconds": job.expire_seconds,
             "description": job.description,
         }
-        task = PeriodicTask.objects.filter(name=job.name).first()
+        task = tasks.filter(name=job.name).first()
         if task is None:
-            PeriodicTask.objects.create(name=job.name, enabled=True, **wanted)
+            tasks.create(name=job.name, enabled=True, **wanted)
             results.append((job.name, "created"))
             continue
         changed = [name for name, value in wanted.items() if getattr(task, name) != value]
@@ -134,7 +148,7 @@ def install(*, reset: bool = False) -> list[tuple[str, str]]:
             continue
         for name, value in wanted.items():
             setattr(task, name, value)
-        task.save()
+        task.save(using=using)
         results.append((job.name, "updated: " + ", ".join(changed)))
     return results
 

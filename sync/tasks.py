@@ -8,14 +8,15 @@ classify errors (style.md).
   `refresh_expiring_tokens`, `health_check`, `cleanup_events`) each log one line per run.
 
 Every task has time limits. `acks_late` is on only where running twice is harmless: a
-sync (the claim makes a duplicate a no-op) and a token refresh (single-flight, re-checked
-under the row lock).
+sync (the claim makes a duplicate a no-op) and a token refresh (single-flight under the
+refresh lease, re-checked once the lease is held).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import random
 import time
 from collections.abc import Iterator
@@ -40,8 +41,11 @@ RETRYABLE = (MLRateLimited, MLUnavailable)
 # a better retry than a message parked in the worker for longer.
 MAX_RETRY_COUNTDOWN = 300.0
 
-SYNC_SOFT_TIME_LIMIT = 240
-SYNC_TIME_LIMIT = 270
+# A sync ends by its deadline (settings.SYNC_DEADLINE_SECONDS, 155 s at the defaults);
+# these limits (which only a prefork pool enforces) stop one that somehow did not, still
+# before its claim's lease (SYNC_LEASE_SECONDS, the deadline + 45 s) lets another sync in.
+SYNC_SOFT_TIME_LIMIT = math.ceil(settings.SYNC_DEADLINE_SECONDS) + 15
+SYNC_TIME_LIMIT = math.ceil(settings.SYNC_DEADLINE_SECONDS) + 30
 REFRESH_SOFT_TIME_LIMIT = 60
 REFRESH_TIME_LIMIT = 90
 
@@ -121,8 +125,8 @@ def sync_account(self, account_id: str) -> str:
 def refresh_account_token(self, account_id: str, force: bool = False) -> str:
     """Renew one account's token if it needs it (or with `force`), through the single path.
 
-    `accounts.tokens.get_fresh_access_token` locks the row, re-checks, refreshes and
-    saves; it logs the refresh and marks the account `expired` on invalid_grant. This
+    `accounts.tokens.get_fresh_access_token` takes the refresh lease, re-checks, refreshes
+    and saves; it logs the refresh and marks the account `expired` on invalid_grant. This
     only retries transient failures; any other ML error fails the task loudly.
     """
     attempt = self.request.retries
@@ -199,6 +203,9 @@ def _job_run(name: str) -> Iterator[dict]:
 def dispatch_due_syncs() -> int:
     """Start a sync for every due account, within what the ML budget serves; return how many.
 
+    First frees the claims of syncs whose worker died (services.mlaccount_release_stale_claims):
+    their accounts are due at once and go out in this same run.
+
     Least recently synced first, so that when the fleet is larger than the budget nobody
     starves, and never more than the budget serves before the next run, so the queue does
     not pile up. An unlimited budget (ML_REQUESTS_PER_SECOND=0) has no cap.
@@ -206,6 +213,8 @@ def dispatch_due_syncs() -> int:
     with _job_run("dispatch_due_syncs") as facts:
         now = timezone.now()
         lease = settings.SYNC_LEASE_SECONDS
+        # Claims abandoned by a killed worker: freed and due now, so this run resends them.
+        freed = services.mlaccount_release_stale_claims(lease_seconds=lease, now=now)
         capacity = schedule.dispatch_capacity()
         # Runs are a minute apart: taking what falls due within the next half minute too
         # keeps every account within ±30 s of its interval, where "due by now" alone would
@@ -223,6 +232,7 @@ def dispatch_due_syncs() -> int:
             sync_account.apply_async_on_commit((account_id,), expires=expires)
         facts.update(
             enqueued=len(account_ids),
+            stale_claims_freed=freed,
             capacity=capacity,
             still_due=selectors.mlaccount_count_due(now=now) if capacity is not None else None,
         )
@@ -265,8 +275,10 @@ def health_check() -> dict:
 
 @shared_task(name="sync.tasks.cleanup_events", soft_time_limit=600, time_limit=660)
 def cleanup_events() -> int:
-    """Delete old account events (services.event_cleanup); return how many."""
+    """Delete old account events (services.event_cleanup) and abandoned authorizations
+    (services.oauth_state_purge_expired); return how many events."""
     with _job_run("cleanup_events") as facts:
         deleted = services.event_cleanup()
-        facts.update(deleted=deleted)
+        purged = services.oauth_state_purge_expired()
+        facts.update(deleted=deleted, oauth_states_purged=purged)
     return deleted

@@ -55,7 +55,7 @@ class RotatingTokenEndpoint:
 
     `calls` counts every request, `issued` the pairs handed out, `invalid_grants` the
     refusals; `current` and `last_access` are the pair ML would accept now. `delay` holds
-    each successful answer, so that concurrent callers pile up behind the row lock.
+    each successful answer, so that concurrent callers pile up behind the refresh lease.
     """
 
     def __init__(self, *, user_id: int, current_refresh: str, delay: float = 0.0):

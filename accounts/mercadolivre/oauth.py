@@ -220,7 +220,7 @@ def parse_token_response(body: dict[str, Any], *, now: datetime | None = None) -
     )
 
 
-def _token_call(fields: dict[str, str]) -> TokenSet:
+def _token_call(fields: dict[str, str], *, budget: bool = True) -> TokenSet:
     data = {
         "client_id": settings.ML_CLIENT_ID,
         "client_secret": settings.ML_CLIENT_SECRET,
@@ -228,7 +228,7 @@ def _token_call(fields: dict[str, str]) -> TokenSet:
     }
     # Form-encoded body, never JSON and never the query string (§1.3). POSTs are never
     # retried by the session (see http._GetOnlyRetry).
-    body = request_json("POST", TOKEN_PATH, data=data, expected=(200,))
+    body = request_json("POST", TOKEN_PATH, data=data, expected=(200,), budget=budget)
     return parse_token_response(body)
 
 
@@ -244,10 +244,13 @@ def exchange_code(*, code: str, redirect_uri: str, code_verifier: str) -> TokenS
     return _token_call(fields)
 
 
-def refresh_tokens(*, refresh_token: str) -> TokenSet:
+def refresh_tokens(*, refresh_token: str, budget: bool = True) -> TokenSet:
     """Trade a refresh token for a new pair (§1.5). The old refresh token is dead afterwards.
+
+    ``budget=False`` when the caller already took this call's share of the rate budget
+    (accounts.tokens takes it before its refresh lease, so the lease never waits for it).
 
     Raises ``MLInvalidGrant`` when ML no longer accepts ``refresh_token`` (used already,
     superseded by a newer one, revoked, older than six months).
     """
-    return _token_call({"grant_type": "refresh_token", "refresh_token": refresh_token})
+    return _token_call({"grant_type": "refresh_token", "refresh_token": refresh_token}, budget=budget)

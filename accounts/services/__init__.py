@@ -18,18 +18,22 @@ from accounts.services.mlaccounts import (
     mlaccount_resume,
     mlaccount_update,
 )
-from accounts.services.oauth import oauth_begin, oauth_complete
+from accounts.services.oauth import oauth_begin, oauth_complete, oauth_state_purge_expired
 from accounts.services.sync_state import (
     MAX_ERROR_BACKOFF,
+    RefreshClaim,
     error_backoff_seconds,
     mlaccount_claim,
     mlaccount_dispatch_due,
     mlaccount_mark_expired,
     mlaccount_record_sync_failure,
     mlaccount_record_sync_success,
+    mlaccount_refresh_claim,
+    mlaccount_refresh_refused,
+    mlaccount_refresh_release,
+    mlaccount_refresh_store,
     mlaccount_release,
     mlaccount_release_stale_claims,
-    mlaccount_store_tokens,
 )
 from accounts.services.users import MAX_NAME_LENGTH, MAX_PASSWORD_LENGTH, user_register
 from accounts.services.validation import MAX_ML_USER_ID, MAX_TEXT, MAX_TOKEN_LENGTH
@@ -42,6 +46,7 @@ __all__ = [
     "MAX_PASSWORD_LENGTH",
     "MAX_TEXT",
     "MAX_TOKEN_LENGTH",
+    "RefreshClaim",
     "error_backoff_seconds",
     "event_cleanup",
     "event_record",
@@ -53,13 +58,17 @@ __all__ = [
     "mlaccount_pause",
     "mlaccount_record_sync_failure",
     "mlaccount_record_sync_success",
+    "mlaccount_refresh_claim",
+    "mlaccount_refresh_refused",
+    "mlaccount_refresh_release",
+    "mlaccount_refresh_store",
     "mlaccount_release",
     "mlaccount_release_stale_claims",
     "mlaccount_remove",
     "mlaccount_resume",
-    "mlaccount_store_tokens",
     "mlaccount_update",
     "oauth_begin",
     "oauth_complete",
+    "oauth_state_purge_expired",
     "user_register",
 ]

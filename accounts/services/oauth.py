@@ -96,3 +96,14 @@ def oauth_complete(
         scopes=" ".join(token_set.scopes),
         reconnect=True,
     )
+
+
+def oauth_state_purge_expired(*, now=None) -> int:
+    """Delete pending authorizations older than their lifetime; return how many.
+
+    A user who starts connecting and never comes back leaves a row (with an encrypted PKCE
+    verifier) that nothing else removes: oauth_begin only forgets the same user's.
+    """
+    now = now or timezone.now()
+    expired = OAuthState.objects.filter(created_at__lt=now - timedelta(seconds=OAuthState.LIFETIME_SECONDS))
+    return expired.delete()[0]

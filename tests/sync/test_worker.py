@@ -224,7 +224,7 @@ def _assert_synced(account: MLAccount, sandbox) -> None:
 def test_worker_killed_mid_sync_leaves_no_account_stuck(start_worker, connected, sandbox):
     account = connected(241500733)
     sandbox.state.configure(latency_ms=1500)  # each ML call takes 1.5 s: time to kill it
-    first = start_worker(SYNC_LEASE_SECONDS=3)
+    first = start_worker()
     first.send(tasks.sync_account, str(account.pk))
     wait_for(lambda: _status(account) == "in_progress", timeout=20, what="the sync to start")
 
@@ -236,7 +236,8 @@ def test_worker_killed_mid_sync_leaves_no_account_stuck(start_worker, connected,
     second = start_worker(SYNC_LEASE_SECONDS=3)
 
     def dispatched_and_synced():
-        # What beat does every minute: once the lease has run out, dispatch takes it.
+        # What beat does every minute: once the lease has run out, dispatch frees the claim
+        # (recording the interruption), makes the account due and sends it again.
         second.send(tasks.dispatch_due_syncs)
         return _status(account) == "success"
 

@@ -1,8 +1,9 @@
 """Install the periodic jobs of sync/schedule.py into django-celery-beat (idempotent).
 
-Run by `make setup` (so by `make run`) and by the compose `migrate` service on every
-deploy. Existing jobs are updated by name; an admin's on/off switch is kept unless
---reset is given.
+`migrate` alone already creates the missing jobs (sync/apps.py) and never touches
+existing ones. This command also repairs: it brings existing jobs back to the code's
+task, schedule and expiry by name, and reports what it did; an admin's on/off switch is
+kept unless --reset is given.
 """
 
 from django.core.management.base import BaseCommand

@@ -1,0 +1,67 @@
+"""What one sync costs the database, and a retry that releases and logs once (issue 9, 7–8)."""
+
+import logging
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts import services
+from accounts.mercadolivre.errors import MLUnavailable
+from accounts.models import MLAccount
+from sync import engine, tasks
+from tests.mlmock import add_counts
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ml_settings")]
+
+
+def test_a_successful_sync_makes_four_queries(ml_account, ml):
+    """Claim (UPDATE … RETURNING ml_user_id), token, and the result (row lock + UPDATE).
+
+    No SELECT of ml_user_id before the claim, no release UPDATE after the success: the
+    claim returns the id and recording the success frees the claim.
+    """
+    add_counts(ml)
+    with CaptureQueriesContext(connection) as queries:
+        assert engine.sync_account(ml_account.pk).ok
+    statements = [
+        q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
+    ]
+    assert len(statements) == 4, statements
+    assert statements[0].startswith("UPDATE") and "RETURNING" in statements[0]
+    assert sum(sql.startswith("UPDATE") for sql in statements) == 2
+    assert MLAccount.objects.get(pk=ml_account.pk).sync_started_at is None
+
+
+def test_a_claimed_or_missing_account_costs_one_more_query_only_then(ml_account, ml):
+    MLAccount.objects.filter(pk=ml_account.pk).update(sync_started_at=timezone.now())
+    with CaptureQueriesContext(connection) as queries:
+        assert engine.sync_account(ml_account.pk).outcome == engine.Outcome.SKIPPED
+    assert len(queries.captured_queries) == 2
+
+
+def test_a_retried_failure_releases_the_claim_once_and_logs_once(ml_account, ml, monkeypatch, caplog):
+    add_counts(ml, status=503)
+    releases = []
+    real_release = services.mlaccount_release
+    monkeypatch.setattr(
+        services, "mlaccount_release", lambda **kwargs: releases.append(kwargs) or real_release(**kwargs)
+    )
+    with caplog.at_level(logging.INFO, logger="sync.engine"), pytest.raises(MLUnavailable):
+        engine.sync_account(ml_account.pk, final_attempt=False)
+    assert len(releases) == 1
+    # The engine stays silent: the retrying task logs the retry with its countdown.
+    assert [r for r in caplog.records if r.name == "sync.engine"] == []
+    account = MLAccount.objects.get(pk=ml_account.pk)
+    assert (account.sync_started_at, account.last_sync_status, account.error_count) == (None, "failed", 0)
+
+
+def test_each_attempt_of_a_retried_sync_logs_one_line(ml_account, ml, caplog, run_with_retries):
+    add_counts(ml, status=503)
+    with caplog.at_level(logging.INFO):
+        outcome, countdowns = run_with_retries(tasks.sync_account, str(ml_account.pk))
+    assert outcome == "failed"
+    events = [r.event for r in caplog.records if getattr(r, "event", None) in ("sync", "sync_retry")]
+    assert events == ["sync_retry"] * len(countdowns) + ["sync"]
+    assert len(countdowns) == tasks.sync_account.max_retries

@@ -206,7 +206,7 @@ def dispatch_due_syncs() -> int:
     with _job_run("dispatch_due_syncs") as facts:
         now = timezone.now()
         lease = settings.SYNC_LEASE_SECONDS
-        capacity = schedule.dispatch_capacity()
+        capacity = schedule.dispatch_capacity(queued=schedule.queued_syncs())
         # Runs are a minute apart: taking what falls due within the next half minute too
         # keeps every account within ±30 s of its interval, where "due by now" alone would
         # sync a 5-minute account every 5 to 6 minutes.

@@ -78,6 +78,15 @@ class CpuMeter:
         )
         self.redis_url = settings.REDIS_URL or None
 
+    def _sessions(self) -> int | None:
+        """Sessions opened on the bench database so far (PostgreSQL's own count), or None."""
+        if connection.vendor != "postgresql":
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # fresh figures, not a cached snapshot
+            cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+            return cursor.fetchone()[0]
+
     def _read(self) -> dict[str, float | None]:
         return {
             "worker": self.worker.cpu_seconds(),
@@ -87,10 +96,14 @@ class CpuMeter:
 
     def start(self) -> None:
         self._before = self._read()
+        self._sessions_before = self._sessions()
 
     def stop(self) -> dict[str, float | None]:
-        """Seconds used per component since start() (None: not measured here)."""
+        """Seconds used per component since start() (None: not measured here); `sessions`
+        becomes the number of database sessions opened meanwhile (None on SQLite)."""
         after = self._read()
+        sessions = self._sessions()
+        self.sessions = sessions - self._sessions_before if sessions is not None else None
         return {
             name: after[name] - before if before is not None and after[name] is not None else None
             for name, before in self._before.items()
@@ -276,6 +289,8 @@ class Command(BaseCommand):
         )
         self.stdout.write(self.style.SUCCESS(f"   Capacity: {rate:.1f} accounts synced per second"))
         self._print_cpu(cpu, synced)
+        if meter.sessions is not None:
+            self.stdout.write(f"   database sessions opened during the run: {meter.sessions}")
         return rate
 
     def _print_cpu(self, cpu: dict[str, float | None], synced: int) -> None:

@@ -20,7 +20,7 @@ def _server(name: str):
     """A local HTTP server answering every GET with {"via": name, "target": <request line target>}."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's name
+        def do_GET(self):
             body = json.dumps({"via": name, "target": self.path}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

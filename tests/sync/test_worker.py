@@ -9,6 +9,7 @@ They run where DATABASE_URL and REDIS_URL are set (CI); elsewhere they are skipp
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -258,3 +259,29 @@ def test_worker_survives_a_redis_restart(start_worker, connected, sandbox, priva
     wait_for(lambda: _status(after) == "success", timeout=30, what="a sync after the restart")
     _assert_synced(after, sandbox)
     assert worker.process.poll() is None
+
+
+def _sessions_opened() -> int:
+    """Sessions opened on the test database so far (PostgreSQL's count)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+def test_the_worker_keeps_its_database_connections_across_syncs(start_worker, connected, sandbox):
+    """Celery's Django fixup used to open and close a session per task (finding 9.8)."""
+    worker = start_worker()  # four threads: at most four connections
+    accounts = [connected(610_000_000 + n) for n in range(16)]
+    first = accounts.pop()
+    worker.send(tasks.sync_account, str(first.pk))
+    wait_for(lambda: _status(first) == "success", timeout=30, what="a first sync")
+    before = _sessions_opened()
+
+    for account in accounts:
+        worker.send(tasks.sync_account, str(account.pk))
+    wait_for(lambda: all(_status(account) == "success" for account in accounts), timeout=60, what="the syncs")
+    # A closed session is counted when its server process exits: give it the time to.
+    time.sleep(0.5)
+
+    assert _sessions_opened() - before <= 4  # the other threads' first connections at most

@@ -611,11 +611,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER",
 # Database connections in the worker: Celery's Django fixup closes every connection before
 # and after each task unless CELERY_DB_REUSE_MAX is set, so each sync opened and closed a
 # database session (on PostgreSQL a process fork and an authentication: 10,000 syncs,
-# 10,000 sessions, ~7 ms of server CPU per sync). With it set, the fixup only closes one
-# thread's connection every 2 × N tasks, so mlaccounts/celery.py applies Django's own rule
-# around each task instead, as a web request does: a connection is kept for CONN_MAX_AGE
-# (below), health-checked before its first use in a task (CONN_HEALTH_CHECKS) and closed
-# after an error, so a restarted database costs each thread one failed check, not a task.
+# 10,000 sessions, ~7 ms of server CPU per sync). With it set, the fixup only closes the
+# connection of whichever thread runs every N-th task, so mlaccounts/celery.py applies
+# Django's own rule around each task instead, as a web request does: a connection is kept
+# for CONN_MAX_AGE (above), health-checked before its first use in a task
+# (CONN_HEALTH_CHECKS) and closed after an error, so a restarted database costs each
+# thread a reconnection, not a failed sync.
 # Each pool thread keeps its own connection: count CELERY_WORKER_CONCURRENCY per worker
 # against PostgreSQL's max_connections.
 CELERY_DB_REUSE_MAX = 1000

@@ -17,10 +17,12 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+from kombu.exceptions import ChannelError
 
 from accounts import selectors, services
 from accounts.models import MAX_EVENTS_PER_ACCOUNT, MLAccount
@@ -164,16 +166,40 @@ def _budget_syncs_per_second() -> float | None:
     return rate * settings.SYNC_BUDGET_SHARE / SYNC_CALLS_PER_ACCOUNT
 
 
-def dispatch_capacity(*, period_seconds: int = DISPATCH_PERIOD_SECONDS) -> int | None:
+def dispatch_capacity(*, period_seconds: int = DISPATCH_PERIOD_SECONDS, queued: int = 0) -> int | None:
     """How many syncs one dispatch may start: what the budget serves until the next one.
 
-    ML_REQUESTS_PER_SECOND × period × SYNC_BUDGET_SHARE ÷ calls per sync; at 5 requests a
-    second, 71 syncs a minute. None when the budget is unlimited (no cap).
+    ML_REQUESTS_PER_SECOND × period × SYNC_BUDGET_SHARE ÷ calls per sync, less the
+    `queued` syncs still waiting in the queue (`queued_syncs()`); at 5 requests a second,
+    71 syncs a minute. None when the budget is unlimited (no cap).
+
+    The queue is first come, first served, and "sync now" / "sync all" put their syncs
+    in it too. Counting what already waits keeps the queue within what the budget serves
+    in one period: after a large manual batch, dispatch holds back until the batch has
+    drained below a period's worth instead of piling more behind it (where its messages
+    would outlive their lease), then resumes least recently synced first, so the accounts
+    the batch did not cover come next. A scheduled sync then waits at most the batch's
+    own drain time plus one period.
     """
     per_second = _budget_syncs_per_second()
     if per_second is None:
         return None
-    return max(1, math.floor(per_second * period_seconds))
+    return max(0, max(1, math.floor(per_second * period_seconds)) - max(0, queued))
+
+
+def queued_syncs() -> int:
+    """How many messages wait in the task queue (scheduled and manual syncs alike).
+
+    Read from the broker (Redis or the filesystem transport). Messages a worker has
+    already taken (prefetched, or waiting for a retry's countdown) are not counted:
+    at most concurrency × prefetch per worker, a fraction of a period at the budget.
+    """
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    with current_app.connection_for_read() as connection:
+        try:
+            return connection.default_channel.queue_declare(queue=queue, passive=True).message_count
+        except ChannelError:
+            return 0  # the queue does not exist yet: nothing waits
 
 
 def _base_interval(*, status: str, sync_interval: int, error_count: int) -> int:

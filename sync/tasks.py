@@ -215,7 +215,7 @@ def dispatch_due_syncs() -> int:
         lease = settings.SYNC_LEASE_SECONDS
         # Claims abandoned by a killed worker: freed and due now, so this run resends them.
         freed = services.mlaccount_release_stale_claims(lease_seconds=lease, now=now)
-        capacity = schedule.dispatch_capacity()
+        capacity = schedule.dispatch_capacity(queued=schedule.queued_syncs())
         # Runs are a minute apart: taking what falls due within the next half minute too
         # keeps every account within ±30 s of its interval, where "due by now" alone would
         # sync a 5-minute account every 5 to 6 minutes.

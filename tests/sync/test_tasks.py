@@ -257,6 +257,22 @@ def test_dispatch_sends_what_the_budget_serves_least_recently_synced_first(
     assert set(sent[14:]) == {str(a.pk) for a in by_age[11:]}
 
 
+@pytest.mark.parametrize(("waiting", "sent"), [(200, 0), (10, 4), (0, 14)])
+def test_dispatch_counts_the_syncs_already_waiting_in_the_queue(
+    user, settings, enqueued, django_capture_on_commit_callbacks, waiting, sent
+):
+    settings.ML_REQUESTS_PER_SECOND = 1  # 14 syncs a minute at 95%
+    settings.SYNC_BUDGET_SHARE = 0.95
+    for _ in range(20):
+        _due(user)
+    enqueued.waiting = waiting  # e.g. a user's "sync all" queued just before
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.dispatch_due_syncs() == sent
+
+    assert len(enqueued.args_of("sync.tasks.sync_account")) == sent
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_dispatches_pick_each_account_exactly_once(user):

@@ -8,14 +8,7 @@ They run where DATABASE_URL and REDIS_URL are set (CI); elsewhere they are skipp
 
 from __future__ import annotations
 
-import json
-import os
-import shlex
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from datetime import timedelta
@@ -23,15 +16,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-import redis
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
-from kombu import Connection
 
 from accounts.mercadolivre.sandbox import start_sandbox
 from accounts.models import AccountEvent, MLAccount
-from sync import tasks
+from sync import harness, tasks
+from sync.harness import PrivateRedis, wait_for
 from tests.factories import MLAccountFactory
 
 pytestmark = [
@@ -42,28 +34,7 @@ pytestmark = [
     pytest.mark.timeout(120),
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
-# The Procfile's worker command (make run's), run with this interpreter.
-WORKER_COMMAND = [
-    sys.executable,
-    "-m",
-    "celery",
-    *shlex.split((ROOT / "Procfile").read_text().split("worker:", 1)[1].splitlines()[0])[1:],
-]
-# Variables that would point the worker at a real ML application instead of the sandbox.
-_ML_VARIABLES = ("ML_CLIENT_ID", "ML_CLIENT_SECRET", "ML_API_URL", "ML_AUTH_URL", "ML_SANDBOX_URL")
-
-
-def wait_for(predicate, *, timeout: float, interval: float = 0.1, what: str = "condition"):
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+__all__ = ["PrivateRedis", "Worker", "wait_for"]
 
 
 def _database_url() -> str:
@@ -75,68 +46,28 @@ def _database_url() -> str:
     return f"postgres://{credentials}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-class Worker:
-    """A `celery -A mlaccounts worker` subprocess with its own queue and log file."""
+class Worker(harness.Worker):
+    """The harness's worker on this test's database, queue, Redis and sandbox (4 threads)."""
 
     def __init__(self, *, queue: str, redis_url: str, sandbox_url: str, log_path: Path, **env):
-        self.queue = queue
         self.redis_url = redis_url
-        self.log_path = log_path
-        environment = {k: v for k, v in os.environ.items() if k not in _ML_VARIABLES}
-        environment.update(
-            DATABASE_URL=_database_url(),
-            REDIS_URL=redis_url,
-            CELERY_QUEUE=queue,
-            CELERY_WORKER_CONCURRENCY="4",
-            ML_SANDBOX_URL=sandbox_url,  # no ML_CLIENT_ID: sandbox mode, pointed at ours
-            ML_REQUESTS_PER_SECOND="0",
-            SYNC_RETRY_BASE_SECONDS="0.2",
-            LOG_FORMAT="json",
-            DEBUG="false",
+        super().__init__(
+            env=harness.environment(
+                DATABASE_URL=_database_url(),
+                REDIS_URL=redis_url,
+                CELERY_QUEUE=queue,
+                CELERY_WORKER_CONCURRENCY=4,
+                ML_SANDBOX_URL=sandbox_url,  # no ML_CLIENT_ID: sandbox mode, pointed at ours
+                ML_REQUESTS_PER_SECOND=0,
+                SYNC_RETRY_BASE_SECONDS=0.2,
+                LOG_FORMAT="json",
+                DEBUG="false",
+                **env,
+            ),
+            log_path=log_path,
+            queue=queue,
+            broker_url=redis_url,
         )
-        environment.update({key: str(value) for key, value in env.items()})
-        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [*WORKER_COMMAND, "-n", f"{queue}@%h"],
-            cwd=ROOT,
-            env=environment,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, to kill it whole
-        )
-        wait_for(lambda: "ready." in self.log() or self.process.poll() is not None, timeout=60, what="worker")
-        assert self.process.poll() is None, f"the worker did not start:\n{self.log()[-3000:]}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def events(self, event: str) -> list[dict]:
-        """The JSON log lines with this `event` (sync, sync_retry, job, …)."""
-        lines = []
-        for raw in self.log().splitlines():
-            if raw.startswith("{"):
-                line = json.loads(raw)
-                if line.get("event") == event:
-                    lines.append(line)
-        return lines
-
-    def send(self, task, *args):
-        """Enqueue `task` on this worker's queue through its own broker."""
-        with Connection(self.redis_url) as broker:
-            task.apply_async(args, queue=self.queue, connection=broker)
-
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._log.close()
 
 
 @pytest.fixture
@@ -172,22 +103,7 @@ def start_worker(sandbox, queue_name, tmp_path):
         worker.stop()
         # pytest shows a teardown's output only when the test failed.
         print(f"--- {worker.log_path.name}\n{worker.log()[-5000:]}")
-    _forget_queue(settings.REDIS_URL, queue_name)
-
-
-def _forget_queue(redis_url: str, queue: str) -> None:
-    """Delete the queue's keys, and messages of a killed worker parked in `unacked`."""
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(f"*{queue}*"))  # the queue and its kombu bindings
-        if keys:
-            client.delete(*keys)
-        for tag, payload in client.hgetall("unacked").items():
-            if queue.encode() in payload:
-                client.hdel("unacked", tag)
-                client.zrem("unacked_index", tag)
-    except redis.RedisError:
-        pass  # a test's private Redis is already gone
+    harness.forget_queue(settings.REDIS_URL, queue_name)
 
 
 @pytest.fixture
@@ -312,55 +228,6 @@ def test_same_account_dispatched_twice_is_synced_once(start_worker, connected, s
     assert (by_kind["items"], by_kind["orders"], by_kind["questions"], by_kind["claims"]) == (1, 1, 1, 1)
 
 
-def _free_port(preferred: int) -> int:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", preferred))
-        except OSError:
-            probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class PrivateRedis:
-    """A redis-server of this test's own, on its own port, that it may stop and restart."""
-
-    def __init__(self, tmp_path: Path):
-        self.port = _free_port(6390)
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.tmp_path = tmp_path
-        self.process = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            cwd=self.tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for(self._answers, timeout=10, what="redis-server")
-
-    def _answers(self) -> bool:
-        try:
-            return redis.Redis.from_url(self.url, socket_timeout=0.5).ping()
-        except redis.RedisError:
-            return False
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-
 @pytest.fixture
 def private_redis(tmp_path):
     if shutil.which("redis-server") is None:
@@ -393,3 +260,29 @@ def test_worker_survives_a_redis_restart(start_worker, connected, sandbox, priva
     wait_for(lambda: _status(after) == "success", timeout=30, what="a sync after the restart")
     _assert_synced(after, sandbox)
     assert worker.process.poll() is None
+
+
+def _sessions_opened() -> int:
+    """Sessions opened on the test database so far (PostgreSQL's count)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+def test_the_worker_keeps_its_database_connections_across_syncs(start_worker, connected, sandbox):
+    """Celery's Django fixup used to open and close a session per task (finding 9.8)."""
+    worker = start_worker()  # four threads: at most four connections
+    accounts = [connected(610_000_000 + n) for n in range(16)]
+    first = accounts.pop()
+    worker.send(tasks.sync_account, str(first.pk))
+    wait_for(lambda: _status(first) == "success", timeout=30, what="a first sync")
+    before = _sessions_opened()
+
+    for account in accounts:
+        worker.send(tasks.sync_account, str(account.pk))
+    wait_for(lambda: all(_status(account) == "success" for account in accounts), timeout=60, what="the syncs")
+    # A closed session is counted when its server process exits: give it the time to.
+    time.sleep(0.5)
+
+    assert _sessions_opened() - before <= 4  # the other threads' first connections at most

@@ -13,24 +13,26 @@ Three figures, each printed as it is measured:
    the sandbox refusing (429) beyond 6 requests a second: the request rate achieved and
    the number of 429s.
 
+The capacity run also prints the CPU cost per sync: the CPU seconds the worker, the
+database server and the broker used while it ran, divided by the syncs (sync/harness.py
+measures them).
+
 It never touches the developer's data: the command re-runs itself with a database of its
 own (var/bench/db.sqlite3, or `<name>_bench` on the PostgreSQL server of DATABASE_URL),
-Redis database 15 and a queue of its own when REDIS_URL is set (the filesystem broker
-under var/bench/ otherwise), and a memory-only sandbox on a free port.
+and, when REDIS_URL is set, the Redis database REDIS_URL names with a queue and a cache
+prefix of its own (the filesystem broker under var/bench/ otherwise): it deletes only
+its own keys there. Its budget run takes from the ML budget of that Redis database, so
+while an app of yours runs on it, give the bench another: `REDIS_URL=redis://…/5 make bench`.
+The sandbox is a memory-only one on a free port.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shlex
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -41,37 +43,18 @@ import redis
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import close_old_connections, connections
+from django.db import close_old_connections, connection, connections
 from django.db.models import Max
 from django.utils import timezone
 from psycopg import sql
 
 from accounts.mercadolivre import ratelimit
 from accounts.models import MLAccount, User
-from sync import engine, schedule, tasks
+from sync import engine, harness, schedule, tasks
+from sync.harness import Sandbox, Worker, procfile_command
 
 INNER_FLAG = "MLACCOUNTS_BENCH_INNER"
-BENCH_REDIS_DB = 15
 BENCH_USER_IDS = 7_000_000_000  # synthetic sandbox sellers from here on
-# Variables that would point the benchmark at a real ML application instead of the sandbox.
-_ML_VARIABLES = ("ML_CLIENT_ID", "ML_CLIENT_SECRET", "ML_API_URL", "ML_AUTH_URL", "ML_SANDBOX_URL")
-
-
-def procfile_command(name: str, *, procfile: Path | None = None) -> list[str]:
-    """The Procfile's command for process `name`, run with this interpreter (`-m celery`)."""
-    procfile = procfile or Path(settings.BASE_DIR) / "Procfile"
-    for line in procfile.read_text().splitlines():
-        if line.startswith(f"{name}:"):
-            words = shlex.split(line.split(":", 1)[1])
-            program = Path(words[0]).name
-            return [sys.executable, "-m", program, *words[1:]]
-    raise CommandError(f"no '{name}:' line in {procfile}")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _percentile(values: list[float], percent: int) -> float:
@@ -80,93 +63,51 @@ def _percentile(values: list[float], percent: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
 
 
-class Sandbox:
-    """`manage.py ml_sandbox` in a process of its own (it needs a core of its own)."""
+class CpuMeter:
+    """CPU seconds of the worker, the database server and the broker over one measured span.
 
-    def __init__(self, *, env: dict, log_path: Path):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py
-            [sys.executable, "manage.py", "ml_sandbox", "--port", str(self.port), "--state-file", ""],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+    The servers are measured whole (every process of PostgreSQL, the redis-server): on a
+    server shared with other work, that work is counted too. SQLite runs inside the worker
+    and the filesystem broker is files the worker reads: both count as the worker's.
+    """
+
+    def __init__(self, worker: Worker):
+        self.worker = worker
+        self.postgres_pid = (
+            harness.postgres_server_pid(connection) if connection.vendor == "postgresql" else None
         )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                self.call("GET", "config")
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise CommandError(f"the sandbox did not start (log: {log_path})") from None
-                time.sleep(0.1)
+        self.redis_url = settings.REDIS_URL or None
 
-    def call(self, method: str, name: str, body: dict | None = None) -> dict:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(  # noqa: S310 - our own sandbox on 127.0.0.1
-            f"{self.url}/_sandbox/{name}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return json.loads(response.read())
+    def _sessions(self) -> int | None:
+        """Sessions opened on the bench database so far (PostgreSQL's own count), or None."""
+        if connection.vendor != "postgresql":
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # fresh figures, not a cached snapshot
+            cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+            return cursor.fetchone()[0]
 
-    def configure(self, **knobs) -> None:
-        self.call("POST", "config", knobs)
+    def _read(self) -> dict[str, float | None]:
+        return {
+            "worker": self.worker.cpu_seconds(),
+            "database": harness.process_tree_cpu_seconds(self.postgres_pid) if self.postgres_pid else None,
+            "broker": harness.redis_cpu_seconds(self.redis_url) if self.redis_url else None,
+        }
 
-    def stats(self) -> dict:
-        return self.call("GET", "stats")
+    def start(self) -> None:
+        self._before = self._read()
+        self._sessions_before = self._sessions()
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=10)
-        self._log.close()
-
-
-class Worker:
-    """The Procfile's worker command as a subprocess, logging JSON to a file."""
-
-    def __init__(self, *, env: dict, log_path: Path):
-        self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(  # noqa: S603 - the Procfile's command
-            procfile_command("worker"),
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while "ready." not in log_path.read_text(errors="replace"):
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise CommandError(f"the worker did not start (log: {log_path})")
-            time.sleep(0.1)
-
-    def events(self, event: str) -> list[dict]:
-        lines = []
-        for raw in self.log_path.read_text(errors="replace").splitlines():
-            if raw.startswith("{"):
-                line = json.loads(raw)
-                if line.get("event") == event:
-                    lines.append(line)
-        return lines
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self._log.close()
+    def stop(self) -> dict[str, float | None]:
+        """Seconds used per component since start() (None: not measured here); `sessions`
+        becomes the number of database sessions opened meanwhile (None on SQLite)."""
+        after = self._read()
+        sessions = self._sessions()
+        self.sessions = sessions - self._sessions_before if sessions is not None else None
+        return {
+            name: after[name] - before if before is not None and after[name] is not None else None
+            for name, before in self._before.items()
+        }
 
 
 class Command(BaseCommand):
@@ -197,9 +138,8 @@ class Command(BaseCommand):
     def _run_isolated(self, options: dict) -> None:
         bench_dir = Path(settings.BASE_DIR) / "var" / "bench"
         bench_dir.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if k not in _ML_VARIABLES}
-        env.update(
-            {
+        env = harness.environment(
+            **{
                 INNER_FLAG: "1",
                 "VAR_DIR": str(bench_dir),
                 "DEBUG": "false",  # DEBUG keeps every SQL query in memory: not for a benchmark
@@ -219,10 +159,6 @@ class Command(BaseCommand):
         else:
             for leftover in bench_dir.glob("db.sqlite3*"):
                 leftover.unlink()
-        redis_url = os.environ.get("REDIS_URL", "")
-        if redis_url:
-            parts = urlsplit(redis_url)
-            env["REDIS_URL"] = urlunsplit(parts._replace(path=f"/{BENCH_REDIS_DB}"))
         argv = [sys.executable, "manage.py", "bench"]
         for name in ("accounts", "latency_ms", "legacy_sample", "budget", "ml_limit", "budget_seconds"):
             argv += [f"--{name.replace('_', '-')}", str(options[name])]
@@ -321,9 +257,11 @@ class Command(BaseCommand):
         worker = Worker(
             env={**env, "ML_REQUESTS_PER_SECOND": "0"}, log_path=bench_dir / "worker-capacity.log"
         )
+        meter = CpuMeter(worker)
         try:
             self._make_all_due()
             sandbox.call("POST", "reset-stats")
+            meter.start()
             started = timezone.now()
             clock = time.monotonic()
             dispatched = tasks.dispatch_due_syncs()
@@ -332,6 +270,7 @@ class Command(BaseCommand):
             deadline = time.monotonic() + 600
             while done.count() < dispatched and time.monotonic() < deadline:
                 time.sleep(0.25)
+            cpu = meter.stop()
             synced = done.count()
             finished = done.aggregate(last=Max("last_sync"))["last"]
         finally:
@@ -349,7 +288,40 @@ class Command(BaseCommand):
             f"p95 {_percentile(durations, 95):.0f} ms"
         )
         self.stdout.write(self.style.SUCCESS(f"   Capacity: {rate:.1f} accounts synced per second"))
+        self._print_cpu(cpu, synced)
+        if meter.sessions is not None:
+            self.stdout.write(f"   database sessions opened during the run: {meter.sessions}")
         return rate
+
+    def _print_cpu(self, cpu: dict[str, float | None], synced: int) -> None:
+        """One line per component and the total: CPU milliseconds per sync."""
+        inside = [
+            name
+            for name, used in (
+                ("SQLite", connection.vendor == "sqlite"),
+                ("the filesystem broker", not settings.REDIS_URL),
+            )
+            if used
+        ]
+        labels = {
+            "worker": "worker (all its processes" + "".join(f", {name} inside" for name in inside) + ")",
+            "database": "database server (PostgreSQL, every process)"
+            if connection.vendor != "sqlite"
+            else None,
+            "broker": "broker (redis-server)" if settings.REDIS_URL else None,
+        }
+        total = 0.0
+        self.stdout.write("   CPU per sync (user + system, while the syncs ran):")
+        for name, label in labels.items():
+            if label is None:
+                continue  # it runs inside the worker: counted there
+            if cpu[name] is None:
+                self.stdout.write(f"     {label}: not measurable from here (on another machine?)")
+                continue
+            per_sync = cpu[name] * 1000 / max(synced, 1)
+            total += per_sync
+            self.stdout.write(f"     {label}: {per_sync:.1f} ms")
+        self.stdout.write(self.style.SUCCESS(f"   CPU per sync: {total:.1f} ms in total"))
 
     def _legacy(self, sandbox: Sandbox, sample: int, latency_ms: float) -> float:
 

@@ -566,6 +566,9 @@ if not REDIS_URL:
     # workers' included, where nothing would ever read them: switched off on files.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 else:
+    # kombu's Redis transport, fixed so that a worker survives Redis restarting under load
+    # (mlaccounts/broker.py: celery/kombu#582, still in kombu 5.7.0).
+    CELERY_BROKER_TRANSPORT = "mlaccounts.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # An unacknowledged message (acks_late, or a countdown waiting in the worker) goes
         # back to the queue after this long; it must exceed the longest task time limit

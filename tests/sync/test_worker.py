@@ -383,12 +383,69 @@ def test_worker_survives_a_redis_restart(start_worker, connected, sandbox, priva
         what="the worker to notice",
     )
     private_redis.start()
-    wait_for(
-        lambda: worker.log().count("Connected to redis://") >= 2, timeout=60, what="the worker to reconnect"
-    )
+    wait_for(lambda: worker.log().count("Connected to ") >= 2, timeout=60, what="the worker to reconnect")
 
     worker.send(tasks.sync_account, str(after.pk))
 
     wait_for(lambda: _status(after) == "success", timeout=30, what="a sync after the restart")
     _assert_synced(after, sandbox)
     assert worker.process.poll() is None
+
+
+class PersistentRedis(PrivateRedis):
+    """A private Redis that keeps its data across a restart (an append-only file), like
+    compose's: the unacknowledged messages a worker holds are still there when it returns."""
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                *("redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""),
+                *("--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.tmp_path)),
+            ],
+            cwd=self.tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(self._answers, timeout=10, what="redis-server")
+
+
+@pytest.mark.timeout(90)
+def test_worker_survives_a_redis_restart_with_syncs_in_flight(start_worker, connected, sandbox, tmp_path):
+    # Issue 10.2: a worker holding unacknowledged syncs when Redis went away exited with
+    # "Unrecoverable error: AttributeError(... 'hostname')" (mlaccounts/broker.py). It takes
+    # a consumer still waiting for more (prefetch not full) while its syncs run.
+    server = PersistentRedis(tmp_path)
+    server.start()
+    try:
+        worker = start_worker(redis_url=server.url)  # 4 threads, so up to 8 prefetched
+        accounts = [connected(100000 + n) for n in range(6)]
+        sandbox.state.configure(latency_ms=1000)  # a sync takes ~4 s: it spans the outage
+        for account in accounts:
+            worker.send(tasks.sync_account, str(account.pk))
+        wait_for(
+            lambda: MLAccount.objects.filter(last_sync_status="in_progress").count() == 4,
+            timeout=30,
+            what="four syncs in flight and two waiting, all six unacknowledged",
+        )
+
+        server.stop()
+        # Down until the worker has failed to reconnect twice: its syncs are still running.
+        wait_for(
+            lambda: worker.log().count("Cannot connect to") >= 2 or worker.process.poll() is not None,
+            timeout=30,
+            what="the worker to retry the broker",
+        )
+        server.start()
+
+        wait_for(
+            lambda: worker.process.poll() is not None or all(_status(a) == "success" for a in accounts),
+            timeout=45,
+            what="every account synced",
+        )
+        assert "Unrecoverable error" not in worker.log()
+        assert worker.process.poll() is None, "the worker exited"
+        assert "Restoring 6 unacknowledged message(s)" in worker.log()
+        for account in accounts:
+            _assert_synced(account, sandbox)
+    finally:
+        server.stop()

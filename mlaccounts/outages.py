@@ -34,8 +34,11 @@ RETRY_AFTER = 30
 # would otherwise log one line per request.
 WARNING_INTERVAL = 60.0
 # Bounds on each cache call, so that a Redis that hangs (rather than refusing the
-# connection) costs a request about a second, well inside the web server's timeout.
+# connection) costs about a second, well inside the web server's timeout.
 SOCKET_TIMEOUT = 1.0
+# After a failure, the cache answers from its fallbacks for this long without asking
+# Redis: a login makes several cache calls, and each must not wait out a timeout again.
+RETRY_INTERVAL = 5.0
 HEALTH_TIMEOUT = 1.0
 _SOCKET_OPTIONS = {"socket_connect_timeout": SOCKET_TIMEOUT, "socket_timeout": SOCKET_TIMEOUT}
 
@@ -57,32 +60,50 @@ class _Throttled:
             return True
 
 
+class _Pause:
+    """After a failure, "do not ask Redis" for an interval (per process; races harmless)."""
+
+    def __init__(self, interval: float):
+        self.interval = interval
+        self._until = 0.0
+
+    def active(self) -> bool:
+        return time.monotonic() < self._until
+
+    def start(self) -> None:
+        self._until = time.monotonic() + self.interval
+
+
 _cache_warning = _Throttled(WARNING_INTERVAL)
+_cache_pause = _Pause(RETRY_INTERVAL)
 
 
 def _fail_open(fallback):
-    """Run the cache method; on a Redis error, warn (rate-limited) and return `fallback`."""
+    """Run the cache method; on a Redis error, warn (rate-limited) and return `fallback`,
+    which is also the answer, without asking Redis, for RETRY_INTERVAL after a failure."""
 
     def decorate(method):
         @wraps(method)
         def wrapper(self, *args, **kwargs):
-            try:
-                return method(self, *args, **kwargs)
-            except redis.RedisError as error:
-                if _cache_warning.ready():
-                    logger.warning(
-                        "cache unavailable; rate limits are not enforced until Redis answers",
-                        extra={
-                            "event": "cache_unavailable",
-                            "operation": method.__name__,
-                            "error": type(error).__name__,
-                        },
-                    )
-                return fallback(*args, **kwargs) if callable(fallback) else fallback
+            if not _cache_pause.active():
+                try:
+                    return method(self, *args, **kwargs)
+                except redis.RedisError as error:
+                    _cache_pause.start()
+                    _warn(method.__name__, error)
+            return fallback(*args, **kwargs) if callable(fallback) else fallback
 
         return wrapper
 
     return decorate
+
+
+def _warn(operation: str, error: Exception) -> None:
+    if _cache_warning.ready():
+        logger.warning(
+            "cache unavailable; rate limits are not enforced until Redis answers",
+            extra={"event": "cache_unavailable", "operation": operation, "error": type(error).__name__},
+        )
 
 
 def _default(key, default=None, version=None):

@@ -10,7 +10,9 @@ import socket
 from unittest import mock
 
 import pytest
+import redis
 from django.core.cache import cache
+from django.core.cache.backends.redis import RedisCacheClient
 from django.urls import reverse
 from kombu.exceptions import OperationalError
 from rest_framework.test import APIClient
@@ -36,8 +38,10 @@ def redis_down(settings, monkeypatch):
     url = f"redis://127.0.0.1:{_closed_port()}/0"
     settings.REDIS_URL = url
     settings.CACHES = {"default": redis_cache(url)}
-    # A fresh warning budget, so that this test sees its own warning.
+    # A fresh warning budget and pause, so that this test sees its own, and no other
+    # test inherits a paused cache.
     monkeypatch.setattr(outages, "_cache_warning", outages._Throttled(outages.WARNING_INTERVAL))
+    monkeypatch.setattr(outages, "_cache_pause", outages._Pause(outages.RETRY_INTERVAL))
     return url
 
 
@@ -54,6 +58,13 @@ def test_the_cache_fails_open_and_warns_once_a_minute(redis_down, caplog):
     assert cache.delete("key") is False
 
     assert len(_cache_warnings(caplog)) == 1
+
+
+def test_after_a_failure_the_cache_does_not_ask_redis_for_a_few_seconds(redis_down):
+    with mock.patch.object(RedisCacheClient, "get", side_effect=redis.ConnectionError("down")) as get:
+        assert cache.get("a") is None
+        assert cache.get("b", 7) == 7
+    assert get.call_count == 1  # a hung Redis costs one timeout, not one per call
 
 
 def test_api_login_and_list_work_while_redis_is_down(redis_down, user, ml_account, caplog):
@@ -94,7 +105,7 @@ def test_health_answers_503_naming_redis(redis_down, client):
     assert body == {"status": "error", "database": "ok", "redis": "unavailable", "lastHeartbeat": None}
 
 
-@pytest.mark.parametrize("error", [OperationalError("broker down"), outages.redis.ConnectionError("down")])
+@pytest.mark.parametrize("error", [OperationalError("broker down"), redis.ConnectionError("down")])
 def test_api_answers_503_in_its_envelope_when_redis_is_needed_and_down(user, ml_account, error):
     client = APIClient()
     client.force_authenticate(user)

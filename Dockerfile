@@ -19,4 +19,5 @@ RUN DEBUG=0 SECRET_KEY=build-only SALT_KEY=build-only STATIC_MANIFEST=1 python m
 
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "mlaccounts.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# Limits, workers (WEB_CONCURRENCY) and an access log without query strings: gunicorn.conf.py.
+CMD ["gunicorn", "--config", "gunicorn.conf.py"]

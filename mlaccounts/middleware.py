@@ -1,11 +1,19 @@
-"""Dashboard middleware: the language choice and the Content-Security-Policy per path."""
+"""Dashboard middleware: the language choice, the Content-Security-Policy per path, and a
+503 page while Redis is down."""
+
+import logging
 
 from csp.middleware import CSPMiddleware as BaseCSPMiddleware
 from csp.middleware import PolicyParts
 from django.conf import settings
 from django.middleware.locale import LocaleMiddleware as DjangoLocaleMiddleware
+from django.shortcuts import render
 from django.utils import translation
 from django.utils.translation.trans_real import parse_accept_lang_header
+
+from mlaccounts import outages
+
+logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
 API_DEFAULT_LANGUAGE = "en"
@@ -67,3 +75,29 @@ class CSPMiddleware(BaseCSPMiddleware):
                 # The most specific prefix wins.
                 parts.update = updates[max(matches, key=len)]
         return parts
+
+
+class ServiceUnavailableMiddleware:
+    """A dashboard page that needed Redis while it was down answers a plain 503 page.
+
+    The cache fails open on its own (mlaccounts.outages); this catches what cannot, such
+    as a task sent to a broker that is down. /api/ answers in its envelope instead
+    (mlaccounts.api.middleware, which sees the exception first).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if request.path_info.startswith(API_PREFIX) or not isinstance(exception, outages.UNAVAILABLE_ERRORS):
+            return None
+        logger.warning(
+            "dashboard: redis unavailable",
+            extra={"event": "service_unavailable", "path": request.path, "error": type(exception).__name__},
+        )
+        response = render(request, "503.html", status=503)
+        response["Retry-After"] = str(outages.RETRY_AFTER)
+        return response

@@ -137,6 +137,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "mlaccounts.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # A dashboard view that needed Redis while it was down: a 503 page, not a 500.
+    "mlaccounts.middleware.ServiceUnavailableMiddleware",
     # Last, so it sees a view's exception first: anything under /api/ that escapes DRF's
     # own handler still answers in the API's envelope.
     "mlaccounts.api.middleware.ApiErrorMiddleware",
@@ -198,15 +200,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and Redis ------------------------------------------------------------------
 
+
+def redis_cache(url: str) -> dict:
+    """The cache on Redis. It fails open while Redis is down (mlaccounts/outages.py): it
+    holds only rate-limit counts and the jobs' heartbeat, and a lost count must not turn
+    every login and API call into a 500."""
+    return {
+        "BACKEND": "mlaccounts.outages.FailOpenRedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "mlaccounts"),
+    }
+
+
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "mlaccounts"),
-        }
-    }
+    CACHES = {"default": redis_cache(REDIS_URL)}
 else:
     # Files, not process memory: under `make run` the web server, the worker and beat are
     # separate processes that must see one cache (throttle counts, the sync heartbeat).
@@ -580,6 +588,9 @@ if not REDIS_URL:
     # workers' included, where nothing would ever read them: switched off on files.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 else:
+    # kombu's Redis transport, fixed so that a worker survives Redis restarting under load
+    # (mlaccounts/broker.py: celery/kombu#582, still in kombu 5.7.0).
+    CELERY_BROKER_TRANSPORT = "mlaccounts.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # An unacknowledged message (acks_late, or a countdown waiting in the worker) goes
         # back to the queue after this long; it must exceed the longest task time limit

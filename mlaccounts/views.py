@@ -29,6 +29,7 @@ from accounts import selectors, services, tokens
 from accounts.errors import AccountValidationError, DomainError, NoRefreshToken
 from accounts.mercadolivre.errors import MLError, MLInvalidGrant, MLRateLimited, MLUnavailable
 from accounts.models import AccountStatus, EventKind, SyncStatus
+from mlaccounts import outages
 from mlaccounts.forms import AccountSettingsForm, SiteForm, TokenConnectForm, add_service_errors
 from sync import engine, schedule
 
@@ -492,16 +493,28 @@ def connect_callback(request):
 
 @require_GET
 def health(request):
-    """For load balancers and monitors: the database answers, and when the background jobs
-    last reported (the 15-minute health check's heartbeat; null if none in the last 45).
+    """For load balancers and monitors: the database and Redis answer, and when the
+    background jobs last reported (the 15-minute health check's heartbeat; null if none in
+    the last 45, or while Redis is down).
 
-    Public, so it says nothing about accounts; a database failure answers 503, not 500.
+    Public, so it says nothing about accounts. A failed dependency answers 503 naming it
+    ("unavailable"), not 500; Redis is "unused" without REDIS_URL (`make run`).
     """
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except DatabaseError:
         logger.exception("health: database unreachable")
-        return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
+        database = "unavailable"
+    else:
+        database = "ok"
+    redis = outages.redis_status()
     beat = schedule.heartbeat_read()
-    return JsonResponse({"status": "ok", "database": "ok", "lastHeartbeat": beat["at"] if beat else None})
+    healthy = database == "ok" and redis != "unavailable"
+    body = {
+        "status": "ok" if healthy else "error",
+        "database": database,
+        "redis": redis,
+        "lastHeartbeat": beat["at"] if beat else None,
+    }
+    return JsonResponse(body, status=200 if healthy else 503)

@@ -260,18 +260,27 @@ class Sandbox:
 
 
 class PrivateRedis:
-    """A redis-server of our own, on its own port, that a test may stop and restart."""
+    """A redis-server of our own, on its own port, that a test may stop and restart.
 
-    def __init__(self, tmp_path: Path):
+    With `persistent` it keeps its data across a restart (an append-only file), like
+    compose's Redis: the unacknowledged messages a worker holds are still there after.
+    """
+
+    def __init__(self, tmp_path: Path, *, persistent: bool = False):
         self.port = free_port(6390)
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.tmp_path = tmp_path
+        self.persistent = persistent
         self.process = None
 
     def start(self) -> None:
-        command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port)]
+        command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
+        if self.persistent:
+            command += ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.tmp_path)]
+        else:
+            command += ["--appendonly", "no"]
         self.process = subprocess.Popen(  # noqa: S603 - fixed arguments, no input
-            [*command, "--save", "", "--appendonly", "no"],
+            command,
             cwd=self.tmp_path,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

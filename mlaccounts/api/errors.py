@@ -62,3 +62,11 @@ class RequestTooLarge(ApiError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     error_code = "REQUEST_TOO_LARGE"
     default_detail = _("The request body is too large.")
+
+
+class ServiceUnavailable(ApiError):
+    """Redis (the queue) did not answer; throttles do not need it (mlaccounts.outages)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    error_code = "SERVICE_UNAVAILABLE"
+    default_detail = _("The service is briefly unavailable; try again in a minute.")

@@ -29,7 +29,8 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from accounts.errors import DomainError
-from mlaccounts.api.errors import ApiError, RequestTooLarge
+from mlaccounts.api.errors import ApiError, RequestTooLarge, ServiceUnavailable
+from mlaccounts.outages import RETRY_AFTER, UNAVAILABLE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -128,10 +129,20 @@ def describe_exception(exc: Exception, request=None) -> tuple[int, dict, dict]:
         exc = RequestTooLarge()
     elif isinstance(exc, SuspiciousOperation):
         exc = exceptions.ParseError(_("The request is malformed."))
+    elif isinstance(exc, UNAVAILABLE_ERRORS):
+        logger.warning(
+            "API: redis unavailable",
+            extra={
+                "event": "service_unavailable",
+                "path": getattr(request, "path", None),
+                "error": type(exc).__name__,
+            },
+        )
+        exc = ServiceUnavailable(retry_after=RETRY_AFTER)
 
     if isinstance(exc, ApiError):
         headers = {}
-        if exc.status_code == status.HTTP_429_TOO_MANY_REQUESTS:
+        if exc.status_code in (status.HTTP_429_TOO_MANY_REQUESTS, status.HTTP_503_SERVICE_UNAVAILABLE):
             headers["Retry-After"] = _retry_after(exc.retry_after)
         if exc.status_code == status.HTTP_401_UNAUTHORIZED:
             headers["WWW-Authenticate"] = WWW_AUTHENTICATE

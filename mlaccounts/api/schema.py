@@ -37,6 +37,7 @@ CODE_DESCRIPTIONS = {
     "REQUEST_TOO_LARGE": "the body exceeds the size limit",
     "UNSUPPORTED_MEDIA_TYPE": "the body is not application/json",
     "INTERNAL_ERROR": "an unexpected error, logged under `requestId`",
+    "SERVICE_UNAVAILABLE": "Redis (the task queue) is briefly unavailable; see Retry-After",
 }
 
 
@@ -138,14 +139,15 @@ def api_operation(
         body = dict(_BODY_ERRORS)
         if not validation:
             body[400] = ("PARSE_ERROR",)
-    all_errors = _merge(body, errors or {}, common, {429: ("RATE_LIMITED",), 500: ("INTERNAL_ERROR",)})
+    always = {429: ("RATE_LIMITED",), 500: ("INTERNAL_ERROR",), 503: ("SERVICE_UNAVAILABLE",)}
+    all_errors = _merge(body, errors or {}, common, always)
     responses: dict[int, OpenApiResponse] = {
         status_code: OpenApiResponse(serializer, description="Success.")
         for status_code, serializer in ok.items()
     }
     for status_code, codes in all_errors.items():
         text = "; ".join(f"`{code}`: {CODE_DESCRIPTIONS[code]}" for code in codes)
-        if status_code == 429:
+        if status_code in (429, 503):
             text += ". The `Retry-After` header gives the seconds to wait."
         responses[status_code] = OpenApiResponse(error_of(codes), description=text)
     return extend_schema(

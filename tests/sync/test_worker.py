@@ -251,9 +251,7 @@ def test_worker_survives_a_redis_restart(start_worker, connected, sandbox, priva
         what="the worker to notice",
     )
     private_redis.start()
-    wait_for(
-        lambda: worker.log().count("Connected to redis://") >= 2, timeout=60, what="the worker to reconnect"
-    )
+    wait_for(lambda: worker.log().count("Connected to ") >= 2, timeout=60, what="the worker to reconnect")
 
     worker.send(tasks.sync_account, str(after.pk))
 
@@ -286,3 +284,45 @@ def test_the_worker_keeps_its_database_connections_across_syncs(start_worker, co
     time.sleep(0.5)
 
     assert _sessions_opened() - before <= 4  # the other threads' first connections at most
+
+
+@pytest.mark.timeout(90)
+def test_worker_survives_a_redis_restart_with_syncs_in_flight(start_worker, connected, sandbox, tmp_path):
+    # Issue 10.2: a worker holding unacknowledged syncs when Redis went away exited with
+    # "Unrecoverable error: AttributeError(... 'hostname')" (mlaccounts/broker.py). It takes
+    # a consumer still waiting for more (prefetch not full) while its syncs run.
+    server = PrivateRedis(tmp_path, persistent=True)
+    server.start()
+    try:
+        worker = start_worker(redis_url=server.url)  # 4 threads, so up to 8 prefetched
+        accounts = [connected(100000 + n) for n in range(6)]
+        sandbox.state.configure(latency_ms=1000)  # a sync takes ~4 s: it spans the outage
+        for account in accounts:
+            worker.send(tasks.sync_account, str(account.pk))
+        wait_for(
+            lambda: MLAccount.objects.filter(last_sync_status="in_progress").count() == 4,
+            timeout=30,
+            what="four syncs in flight and two waiting, all six unacknowledged",
+        )
+
+        server.stop()
+        # Down until the worker has failed to reconnect twice: its syncs are still running.
+        wait_for(
+            lambda: worker.log().count("Cannot connect to") >= 2 or worker.process.poll() is not None,
+            timeout=30,
+            what="the worker to retry the broker",
+        )
+        server.start()
+
+        wait_for(
+            lambda: worker.process.poll() is not None or all(_status(a) == "success" for a in accounts),
+            timeout=45,
+            what="every account synced",
+        )
+        assert "Unrecoverable error" not in worker.log()
+        assert worker.process.poll() is None, "the worker exited"
+        assert "Restoring 6 unacknowledged message(s)" in worker.log()
+        for account in accounts:
+            _assert_synced(account, sandbox)
+    finally:
+        server.stop()

@@ -86,7 +86,7 @@ def count_calls() -> Iterator[CallCounter]:
 
 
 class _GetOnlyRetry(Retry):
-    """urllib3 retries that never replay anything but a GET.
+    """urllib3 retries that never replay anything but a GET, and nothing under a deadline.
 
     Stock urllib3 retries connection errors for every method. A token POST must never be
     replayed: refresh tokens are single-use (§1.5), so a replay after a lost response
@@ -96,7 +96,13 @@ class _GetOnlyRetry(Retry):
     def increment(
         self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any
     ) -> Retry:
-        if method is None or method.upper() not in (self.allowed_methods or ()):
+        # Under a caller's overall deadline (a web request) a retry, its back-off and its
+        # fresh timeout would run past it: the first failure is the answer there.
+        if (
+            method is None
+            or method.upper() not in (self.allowed_methods or ())
+            or deadline.time_left() is not None
+        ):
             # An exhausted plain Retry raises MaxRetryError, which requests turns into
             # its usual ConnectionError / ConnectTimeout.
             return Retry(total=0, raise_on_status=False).increment(method, url, *args, **kwargs)

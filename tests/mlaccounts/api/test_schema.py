@@ -24,6 +24,8 @@ CONTRACT = {
     "/api/ml-accounts/{id}/resume": {"put", "post"},
     "/api/ml-accounts/{id}/refresh-token": {"put", "post"},
     "/api/ml-accounts/{id}/token-info": {"get"},
+    # Additions after the seed: the asynchronous sync-all's job.
+    "/api/sync-jobs/{id}": {"get"},
 }
 
 

@@ -54,3 +54,16 @@ def test_the_budget_wait_never_runs_past_the_deadline(settings, monkeypatch):
 
     assert caught.value.code == "budget_exhausted"
     assert waits == []  # it said so at once instead of sleeping past the deadline
+
+
+def test_a_5xx_is_retried_only_without_a_deadline(ml):
+    ml.get(f"{API}/sites", status=503, json={"message": "down", "status": 503})
+
+    with pytest.raises(MLUnavailable):
+        http.request_json("GET", "/sites")
+    assert len(ml.calls) == 3  # urllib3's retries, with back-off, in the worker
+
+    with deadline.within(20), pytest.raises(MLUnavailable):
+        http.request_json("GET", "/sites")
+    # Under a deadline a retry (its back-off, its fresh timeout) could run past it.
+    assert len(ml.calls) == 4

@@ -20,6 +20,13 @@ class AccountNotFound(DomainError, Http404):
     default_message = _("Mercado Livre account not found.")
 
 
+class SyncJobNotFound(DomainError, Http404):
+    """A sync job that does not exist, is malformed, or was started by somebody else."""
+
+    code = "NOT_FOUND"
+    default_message = _("Sync job not found.")
+
+
 class AccountValidationError(DomainError):
     """Input that a service refuses; `errors` maps each field to its messages."""
 

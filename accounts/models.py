@@ -171,6 +171,9 @@ class MLAccount(models.Model):
     error_count = models.PositiveIntegerField(_("consecutive errors"), default=0)
     # The claim lease: set while a sync holds the account; older than the lease = abandoned.
     sync_started_at = models.DateTimeField(_("sync claimed at"), null=True, blank=True)
+    # Someone asked for a sync now ("sync now", "sync all"): its task is queued. Cleared by
+    # the task when its sync ends, so the dashboard can show "queued…" until then.
+    sync_requested_at = models.DateTimeField(_("sync requested at"), null=True, blank=True)
 
     cached_products = models.PositiveIntegerField(_("active listings"), null=True, blank=True)
     cached_orders = models.PositiveIntegerField(_("orders (30 days)"), null=True, blank=True)
@@ -312,3 +315,57 @@ class OAuthState(models.Model):
 
     def __repr__(self):
         return f"<OAuthState user={self.user_id} site={self.site_id}>"
+
+
+class SyncJob(models.Model):
+    """One "sync all" request of the API: which accounts it covered and how each one ended.
+
+    The web request queues one task per account and reads the items back (at once, or
+    later through GET /api/sync-jobs/:id); the tasks fill the items in. Purged after a day.
+    """
+
+    MAX_AGE_HOURS = 24
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sync_jobs")
+    created_at = models.DateTimeField(_("created"), db_index=True)
+
+    class Meta:
+        verbose_name = _("sync job")
+        verbose_name_plural = _("sync jobs")
+
+    def __str__(self):
+        return f"sync all {self.created_at:%Y-%m-%d %H:%M}"
+
+    def __repr__(self):
+        return f"<SyncJob {self.pk} owner={self.owner_id}>"
+
+
+class SyncJobItem(models.Model):
+    """One account of a SyncJob: pending until `finished_at`, then its outcome.
+
+    `code` is empty for a success, otherwise the API's error code (TOKEN_EXPIRED,
+    ML_UNAVAILABLE, ACCOUNT_PAUSED…); `counts` holds what a successful sync brought back.
+    """
+
+    job = models.ForeignKey(SyncJob, on_delete=models.CASCADE, related_name="items")
+    account = models.ForeignKey(MLAccount, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField()
+    success = models.BooleanField(null=True)
+    code = models.CharField(max_length=32, blank=True, default="")
+    counts = models.JSONField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "position"], name="syncjobitem_job_position_unique"),
+            models.UniqueConstraint(fields=["job", "account"], name="syncjobitem_job_account_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.account_id}: {self.code or ('pending' if self.finished_at is None else 'ok')}"
+
+    def __repr__(self):
+        return f"<SyncJobItem job={self.job_id} account={self.account_id} code={self.code!r}>"

@@ -9,8 +9,8 @@ from datetime import datetime
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
-from accounts.errors import AccountNotFound
-from accounts.models import AccountEvent, MLAccount
+from accounts.errors import AccountNotFound, SyncJobNotFound
+from accounts.models import AccountEvent, MLAccount, SyncJob, SyncJobItem
 
 
 def mlaccount_list_for_user(*, user) -> QuerySet[MLAccount]:
@@ -75,6 +75,30 @@ def mlaccount_list_for_overview(*, user) -> QuerySet[MLAccount]:
         AccountEvent.objects.filter(account=OuterRef("pk")).order_by("-created_at", "-id").values("kind")[:1]
     )
     return mlaccount_list_for_user(user=user).annotate(last_event_kind=Subquery(newest))
+
+
+def sync_job_get_for_user(*, user, job_id) -> SyncJob:
+    """One of the user's sync jobs by id; SyncJobNotFound for malformed, missing or foreign ids."""
+    try:
+        pk = uuid.UUID(str(job_id))
+    except (TypeError, ValueError, AttributeError):
+        raise SyncJobNotFound() from None
+    if user is None or not getattr(user, "is_authenticated", False):
+        raise SyncJobNotFound()
+    try:
+        return SyncJob.objects.get(owner=user, pk=pk)
+    except SyncJob.DoesNotExist:
+        raise SyncJobNotFound() from None
+
+
+def sync_job_items(*, job: SyncJob) -> list[SyncJobItem]:
+    """The job's items in the order the accounts were listed."""
+    return list(SyncJobItem.objects.filter(job=job).order_by("position"))
+
+
+def sync_job_pending_count(*, job_id) -> int:
+    """How many of the job's syncs have not ended yet."""
+    return SyncJobItem.objects.filter(job_id=job_id, finished_at__isnull=True).count()
 
 
 # --- the background jobs (system-wide reads, never shown to a user as is) ----------------------

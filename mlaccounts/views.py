@@ -1,13 +1,15 @@
 """Dashboard pages: thin views that call accounts.selectors and accounts.services.
 
 Every view: authenticate → selector (another user's account is a 404) → form → one
-service (sync.engine for "sync now", accounts.tokens for "renew now") → render, or
-redirect with a message. Actions are POST only and CSRF protected. The overview's forms
+service (sync.ondemand queues "sync now" and "sync all", accounts.tokens renews a token)
+→ render, or redirect with a message. Actions that call ML or queue ML work share the
+API's per-user `ml_action` limit. Actions are POST only and CSRF protected. The overview's forms
 also work through htmx: then the answer is the refreshed account list (plus the messages,
 swapped out of band) instead of a redirect.
 """
 
 import logging
+import math
 from dataclasses import dataclass
 from functools import wraps
 from urllib.parse import urlencode, urlsplit
@@ -27,11 +29,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import selectors, services, tokens
 from accounts.errors import AccountValidationError, DomainError, NoRefreshToken
-from accounts.mercadolivre.errors import MLError, MLInvalidGrant, MLRateLimited, MLUnavailable
-from accounts.models import AccountStatus, EventKind, SyncStatus
+from accounts.mercadolivre import deadline
+from accounts.mercadolivre.errors import MLError, MLInvalidGrant
+from accounts.models import AccountStatus, SyncStatus
 from mlaccounts import outages
+from mlaccounts.api.throttles import ml_action_wait
 from mlaccounts.forms import AccountSettingsForm, SiteForm, TokenConnectForm, add_service_errors
-from sync import engine, schedule
+from sync import ondemand, outcomes, schedule
 
 logger = logging.getLogger(__name__)
 
@@ -69,34 +73,6 @@ def _next_url(request, default: str) -> str:
     ):
         return target
     return default
-
-
-def ml_error_message(error: MLError) -> str:
-    """Words a seller understands for a failure at Mercado Livre."""
-    if isinstance(error, MLUnavailable):
-        return _("Mercado Livre is not answering right now. Please try again in a few minutes.")
-    if isinstance(error, MLRateLimited):
-        return _("Mercado Livre asked us to slow down. Please try again in a minute.")
-    return _("Mercado Livre did not accept the connection. Please try again; nothing was changed.")
-
-
-def sync_error_message(error: Exception | None, name: str) -> str:
-    """Words a seller understands for a failed sync of the account called `name`."""
-    kind, dead = engine.classify(error) if error is not None else (EventKind.OTHER, False)
-    if dead:
-        return _(
-            "Mercado Livre no longer accepts the authorization of %(name)s. Reconnect the account "
-            "to resume syncing."
-        ) % {"name": name}
-    if kind == EventKind.UNAVAILABLE:
-        text = _("%(name)s was not synced: Mercado Livre is not answering. Try again in a few minutes.")
-    elif kind == EventKind.RATE_LIMITED:
-        text = _("%(name)s was not synced: Mercado Livre asked us to slow down. Try again in a minute.")
-    elif kind == EventKind.BAD_RESPONSE:
-        text = _("%(name)s was not synced: Mercado Livre sent an answer we could not read. Try again later.")
-    else:
-        text = _("%(name)s was not synced because of an unexpected error. Try again later.")
-    return text % {"name": name}
 
 
 @dataclass(frozen=True)
@@ -173,6 +149,27 @@ def _account(request, account_id):
     return selectors.mlaccount_get_for_user(user=request.user, account_id=account_id)
 
 
+def _throttled(request, wait: float):
+    """Over the ML action limit (shared with the API): nothing done, say when to retry, 429."""
+    seconds = max(1, math.ceil(wait))
+    messages.error(
+        request,
+        ngettext(
+            "Too many requests to Mercado Livre. Nothing was done; try again in %(count)d second.",
+            "Too many requests to Mercado Livre. Nothing was done; try again in %(count)d seconds.",
+            seconds,
+        )
+        % {"count": seconds},
+    )
+    if is_htmx(request):
+        response = _account_list(request, with_messages=True)
+    else:
+        response = render(request, "mlaccounts/overview.html", _overview_context(request.user))
+    response.status_code = 429
+    response["Retry-After"] = str(seconds)
+    return response
+
+
 # --- overview ---------------------------------------------------------------------------------
 
 
@@ -197,78 +194,43 @@ def overview_list(request):
 @require_POST
 @dashboard_login_required
 def sync_all(request):
-    """Sync every account that is not paused or waiting for reconnection.
+    """Queue a sync of every account that is neither paused nor waiting for reconnection.
 
-    The same bounded runner as the API's sync-all: a few accounts at a time (every call
-    still goes through the app-wide ML budget) and an overall time limit, past which the
-    remaining syncs finish in the background and the list shows them as they land.
+    The API's sync-all service and rules (sync.ondemand.sync_all); the syncs run in the
+    worker and each row shows its progress and outcome as the list refreshes.
     """
-    everything = list(selectors.mlaccount_list_for_user(user=request.user))
-    accounts = [a for a in everything if a.status not in (AccountStatus.PAUSED, AccountStatus.EXPIRED)]
-    skipped_count = len(everything) - len(accounts)
-    synced, failed, busy, pending = 0, [], 0, 0
-    outcomes = engine.sync_many(
-        [account.pk for account in accounts],
-        workers=settings.SYNC_ALL_WORKERS,
-        timeout=settings.SYNC_ALL_TIMEOUT,
-    )
-    for account in accounts:
-        result = outcomes[str(account.pk)]
-        if result is None:
-            pending += 1
-        elif isinstance(result, BaseException):
-            logger.error("sync all: unexpected error", exc_info=result, extra={"account_id": str(account.pk)})
-            failed.append((account, None))
-        elif result.ok:
-            synced += 1
-        elif result.outcome == engine.Outcome.SKIPPED:
-            busy += 1
-        elif result.outcome != engine.Outcome.MISSING:
-            failed.append((account, result.error))
-
-    if not accounts:
-        messages.info(request, _("There is no active account to sync."))
-    elif not failed:
+    wait = ml_action_wait(request)
+    if wait is not None:
+        return _throttled(request, wait)
+    plan = ondemand.sync_all(user=request.user)
+    queued = len(plan.queued)
+    if queued:
         messages.success(
             request,
-            ngettext("%(count)d account synced.", "%(count)d accounts synced.", synced) % {"count": synced},
+            ngettext("Sync queued for %(count)d account.", "Sync queued for %(count)d accounts.", queued)
+            % {"count": queued},
         )
     else:
-        messages.warning(
-            request,
-            _("%(synced)d of %(total)d accounts synced.") % {"synced": synced, "total": len(accounts)},
-        )
-        for account, error in failed:
-            messages.error(request, sync_error_message(error, account.account_name))
-    if pending:
+        messages.info(request, _("There is no active account to sync."))
+    if plan.paused:
         messages.info(
             request,
             ngettext(
-                "%(count)d account is still syncing; the list updates when it finishes.",
-                "%(count)d accounts are still syncing; the list updates when they finish.",
-                pending,
+                "%(count)d paused account was skipped.",
+                "%(count)d paused accounts were skipped.",
+                len(plan.paused),
             )
-            % {"count": pending},
+            % {"count": len(plan.paused)},
         )
-    if busy:
+    if plan.expired:
         messages.info(
             request,
             ngettext(
-                "%(count)d account was already syncing and was left alone.",
-                "%(count)d accounts were already syncing and were left alone.",
-                busy,
+                "%(count)d account waiting for reconnection was skipped.",
+                "%(count)d accounts waiting for reconnection were skipped.",
+                len(plan.expired),
             )
-            % {"count": busy},
-        )
-    if skipped_count:
-        messages.info(
-            request,
-            ngettext(
-                "%(count)d paused or disconnected account was not synced.",
-                "%(count)d paused or disconnected accounts were not synced.",
-                skipped_count,
-            )
-            % {"count": skipped_count},
+            % {"count": len(plan.expired)},
         )
     return _after_action(request)
 
@@ -279,18 +241,20 @@ def sync_all(request):
 @require_POST
 @dashboard_login_required
 def account_sync(request, account_id):
+    """Queue a sync of one account (sync.ondemand.sync_request); its row shows the rest."""
     account = _account(request, account_id)
-    result = engine.sync_account(account.pk)
-    if result.ok:
-        messages.success(request, _("%(name)s is up to date.") % {"name": account.account_name})
-    elif result.outcome == engine.Outcome.SKIPPED:
+    wait = ml_action_wait(request)
+    if wait is not None:
+        return _throttled(request, wait)
+    if ondemand.sync_phase(account) == "syncing":
         messages.info(
             request,
             _("%(name)s is already being synced; the numbers will update in a moment.")
             % {"name": account.account_name},
         )
     else:
-        messages.error(request, sync_error_message(result.error, account.account_name))
+        ondemand.sync_request(account=account)
+        messages.success(request, _("Sync queued for %(name)s.") % {"name": account.account_name})
     return _after_action(request)
 
 
@@ -328,9 +292,14 @@ def account_make_primary(request, account_id):
 def account_renew_token(request, account_id):
     """Renew the token pair now, through the one refresh path (accounts.tokens)."""
     account = _account(request, account_id)
+    wait = ml_action_wait(request)
+    if wait is not None:
+        return _throttled(request, wait)
     name = account.account_name
     try:
-        tokens.get_fresh_access_token(account.pk, force=True)
+        # Synchronous, so under one overall deadline below the web server's timeout.
+        with deadline.within(settings.SYNC_REQUEST_DEADLINE):
+            tokens.get_fresh_access_token(account.pk, force=True)
     except NoRefreshToken as error:
         messages.error(request, str(error.message))
     except MLInvalidGrant:
@@ -340,7 +309,7 @@ def account_renew_token(request, account_id):
             % {"name": name},
         )
     except MLError as error:
-        messages.error(request, ml_error_message(error))
+        messages.error(request, outcomes.ml_error_message(error))
     else:
         messages.success(request, _("The token of %(name)s was renewed.") % {"name": name})
     return redirect(_next_url(request, reverse("dashboard:account", args=[account.pk])))
@@ -469,20 +438,21 @@ def connect(request):
 def connect_callback(request):
     """Mercado Livre sends the browser back here with `code` and `state` (or an error)."""
     try:
-        account, created = services.oauth_complete(
-            user=request.user,
-            session_key=request.session.session_key or "",
-            state=request.GET.get("state", ""),
-            code=request.GET.get("code"),
-            error=request.GET.get("error"),
-        )
+        with deadline.within(settings.SYNC_REQUEST_DEADLINE):
+            account, created = services.oauth_complete(
+                user=request.user,
+                session_key=request.session.session_key or "",
+                state=request.GET.get("state", ""),
+                code=request.GET.get("code"),
+                error=request.GET.get("error"),
+            )
     except DomainError as error:
         messages.error(request, str(error.message))
     except MLError as error:
         logger.warning(
             "oauth callback failed", extra={"event": "oauth_callback", "error": type(error).__name__}
         )
-        messages.error(request, ml_error_message(error))
+        messages.error(request, outcomes.ml_error_message(error))
     else:
         if created:
             messages.success(request, _("%(name)s is connected.") % {"name": account.nickname})

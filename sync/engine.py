@@ -1,21 +1,20 @@
 """Sync one account: claim it, get a fresh token, fetch the four counts, save, release.
 
-Used by the scheduled task, the API's "sync now" and `manage.py sync_account`. The claim
-is a conditional UPDATE with a lease, so two workers (or a worker and a web request) never
-sync one account at once, and a worker that dies mid-sync blocks the account only until
-its lease runs out.
+Used by the task (scheduled syncs, the dashboard's "sync now" and every "sync all"), the
+API's synchronous "sync now" and `manage.py sync_account`. The claim is a conditional
+UPDATE with a lease, so two workers (or a worker and a web request) never sync one
+account at once, and a worker that dies mid-sync blocks the account only until its lease
+runs out.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from accounts import services, tokens
@@ -23,26 +22,13 @@ from accounts.errors import NoRefreshToken
 from accounts.mercadolivre import deadline as ml_deadline
 from accounts.mercadolivre import http as ml_http
 from accounts.mercadolivre import resources
-from accounts.mercadolivre.errors import (
-    MLBadResponse,
-    MLError,
-    MLInvalidGrant,
-    MLRateLimited,
-    MLUnauthorized,
-    MLUnavailable,
-)
-from accounts.models import EventKind, MLAccount
+from accounts.mercadolivre.errors import MLError, MLInvalidGrant, MLRateLimited, MLUnauthorized, MLUnavailable
+from accounts.models import MLAccount
+from sync.outcomes import Outcome, classify, describe
 
 logger = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS = (MLRateLimited, MLUnavailable)
-
-
-class Outcome:
-    SUCCESS = "success"
-    FAILED = "failed"
-    SKIPPED = "skipped"  # another sync holds the claim
-    MISSING = "missing"  # the account no longer exists
 
 
 @dataclass
@@ -58,38 +44,6 @@ class SyncResult:
     @property
     def ok(self) -> bool:
         return self.outcome == Outcome.SUCCESS
-
-
-def classify(error: Exception) -> tuple[str, bool]:
-    """The event kind of a failure and whether it means the token is dead (reconnect)."""
-    if isinstance(error, MLInvalidGrant | NoRefreshToken):
-        return EventKind.AUTH, True
-    if isinstance(error, MLUnauthorized):
-        return EventKind.AUTH, True
-    if isinstance(error, MLRateLimited):
-        return EventKind.RATE_LIMITED, False
-    if isinstance(error, MLUnavailable):
-        return EventKind.UNAVAILABLE, False
-    if isinstance(error, MLBadResponse):
-        return EventKind.BAD_RESPONSE, False
-    return EventKind.OTHER, False
-
-
-def describe(error: Exception) -> str:
-    """A sentence for the error history; ML's text, never a token."""
-    if isinstance(error, MLInvalidGrant):
-        return f"Mercado Livre refused to renew the token ({error.message}); reconnect the account."
-    if isinstance(error, NoRefreshToken):
-        return "No refresh token is stored; reconnect the account."
-    if isinstance(error, MLUnauthorized):
-        return f"Mercado Livre rejected the token even after renewing it ({error.message})."
-    if isinstance(error, MLRateLimited):
-        return f"Mercado Livre rate limit reached ({error.message})."
-    if isinstance(error, MLUnavailable):
-        return f"Mercado Livre is unavailable ({error.message})."
-    if isinstance(error, MLBadResponse):
-        return f"Mercado Livre sent an unexpected answer ({error.message})."
-    return str(error)
 
 
 def _fetch_counts(account_id, ml_user_id: int) -> resources.Counts:
@@ -176,33 +130,3 @@ def _done(result: SyncResult, started: float) -> SyncResult:
         },
     )
     return result
-
-
-def _sync_in_thread(account_id) -> SyncResult:
-    try:
-        return sync_account(account_id)
-    finally:
-        # Each pool thread opened its own connection; nothing else would ever close it.
-        connection.close()
-
-
-def sync_many(account_ids, *, workers: int, timeout: float) -> dict[str, SyncResult | BaseException | None]:
-    """Sync several accounts now, at most `workers` at a time, for at most `timeout` seconds.
-
-    Used by "sync all" in the dashboard and the API. Returns, per account id, its
-    SyncResult, the exception that escaped the engine (a bug), or None when it did not
-    finish in time: syncs already running then finish in the background and record their
-    outcome; queued ones never start. Every call still spends the shared ML budget.
-    """
-    ids = [str(account_id) for account_id in account_ids]
-    if not ids:
-        return {}
-    outcomes: dict[str, SyncResult | BaseException | None] = dict.fromkeys(ids)
-    executor = ThreadPoolExecutor(max_workers=max(1, min(workers, len(ids))), thread_name_prefix="sync-all")
-    futures = {executor.submit(_sync_in_thread, account_id): account_id for account_id in ids}
-    done, _pending = wait(futures, timeout=timeout)
-    executor.shutdown(wait=False, cancel_futures=True)
-    for future in done:
-        error = future.exception()
-        outcomes[futures[future]] = error if error is not None else future.result()
-    return outcomes

@@ -1,9 +1,10 @@
 """Celery tasks: thin. They take ids and plain values, call the engine or a service, and
 classify errors (style.md).
 
-- `sync_account`: rate limited / unavailable → retried with back-off and jitter, at most
-  settings.SYNC_MAX_RETRIES times; only the last attempt records the failure (the engine's
-  `final_attempt`). Unauthorized → the engine renews the token once, then marks `expired`.
+- `sync_account`: scheduled, or asked for by a user (sync/ondemand.py). Rate limited /
+  unavailable → retried with back-off and jitter, at most settings.SYNC_MAX_RETRIES times;
+  only the last attempt records the failure (the engine's `final_attempt`). Unauthorized →
+  the engine renews the token once, then marks `expired`.
 - The four periodic jobs of sync/schedule.py (`dispatch_due_syncs`,
   `refresh_expiring_tokens`, `health_check`, `cleanup_events`) each log one line per run.
 
@@ -32,7 +33,7 @@ from accounts.errors import NoRefreshToken
 from accounts.mercadolivre import http as ml_http
 from accounts.mercadolivre.errors import MLInvalidGrant, MLRateLimited, MLUnavailable
 from accounts.models import EventKind, MLAccount
-from sync import engine, schedule
+from sync import engine, outcomes, schedule
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +75,15 @@ def retry_countdown(error: Exception, attempt: int) -> float:
     soft_time_limit=SYNC_SOFT_TIME_LIMIT,
     time_limit=SYNC_TIME_LIMIT,
 )
-def sync_account(self, account_id: str) -> str:
-    """Sync one account (sync.engine.sync_account), retrying transient ML failures."""
+def sync_account(self, account_id: str, job_id: str | None = None) -> str:
+    """Sync one account (sync.engine.sync_account), retrying transient ML failures.
+
+    When its sync ends, it drops the account's "sync requested" mark and, for a sync of
+    an API sync-all (`job_id`), records the outcome in the job's item.
+    """
     attempt = self.request.retries
     final = attempt >= self.max_retries
+    begun = timezone.now()
     try:
         result = engine.sync_account(account_id, final_attempt=final)
     except RETRYABLE as error:
@@ -110,8 +116,29 @@ def sync_account(self, account_id: str) -> str:
             "sync timed out",
             extra={"event": "sync", "account_id": str(account_id), "outcome": "timeout"},
         )
+        _sync_ended(account_id, job_id, begun, code=outcomes.ML_UNAVAILABLE)
         return "timeout"
+    except Exception:
+        # A bug: the job must not wait for this account forever. Then fail loudly.
+        _sync_ended(account_id, job_id, begun, code=outcomes.INTERNAL_ERROR)
+        raise
+    _sync_ended(
+        account_id,
+        job_id,
+        begun,
+        code=outcomes.code_for(result.outcome, result.error),
+        counts=result.counts,
+        synced_at=result.synced_at,
+    )
     return result.outcome
+
+
+def _sync_ended(account_id, job_id, begun, *, code: str, counts=None, synced_at=None) -> None:
+    services.mlaccount_clear_sync_request(account_id=account_id, started_at=begun)
+    if job_id is not None:
+        services.sync_job_item_finish(
+            job_id=job_id, account_id=account_id, code=code, counts=counts, synced_at=synced_at
+        )
 
 
 @shared_task(
@@ -275,10 +302,14 @@ def health_check() -> dict:
 
 @shared_task(name="sync.tasks.cleanup_events", soft_time_limit=600, time_limit=660)
 def cleanup_events() -> int:
-    """Delete old account events (services.event_cleanup) and abandoned authorizations
-    (services.oauth_state_purge_expired); return how many events."""
+    """Delete old account events (services.event_cleanup), abandoned authorizations
+    (services.oauth_state_purge_expired) and sync jobs older than a day
+    (services.sync_job_cleanup); return how many events."""
     with _job_run("cleanup_events") as facts:
         deleted = services.event_cleanup()
-        purged = services.oauth_state_purge_expired()
-        facts.update(deleted=deleted, oauth_states_purged=purged)
+        facts.update(
+            deleted=deleted,
+            oauth_states_purged=services.oauth_state_purge_expired(),
+            sync_jobs_deleted=services.sync_job_cleanup(),
+        )
     return deleted

@@ -27,17 +27,6 @@ def _fast_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.fixture(autouse=True)
-def _sync_all_workers(settings):
-    # The SQLite test database is one in-memory file shared between connections, which
-    # locks whole tables: parallel writers fail with "database table is locked" instead of
-    # waiting. One worker there; PostgreSQL (CI) runs the real pool.
-    from django.db import connection
-
-    if connection.vendor == "sqlite":
-        settings.SYNC_ALL_WORKERS = 1
-
-
 @pytest.fixture
 def user(db):
     return UserFactory(email="alice@example.com", first_name="Alice", last_name="Owner")

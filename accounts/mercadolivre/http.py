@@ -86,8 +86,21 @@ def count_calls() -> Iterator[CallCounter]:
 # --- Session ---------------------------------------------------------------------------------
 
 
+def _time_for_a_retry() -> bool:
+    """Whether a whole retry (its back-off and full timeouts) fits before the caller's deadline.
+
+    urllib3 reuses the first attempt's timeouts for a retry, so under a short deadline (a
+    web request's) a retry would run past it: there the first failure is the answer. A
+    worker's sync has a long deadline and keeps its retries.
+    """
+    left = deadline.time_left()
+    if left is None:
+        return True
+    return left > float(settings.ML_CONNECT_TIMEOUT) + float(settings.ML_READ_TIMEOUT) + 1.0
+
+
 class _GetOnlyRetry(Retry):
-    """urllib3 retries that never replay anything but a GET.
+    """urllib3 retries that never replay anything but a GET, and nothing under a deadline.
 
     Stock urllib3 retries connection errors for every method. A token POST must never be
     replayed: refresh tokens are single-use (§1.5), so a replay after a lost response
@@ -97,7 +110,7 @@ class _GetOnlyRetry(Retry):
     def increment(
         self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any
     ) -> Retry:
-        if method is None or method.upper() not in (self.allowed_methods or ()):
+        if method is None or method.upper() not in (self.allowed_methods or ()) or not _time_for_a_retry():
             # An exhausted plain Retry raises MaxRetryError, which requests turns into
             # its usual ConnectionError / ConnectTimeout.
             return Retry(total=0, raise_on_status=False).increment(method, url, *args, **kwargs)

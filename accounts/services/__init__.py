@@ -1,7 +1,8 @@
 """Writes. The dashboard, the API, the admin and the background tasks all call these.
 
 One module per entity (architecture.md): `mlaccounts` (connect, settings, pause, resume,
-remove), `sync_state` (the engine's and the jobs' bookkeeping), `oauth`, `users`, `events`.
+remove), `sync_state` (the engine's and the jobs' bookkeeping), `sync_jobs` (syncs a user
+asked for), `oauth`, `users`, `events`.
 Callers import this package and use `services.<entity>_<verb>`.
 
 Conventions: keyword-only arguments, `<entity>_<verb>` names, one transaction each. Writes
@@ -19,6 +20,13 @@ from accounts.services.mlaccounts import (
     mlaccount_update,
 )
 from accounts.services.oauth import oauth_begin, oauth_complete, oauth_state_purge_expired
+from accounts.services.sync_jobs import (
+    mlaccount_clear_sync_request,
+    mlaccount_mark_sync_requested,
+    sync_job_cleanup,
+    sync_job_create,
+    sync_job_item_finish,
+)
 from accounts.services.sync_state import (
     MAX_ERROR_BACKOFF,
     RefreshClaim,
@@ -51,10 +59,12 @@ __all__ = [
     "event_cleanup",
     "event_record",
     "mlaccount_claim",
+    "mlaccount_clear_sync_request",
     "mlaccount_connect",
     "mlaccount_dispatch_due",
     "mlaccount_make_primary",
     "mlaccount_mark_expired",
+    "mlaccount_mark_sync_requested",
     "mlaccount_pause",
     "mlaccount_record_sync_failure",
     "mlaccount_record_sync_success",
@@ -70,5 +80,8 @@ __all__ = [
     "oauth_begin",
     "oauth_complete",
     "oauth_state_purge_expired",
+    "sync_job_cleanup",
+    "sync_job_create",
+    "sync_job_item_finish",
     "user_register",
 ]

@@ -25,7 +25,7 @@ CODE_DESCRIPTIONS = {
     "EMAIL_EXISTS": "a user with this email exists",
     "UNAUTHORIZED": "no or invalid credentials (see WWW-Authenticate)",
     "FORBIDDEN": "not allowed, e.g. a session request without its CSRF token",
-    "NOT_FOUND": "no such account among yours (missing, malformed or another user's id)",
+    "NOT_FOUND": "no such account (or sync job) among yours (missing, malformed or another user's id)",
     "ACCOUNT_EXISTS": "you already connected this Mercado Livre user",
     "SYNC_IN_PROGRESS": "another sync holds the account",
     "TOKEN_EXPIRED": "the Mercado Livre token is dead and cannot be renewed: the account is now expired",
@@ -98,6 +98,23 @@ ACCOUNT_ID = OpenApiParameter(
     description="The account's id. Another user's id answers 404 like one that does not exist.",
 )
 
+JOB_ID = OpenApiParameter(
+    "id",
+    OpenApiTypes.UUID,
+    OpenApiParameter.PATH,
+    description="The sync job's id. Another user's job answers 404 like one that does not exist.",
+)
+
+PREFER_ASYNC = OpenApiParameter(
+    "Prefer",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="RFC 7240 preferences. With `respond-async` among them the answer is 202 at once, "
+    "with the job and a `Location` header to poll, instead of waiting for the syncs. Any other "
+    "preference is ignored.",
+)
+
 _AUTH_ERRORS = {401: ("UNAUTHORIZED",), 403: ("FORBIDDEN",)}
 _BODY_ERRORS = {
     400: ("VALIDATION_ERROR", "PARSE_ERROR"),
@@ -127,6 +144,7 @@ def api_operation(
     account_id: bool = False,
     validation: bool = True,
     description: str | None = None,
+    parameters: list[OpenApiParameter] | None = None,
 ):
     """extend_schema for one operation: its success and every error it can answer.
 
@@ -157,7 +175,7 @@ def api_operation(
         tags=[tag],
         request=request,
         responses=responses,
-        parameters=[ACCOUNT_ID] if account_id else None,
+        parameters=([ACCOUNT_ID] if account_id else []) + (parameters or []) or None,
     )
 
 

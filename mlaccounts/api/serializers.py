@@ -293,8 +293,10 @@ class SyncAllItemSerializer(serializers.Serializer):
     error = serializers.CharField(required=False, help_text="Why it failed, on failure.")
     code = serializers.CharField(
         required=False,
-        help_text="On failure: TOKEN_EXPIRED, ML_RATE_LIMITED, ML_UNAVAILABLE, SYNC_IN_PROGRESS, "
-        "ACCOUNT_PAUSED, NOT_FOUND, TIMEOUT or INTERNAL_ERROR.",
+        help_text="On failure: TOKEN_EXPIRED (also for an expired account, which sync-all skips: "
+        "resume it to try again), ML_RATE_LIMITED, ML_UNAVAILABLE, SYNC_IN_PROGRESS, ACCOUNT_PAUSED, "
+        "NOT_FOUND, INTERNAL_ERROR; TIMEOUT (sync-all's answer) or PENDING (a job's) for a sync "
+        "still running.",
     )
 
 
@@ -307,3 +309,21 @@ class SyncAllSummarySerializer(serializers.Serializer):
 class SyncAllSerializer(serializers.Serializer):
     results = SyncAllItemSerializer(many=True, read_only=True)
     summary = SyncAllSummarySerializer(read_only=True)
+
+
+class SyncJobSummarySerializer(SyncAllSummarySerializer):
+    pending = serializers.IntegerField(read_only=True, help_text="Syncs still running.")
+
+
+class SyncJobSerializer(serializers.Serializer):
+    """A sync-all job: 202 of POST sync-all with `Prefer: respond-async`, GET /api/sync-jobs/:id."""
+
+    jobId = serializers.UUIDField(read_only=True)
+    status = serializers.ChoiceField(
+        choices=[("running", "running"), ("done", "done")],
+        read_only=True,
+        help_text="done once every sync has ended.",
+    )
+    createdAt = serializers.DateTimeField(read_only=True)
+    results = SyncAllItemSerializer(many=True, read_only=True)
+    summary = SyncJobSummarySerializer(read_only=True)

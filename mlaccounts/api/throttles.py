@@ -103,3 +103,16 @@ class LoginFailureThrottle(_RateFromSettings, SimpleRateThrottle):
     def _recent(self) -> list[float]:
         self.now = self.timer()
         return [moment for moment in self.cache.get(self.key, []) if moment > self.now - self.duration]
+
+
+def ml_action_wait(request) -> float | None:
+    """Count one ML action of `request.user` against the API's `ml_action` limit.
+
+    The dashboard's "sync now", "sync all" and "renew token" call this, so that they and
+    the API share one count per user (the same throttle, the same cache keys). Returns
+    None when the action may go ahead, otherwise the seconds to wait.
+    """
+    throttle = MLActionThrottle()
+    if throttle.allow_request(request, None):
+        return None
+    return throttle.wait() or 0.0

@@ -31,6 +31,7 @@ urlpatterns = [
         views.MLAccountTokenInfoView.as_view(),
         name="mlaccount-token-info",
     ),
+    re_path(rf"^sync-jobs/{ID}/?$", views.SyncJobView.as_view(), name="sync-job"),
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^docs/?$", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     # Last: every other /api/ path answers 404 in the envelope, not Django's HTML page.

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import update_last_login
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
@@ -18,6 +19,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from accounts import selectors, services, tokens
+from accounts.mercadolivre import deadline
 from accounts.mercadolivre.errors import MLError, MLInvalidGrant, MLRateLimited
 from mlaccounts.api import serializers as s
 from mlaccounts.api import syncing
@@ -30,7 +32,7 @@ from mlaccounts.api.errors import (
     TokenRefreshFailed,
 )
 from mlaccounts.api.exceptions import envelope, field_errors
-from mlaccounts.api.schema import api_operation, envelope_of
+from mlaccounts.api.schema import JOB_ID, PREFER_ASYNC, api_operation, envelope_of
 from mlaccounts.api.throttles import (
     LoginFailureThrottle,
     LoginIPThrottle,
@@ -39,7 +41,7 @@ from mlaccounts.api.throttles import (
     RegisterIPThrottle,
     UserThrottle,
 )
-from sync import engine
+from sync import engine, ondemand
 
 AUTH = "auth"
 ACCOUNTS = "ml-accounts"
@@ -51,6 +53,7 @@ AccountListResponse = envelope_of("MLAccountListResponse", s.MLAccountListSerial
 MessageResponse = envelope_of("MessageResponse")
 SyncResponse = envelope_of("SyncResponse", s.SyncResultSerializer())
 SyncAllResponse = envelope_of("SyncAllResponse", s.SyncAllSerializer())
+SyncJobResponse = envelope_of("SyncJobResponse", s.SyncJobSerializer())
 RefreshResponse = envelope_of("RefreshTokenResponse", s.RefreshResultSerializer())
 TokenInfoResponse = envelope_of("TokenInfoResponse", s.TokenStatusSerializer())
 
@@ -227,13 +230,17 @@ class MLAccountDetailView(AccountView):
 
 
 class MLAccountSyncView(AccountView):
-    """Sync one account now, synchronously, through the sync engine."""
+    """Sync one account now, synchronously, under one overall deadline."""
 
     throttle_classes = (UserThrottle, MLActionThrottle)
 
     @api_operation(
         operation_id="syncMlAccount",
         summary="Sync an account now",
+        description="Synchronous, within SYNC_REQUEST_DEADLINE seconds (20 by default, below the "
+        "web server's timeout): when Mercado Livre is too slow the answer is 502 ML_UNAVAILABLE, "
+        "or 429 ML_RATE_LIMITED with Retry-After when the request budget or ML's own limit "
+        "would take longer.",
         tag=ACCOUNTS,
         ok={200: SyncResponse},
         errors={
@@ -247,33 +254,72 @@ class MLAccountSyncView(AccountView):
     )
     def post(self, request, id):
         account = self.get_account(id)
-        result = engine.sync_account(account.pk)
+        with deadline.within(settings.SYNC_REQUEST_DEADLINE):
+            result = engine.sync_account(account.pk)
         if not result.ok:
             raise syncing.failure(result)
-        data = {"accountId": account.pk, "syncedAt": result.synced_at, "data": syncing.cached_data(result)}
+        data = {
+            "accountId": account.pk,
+            "syncedAt": result.synced_at,
+            "data": syncing.cached_data(result.counts, result.synced_at),
+        }
         return envelope(s.SyncResultSerializer(data).data)
 
 
+def _prefers_async(request) -> bool:
+    # RFC 7240: comma-separated preferences, each possibly with parameters after ";".
+    preferences = request.headers.get("Prefer", "")
+    return any(part.split(";")[0].strip().lower() == "respond-async" for part in preferences.split(","))
+
+
 class MLAccountSyncAllView(APIView):
-    """Sync every account of the user, a few at a time, within a time limit."""
+    """Queue a sync of every account of the user; wait for them up to a deadline, or not."""
 
     throttle_classes = (UserThrottle, MLActionThrottle)
 
     @api_operation(
         operation_id="syncAllMlAccounts",
         summary="Sync all your accounts",
-        description="Concurrently (at most SYNC_ALL_WORKERS at a time) within SYNC_ALL_TIMEOUT "
-        "seconds. Paused accounts are not synced and are listed as failed with code ACCOUNT_PAUSED; "
-        "accounts still running at the limit are listed as failed with code TIMEOUT.",
+        description="Queues one sync per account (the dashboard's rules): paused accounts are "
+        "skipped and listed as failed with code ACCOUNT_PAUSED, expired ones with TOKEN_EXPIRED "
+        "(resume an account to try it again). Then waits at most SYNC_ALL_TIMEOUT seconds (20 by "
+        "default): syncs still running then are listed as failed with code TIMEOUT and finish in "
+        "the background. With `Prefer: respond-async` it answers 202 at once with the job; poll "
+        "the `Location` header's URL (GET /api/sync-jobs/{id}) for the outcome.",
         tag=ACCOUNTS,
-        ok={200: SyncAllResponse},
+        ok={200: SyncAllResponse, 202: SyncJobResponse},
+        parameters=[PREFER_ASYNC],
     )
     def post(self, request):
-        accounts = list(selectors.mlaccount_list_for_user(user=request.user))
-        outcome = syncing.sync_accounts(
-            accounts, workers=settings.SYNC_ALL_WORKERS, timeout=settings.SYNC_ALL_TIMEOUT
-        )
-        return envelope(s.SyncAllSerializer(outcome).data)
+        plan = ondemand.sync_all(user=request.user, with_job=True)
+        if _prefers_async(request):
+            data = syncing.job_answer(plan.job, selectors.sync_job_items(job=plan.job))
+            response = envelope(s.SyncJobSerializer(data).data, status_code=202)
+            response["Location"] = reverse("api:sync-job", kwargs={"id": plan.job.pk})
+            response["Preference-Applied"] = "respond-async"
+            return response
+        ondemand.sync_job_wait(job=plan.job, timeout=settings.SYNC_ALL_TIMEOUT)
+        items = selectors.sync_job_items(job=plan.job)
+        return envelope(s.SyncAllSerializer(syncing.sync_all_answer(items)).data)
+
+
+class SyncJobView(APIView):
+    """A sync-all job: its status and each account's outcome so far."""
+
+    @api_operation(
+        operation_id="getSyncJob",
+        summary="A sync-all job's progress and results",
+        description="Jobs are kept for a day. `status` is `done` once every sync has ended; "
+        "until then the syncs still running are listed with code PENDING.",
+        tag=ACCOUNTS,
+        ok={200: SyncJobResponse},
+        errors={404: ("NOT_FOUND",)},
+        parameters=[JOB_ID],
+    )
+    def get(self, request, id):
+        job = selectors.sync_job_get_for_user(user=request.user, job_id=id)
+        data = syncing.job_answer(job, selectors.sync_job_items(job=job))
+        return envelope(s.SyncJobSerializer(data).data)
 
 
 def _status_change(verb: str, summary: str, *, post: bool):
@@ -342,7 +388,8 @@ class MLAccountRefreshTokenView(AccountView):
     def put(self, request, id):
         account = self.get_account(id)
         try:
-            tokens.get_fresh_access_token(account.pk, force=True)
+            with deadline.within(settings.SYNC_REQUEST_DEADLINE):
+                tokens.get_fresh_access_token(account.pk, force=True)
         except MLInvalidGrant:
             # accounts.tokens already marked the account expired (and committed that).
             raise TokenRefreshFailed() from None

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.mercadolivre import oauth
-from accounts.models import EventKind
+from sync import ondemand, outcomes
 
 register = template.Library()
 
@@ -83,13 +83,11 @@ def site_name(site_id: str) -> str:
 
 @register.filter
 def sync_problem(kind: str | None) -> str:
-    """What went wrong with a failed sync, in words a seller understands, by event kind."""
-    if kind == EventKind.AUTH:
-        return _("Mercado Livre no longer accepts this account's authorization. Reconnect it.")
-    if kind == EventKind.RATE_LIMITED:
-        return _("Mercado Livre asked us to slow down. The next sync will try again.")
-    if kind == EventKind.UNAVAILABLE:
-        return _("Mercado Livre was not answering. The next sync will try again.")
-    if kind == EventKind.BAD_RESPONSE:
-        return _("Mercado Livre sent an answer we could not read. The next sync will try again.")
-    return _("The last sync failed. The next sync will try again.")
+    """What went wrong with a failed sync, in words a seller understands (sync.outcomes)."""
+    return outcomes.problem(kind)
+
+
+@register.filter
+def sync_phase(account) -> str:
+    """ "interrupted", "syncing", "queued" or "" for the account's row (sync.ondemand)."""
+    return ondemand.sync_phase(account)

@@ -22,6 +22,15 @@
     region.replaceChildren(message);
   }
 
+  // A 429 from a dashboard action carries the list and the message saying when to try
+  // again: swap it in like a success instead of reporting a failed request.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail && event.detail.xhr && event.detail.xhr.status === 429) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   document.addEventListener("htmx:responseError", report);
   document.addEventListener("htmx:sendError", report);
   document.addEventListener("htmx:afterRequest", function (event) {

@@ -11,13 +11,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import responses
 from django.contrib.messages import get_messages
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.errors import AccountValidationError
 from accounts.models import AccountEvent, MLAccount
+from mlaccounts.celery import app as celery_app
+from sync import tasks
 from tests.factories import AccountEventFactory, MLAccountFactory
 from tests.mlmock import API, add_counts, token_body
 
@@ -220,92 +224,160 @@ def test_list_refresh_does_not_consume_pending_messages(client_user, ml_account)
 # --- sync now, sync all ----------------------------------------------------------------------------
 
 
-def test_sync_now_saves_the_counts_and_says_so(client_user, ml_account, ml):
-    add_counts(ml, products=120, orders=33, questions=4, claims=2)
-    response = client_user.post(url("account_sync", ml_account))
+@pytest.fixture
+def queued(monkeypatch):
+    """Sync tasks the dashboard queues, kept here instead of reaching a broker."""
+    calls = []
+
+    def apply_async(args=None, kwargs=None, **options):
+        calls.append(tuple(args or ()))
+
+    monkeypatch.setattr(tasks.sync_account, "apply_async", apply_async)
+    return calls
+
+
+def test_sync_now_queues_a_task_and_calls_no_ml(
+    client_user, ml_account, ml, queued, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_user.post(url("account_sync", ml_account))
     assert response.status_code == 302 and response["Location"] == OVERVIEW
-    assert messages_after(response) == ["Loja da Alice está atualizada."]
+    assert messages_after(response) == ["Sincronização de Loja da Alice na fila."]
+    assert queued == [(str(ml_account.pk),)]
+    assert len(ml.calls) == 0
     ml_account.refresh_from_db()
-    assert (ml_account.cached_products, ml_account.cached_orders, ml_account.cached_questions) == (120, 33, 4)
-    assert ml_account.last_sync_status == "success"
+    assert ml_account.sync_requested_at is not None and ml_account.last_sync_status == ""
 
 
-def test_sync_now_through_htmx_returns_the_list_and_the_messages(client_user, ml_account, ml):
-    add_counts(ml, products=120)
+def test_sync_now_through_htmx_shows_the_row_queued(client_user, ml_account, queued):
     response = client_user.post(url("account_sync", ml_account), headers=HX)
     assert response.status_code == 200
     assert templates_of(response)[0] == "_partials/_account_list.html"
     body = response.content.decode()
     assert '<div id="messages" hx-swap-oob="innerHTML">' in body
-    assert "Loja da Alice está atualizada." in body
-    assert ">120<" in body
+    assert "Sincronização de Loja da Alice na fila." in body
+    assert "Na fila para sincronizar…" in body
 
 
-def test_sync_now_when_ml_is_down_explains_and_keeps_the_account(client_user, ml_account, ml):
-    add_counts(ml, status=503)
-    response = client_user.post(url("account_sync", ml_account))
-    assert messages_after(response) == [
-        "Loja da Alice não foi sincronizada: o Mercado Livre não está respondendo. "
-        "Tente de novo em alguns minutos."
-    ]
-    ml_account.refresh_from_db()
-    assert ml_account.last_sync_status == "failed" and ml_account.status == "active"
-    assert ml_account.access_token
+def test_a_row_shows_queued_then_syncing_then_the_outcome(client_user, ml_account, settings):
+    def row():
+        return client_user.get(LIST, headers=HX).content.decode()
 
-
-def test_sync_now_with_a_dead_grant_asks_to_reconnect(client_user, ml_account, ml):
-    MLAccount.objects.filter(pk=ml_account.pk).update(token_expires_at=timezone.now() - timedelta(minutes=1))
-    ml.add(
-        responses.POST,
-        API + "/oauth/token",
-        status=400,
-        json={"error": "invalid_grant", "error_description": "revoked", "status": 400, "cause": []},
+    MLAccount.objects.filter(pk=ml_account.pk).update(sync_requested_at=timezone.now())
+    assert "Na fila para sincronizar…" in row()
+    MLAccount.objects.filter(pk=ml_account.pk).update(sync_started_at=timezone.now())
+    assert "Sincronizando…" in row() and "Na fila" not in row()
+    MLAccount.objects.filter(pk=ml_account.pk).update(
+        sync_started_at=None, sync_requested_at=None, last_sync_status="success", last_sync=timezone.now()
     )
-    response = client_user.post(url("account_sync", ml_account))
-    assert "Reconecte a conta" in messages_after(response)[0]
+    assert "A última sincronização deu certo." in row()
+    MLAccount.objects.filter(pk=ml_account.pk).update(last_sync_status="failed")
+    AccountEventFactory(account=ml_account, kind="rate_limited")
+    assert "O Mercado Livre pediu para diminuirmos o ritmo." in row()
+    # Issue 10 finding 10: a claim older than the lease is a dead worker's, not a sync.
+    stale = timezone.now() - timedelta(seconds=settings.SYNC_LEASE_SECONDS + 1)
+    MLAccount.objects.filter(pk=ml_account.pk).update(sync_started_at=stale)
+    assert "Sincronização interrompida, tentando de novo…" in row()
+
+
+def test_sync_now_runs_the_queued_sync_in_the_task(
+    client_user, ml_account, ml, django_capture_on_commit_callbacks, settings
+):
+    add_counts(ml, products=120, orders=33, questions=4, claims=2)
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            client_user.post(url("account_sync", ml_account))
+    finally:
+        celery_app.conf.task_always_eager = previous
     ml_account.refresh_from_db()
-    assert ml_account.status == "expired"
+    assert (ml_account.cached_products, ml_account.cached_orders) == (120, 33)
+    assert ml_account.last_sync_status == "success" and ml_account.sync_requested_at is None
 
 
-def test_sync_now_of_an_account_already_syncing_does_not_call_ml(client_user, ml_account, ml):
+def test_sync_now_of_an_account_already_syncing_queues_nothing(client_user, ml_account, ml, queued):
     MLAccount.objects.filter(pk=ml_account.pk).update(sync_started_at=timezone.now())
     response = client_user.post(url("account_sync", ml_account))
     assert "já está sendo sincronizada" in messages_after(response)[0]
+    assert queued == [] and len(ml.calls) == 0
+
+
+def test_sync_all_queues_active_accounts_and_skips_paused_and_expired(
+    client_user, user, ml_account, ml, queued, django_capture_on_commit_callbacks
+):
+    second = MLAccountFactory(owner=user)
+    MLAccountFactory(owner=user, status="paused", sync_enabled=False)
+    MLAccountFactory(owner=user, status="expired")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_user.post(SYNC_ALL)
+    assert response.status_code == 302
+    assert messages_after(response) == [
+        "Sincronização de 2 contas na fila.",
+        "1 conta pausada foi ignorada.",
+        "1 conta aguardando reconexão foi ignorada.",
+    ]
+    assert sorted(queued) == sorted([(str(ml_account.pk),), (str(second.pk),)])
     assert len(ml.calls) == 0
 
 
-# Sync all runs in pool threads with their own connections: they must see committed rows.
-@pytest.mark.django_db(transaction=True)
-def test_sync_all_syncs_active_accounts_and_summarises(client_user, user, ml_account, ml):
-    second = MLAccountFactory(owner=user)
-    paused = MLAccountFactory(owner=user, status="paused", sync_enabled=False)
-    add_counts(ml, products=7)
-    response = client_user.post(SYNC_ALL)
-    assert response.status_code == 302
-    assert messages_after(response) == [
-        "2 contas sincronizadas.",
-        "1 conta pausada ou desconectada não foi sincronizada.",
-    ]
-    assert {a.cached_products for a in MLAccount.objects.filter(pk__in=[ml_account.pk, second.pk])} == {7}
-    paused.refresh_from_db()
-    assert paused.cached_products is None
-
-
-# Sync all runs in pool threads with their own connections: they must see committed rows.
-@pytest.mark.django_db(transaction=True)
-def test_sync_all_reports_each_failure(client_user, user, ml_account, ml):
-    add_counts(ml, status=503)
-    response = client_user.post(SYNC_ALL, headers=HX)
-    body = response.content.decode()
-    assert "0 de 1 contas sincronizadas." in body
-    assert "Loja da Alice não foi sincronizada" in body
-    ml_account.refresh_from_db()
-    assert ml_account.last_sync_status == "failed"
-
-
-def test_sync_all_without_accounts_says_there_is_nothing_to_do(client_user):
+def test_sync_all_without_accounts_says_there_is_nothing_to_do(client_user, queued):
     response = client_user.post(SYNC_ALL)
     assert messages_after(response) == ["Não há conta ativa para sincronizar."]
+    assert queued == []
+
+
+def test_expired_row_shows_the_refused_authorization_not_a_healthy_bar(client_user, ml_account):
+    MLAccount.objects.filter(pk=ml_account.pk).update(
+        status="expired", token_expires_at=timezone.now() + timedelta(hours=5)
+    )
+    body = client_user.get(LIST, headers=HX).content.decode()
+    assert "O Mercado Livre recusou esta autorização." in body
+    assert "<meter" not in body
+    assert body.count(f'href="{reverse("dashboard:connect")}?site=MLB"') == 2
+
+
+# --- the ML action limit, shared with the API ------------------------------------------------------
+
+
+@pytest.fixture
+def one_ml_action_a_minute(settings):
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**rates, "ml_action": "1/min"},
+    }
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.mark.parametrize("action", ["account_sync", "account_renew", "sync_all"])
+def test_ml_actions_over_the_limit_do_nothing_and_say_so(
+    client_user, ml_account, ml, queued, one_ml_action_a_minute, action
+):
+    target = SYNC_ALL if action == "sync_all" else url(action, ml_account)
+    client_user.post(url("account_sync", ml_account))  # spends the one action of the minute
+    queued.clear()
+
+    for headers in ({}, HX):
+        response = client_user.post(target, headers=headers)
+        assert response.status_code == 429
+        assert int(response["Retry-After"]) >= 1
+        assert "Muitos pedidos ao Mercado Livre. Nada foi feito" in response.content.decode()
+    assert queued == [] and len(ml.calls) == 0
+
+
+def test_the_dashboard_and_the_api_share_one_ml_action_count(
+    client_user, user, ml_account, queued, one_ml_action_a_minute
+):
+    api = APIClient()
+    api.force_authenticate(user)
+    client_user.post(url("account_sync", ml_account))
+
+    response = api.post(f"/api/ml-accounts/{ml_account.pk}/sync")
+
+    assert response.status_code == 429 and response.json()["code"] == "RATE_LIMITED"
 
 
 def test_actions_refuse_get(client_user, ml_account):

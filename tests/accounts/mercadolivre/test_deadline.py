@@ -54,3 +54,22 @@ def test_the_budget_wait_never_runs_past_the_deadline(settings, monkeypatch):
 
     assert caught.value.code == "budget_exhausted"
     assert waits == []  # it said so at once instead of sleeping past the deadline
+
+
+def test_a_5xx_is_retried_only_when_a_whole_retry_fits_before_the_deadline(ml, settings):
+    settings.ML_CONNECT_TIMEOUT = 5.0
+    settings.ML_READ_TIMEOUT = 20.0
+    ml.get(f"{API}/sites", status=503, json={"message": "down", "status": 503})
+
+    with pytest.raises(MLUnavailable):
+        http.request_json("GET", "/sites")
+    assert len(ml.calls) == 3  # urllib3's retries, with back-off
+
+    with deadline.within(155), pytest.raises(MLUnavailable):  # a worker's sync
+        http.request_json("GET", "/sites")
+    assert len(ml.calls) == 6
+
+    with deadline.within(20), pytest.raises(MLUnavailable):  # a web request's
+        http.request_json("GET", "/sites")
+    # urllib3 reuses the first attempt's timeouts: a retry could run past the deadline.
+    assert len(ml.calls) == 7

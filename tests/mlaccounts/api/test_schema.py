@@ -24,6 +24,8 @@ CONTRACT = {
     "/api/ml-accounts/{id}/resume": {"put", "post"},
     "/api/ml-accounts/{id}/refresh-token": {"put", "post"},
     "/api/ml-accounts/{id}/token-info": {"get"},
+    # Additions after the seed: the asynchronous sync-all's job.
+    "/api/sync-jobs/{id}": {"get"},
 }
 
 
@@ -128,3 +130,16 @@ def test_the_docs_are_served_without_any_cdn():
     assert 'url: "/api/schema"' in script.content.decode()
     bundle = next(asset for asset in assets if asset.endswith("swagger-ui-bundle.js"))
     assert client.get(bundle).status_code == 200
+
+
+def test_the_schema_documents_the_asynchronous_sync_all(schema):
+    operation = schema["paths"]["/api/ml-accounts/sync-all"]["post"]
+    prefer = [p for p in operation["parameters"] if p["in"] == "header"]
+    assert [p["name"] for p in prefer] == ["Prefer"]
+    assert "respond-async" in prefer[0]["description"]
+    assert {"200", "202"} <= set(operation["responses"])
+    accepted = operation["responses"]["202"]["content"]["application/json"]["schema"]["$ref"]
+    job = schema["paths"]["/api/sync-jobs/{id}"]["get"]
+    assert job["responses"]["200"]["content"]["application/json"]["schema"]["$ref"] == accepted
+    assert _codes(schema, "/api/sync-jobs/{id}", "get", "404") == {"NOT_FOUND"}
+    assert {"401", "429"} <= set(job["responses"])

@@ -1,19 +1,23 @@
-"""POST /api/ml-accounts/sync-all: every account of the user, concurrently, within a time limit.
+"""POST /api/ml-accounts/sync-all and GET /api/sync-jobs/:id.
 
-The syncs run in worker threads with their own database connections, so these tests
-commit their rows (transaction=True) for the workers to see them.
+Sync-all queues one task per account (sync.ondemand.sync_all, the dashboard's rules) and
+waits for them up to SYNC_ALL_TIMEOUT, or answers 202 with a job at once. Here the tasks
+either run eagerly as they are queued (the answer is then complete) or are captured and
+run later, or never (the deadline path). Tasks are queued on commit, so these tests
+commit their rows (transaction=True).
 """
 
 import json
 import re
-import threading
-import time
+from datetime import timedelta
 
 import pytest
 import responses
+from django.utils import timezone
 
-from accounts.models import MLAccount
-from sync import engine
+from accounts.models import MLAccount, SyncJob, SyncJobItem
+from mlaccounts.celery import app as celery_app
+from sync import engine, ondemand, tasks
 from tests.factories import MLAccountFactory
 from tests.mlaccounts.api.conftest import COUNT_URLS, assert_error, assert_unauthorized, body
 
@@ -25,6 +29,7 @@ TOTALS = {
     "questions": ("top", 2),
     "claims": ("paging", 1),
 }
+STILL_RUNNING = "Still running; the sync finishes in the background."
 
 
 def _answer(kind):
@@ -32,59 +37,69 @@ def _answer(kind):
     return {"total": total} if where == "top" else {"paging": {"total": total}}
 
 
-def ml_by_seller(mock, *, failing=(), dead=(), delay=0.0):
-    """ML answers the counts; sellers in `failing` get 503, those in `dead` a dead token."""
+def ml_by_seller(mock, *, garbled=()):
+    """ML answers the counts; sellers in `garbled` get a body that is not JSON (no retry)."""
 
     def callback_for(kind):
         def callback(request):
-            if delay:
-                time.sleep(delay)
             seller = next(int(n) for n in re.findall(r"\d{6,}", request.url))
-            if seller in failing:
-                return 503, {}, '{"message": "down", "status": 503}'
-            if seller in dead:
-                return 401, {}, '{"message": "invalid_token", "error": "not_found", "status": 401}'
+            if seller in garbled:
+                return 200, {}, "<html>oops</html>"
             return 200, {}, json.dumps(_answer(kind))
 
         return callback
 
     for kind, url in COUNT_URLS.items():
         mock.add_callback(responses.GET, url, callback=callback_for(kind))
-    mock.post(
-        "https://api.mercadolibre.com/oauth/token",
-        status=400,
-        json={"error": "invalid_grant", "error_description": "dead", "status": 400},
-    )
-
-
-def _join_sync_threads():
-    # Syncs past the time limit keep running; let them finish before the database is flushed.
-    for thread in threading.enumerate():
-        if thread.name.startswith("sync-all"):
-            thread.join(timeout=30)
 
 
 @pytest.fixture
 def ml_mock():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
-        # Inside the mock: a sync still running must not reach the real network.
-        _join_sync_threads()
 
 
-def test_sync_all_syncs_every_account_and_summarises(alice, user, ml_mock):
+@pytest.fixture
+def eager():
+    """Tasks run in this process as they are queued (when the request's writes commit)."""
+    previous = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield celery_app
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = previous
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """Queued sync tasks are kept here instead of reaching a broker: (args, kwargs) each."""
+    calls = []
+
+    def apply_async(args=None, kwargs=None, **options):
+        calls.append((tuple(args or ()), dict(kwargs or {})))
+
+    monkeypatch.setattr(tasks.sync_account, "apply_async", apply_async)
+    return calls
+
+
+def run_captured(calls):
+    for args, kwargs in calls:
+        tasks.sync_account.apply(args, kwargs, throw=True)
+
+
+def test_sync_all_answers_once_the_queued_syncs_end(alice, user, ml_mock, eager):
     ok = MLAccountFactory(owner=user, is_primary=True, ml_user_id=1_000_001)
-    down = MLAccountFactory(owner=user, ml_user_id=1_000_002)
+    garbled = MLAccountFactory(owner=user, ml_user_id=1_000_002)
     paused = MLAccountFactory(owner=user, ml_user_id=1_000_003, status="paused", sync_enabled=False)
     expired = MLAccountFactory(owner=user, ml_user_id=1_000_004, status="expired")
-    ml_by_seller(ml_mock, failing={1_000_002}, dead={1_000_004})
+    ml_by_seller(ml_mock, garbled={1_000_002})
 
     response = alice.post("/api/ml-accounts/sync-all")
 
     assert response.status_code == 200, response.content
     data = body(response)["data"]
+    assert set(data) == {"results", "summary"}
     results = data["results"]
-    assert [r["accountId"] for r in results] == [str(a.pk) for a in (ok, down, paused, expired)]
+    assert [r["accountId"] for r in results] == [str(a.pk) for a in (ok, garbled, paused, expired)]
     assert results[0] == {
         "accountId": str(ok.pk),
         "success": True,
@@ -98,53 +113,65 @@ def test_sync_all_syncs_every_account_and_summarises(alice, user, ml_mock):
         },
     }
     assert (results[1]["success"], results[1]["code"]) == (False, "ML_UNAVAILABLE")
-    assert (results[2]["success"], results[2]["code"], results[2]["error"]) == (
-        False,
-        "ACCOUNT_PAUSED",
-        "Account is paused.",
-    )
+    assert results[2] == {
+        "accountId": str(paused.pk),
+        "success": False,
+        "code": "ACCOUNT_PAUSED",
+        "error": "Account is paused.",
+    }
     assert (results[3]["success"], results[3]["code"]) == (False, "TOKEN_EXPIRED")
     assert data["summary"] == {"total": 4, "successful": 1, "failed": 3}
 
     states = {a.pk: a for a in MLAccount.objects.filter(owner=user)}
     assert states[ok.pk].cached_products == 5
     assert states[ok.pk].last_sync_status == "success"
-    assert (states[down.pk].status, states[down.pk].last_sync_status) == ("active", "failed")
+    assert (states[garbled.pk].status, states[garbled.pk].last_sync_status) == ("active", "failed")
     assert (states[paused.pk].status, states[paused.pk].last_sync_status) == ("paused", "")
-    assert states[expired.pk].status == "expired"
-    # The paused account was never sent to ML.
-    assert not any("1000003" in call.request.url for call in ml_mock.calls)
+    # Issue 9 finding 2: the page and the API skip expired accounts alike; resume retries.
+    assert (states[expired.pk].status, states[expired.pk].last_sync_status) == ("expired", "")
+    assert all(state.sync_requested_at is None for state in states.values())
+    for seller in ("1000003", "1000004"):
+        assert not any(seller in call.request.url for call in ml_mock.calls)
+    assert not any("oauth/token" in call.request.url for call in ml_mock.calls)
 
 
-def test_sync_all_touches_only_the_users_accounts(alice, user, other_user, ml_mock):
-    mine = MLAccountFactory(owner=user, is_primary=True, ml_user_id=2_000_001)
-    theirs = MLAccountFactory(owner=other_user, ml_user_id=2_000_002)
+def test_sync_all_queues_tasks_and_runs_no_sync_in_the_request(alice, user, ml_mock, captured, settings):
+    settings.SYNC_ALL_TIMEOUT = 0.01
+    first = MLAccountFactory(owner=user, is_primary=True, ml_user_id=2_000_001)
+    second = MLAccountFactory(owner=user, ml_user_id=2_000_002)
+    ml_by_seller(ml_mock)
+
+    response = alice.post("/api/ml-accounts/sync-all")
+
+    # Nothing ran: every sync is reported as still running once the deadline passed.
+    assert response.status_code == 200
+    data = body(response)["data"]
+    assert data["results"] == [
+        {"accountId": str(account.pk), "success": False, "code": "TIMEOUT", "error": STILL_RUNNING}
+        for account in (first, second)
+    ]
+    assert data["summary"] == {"total": 2, "successful": 0, "failed": 2}
+    assert len(ml_mock.calls) == 0
+    job = SyncJob.objects.get(owner=user)
+    assert captured == [((str(account.pk),), {"job_id": str(job.pk)}) for account in (first, second)]
+    assert all(a.sync_requested_at is not None for a in MLAccount.objects.filter(owner=user))
+
+    # The worker runs them later: they record their outcome on the account and the job.
+    run_captured(captured)
+    assert {a.last_sync_status for a in MLAccount.objects.filter(owner=user)} == {"success"}
+    assert list(SyncJobItem.objects.filter(job=job).values_list("success", flat=True)) == [True, True]
+
+
+def test_sync_all_touches_only_the_users_accounts(alice, user, other_user, ml_mock, eager):
+    mine = MLAccountFactory(owner=user, is_primary=True, ml_user_id=3_000_001)
+    theirs = MLAccountFactory(owner=other_user, ml_user_id=3_000_002)
     ml_by_seller(ml_mock)
 
     data = body(alice.post("/api/ml-accounts/sync-all/"))["data"]
 
     assert [r["accountId"] for r in data["results"]] == [str(mine.pk)]
     assert MLAccount.objects.get(pk=theirs.pk).last_sync_status == ""
-    assert not any("2000002" in call.request.url for call in ml_mock.calls)
-
-
-def test_sync_all_reports_accounts_not_done_in_time(alice, user, ml_mock, settings):
-    settings.SYNC_ALL_TIMEOUT = 0.3
-    account = MLAccountFactory(owner=user, is_primary=True, ml_user_id=3_000_001)
-    ml_by_seller(ml_mock, delay=0.5)
-
-    started = time.monotonic()
-    response = alice.post("/api/ml-accounts/sync-all")
-
-    assert time.monotonic() - started < 1.5
-    data = body(response)["data"]
-    assert data["results"] == [
-        {"accountId": str(account.pk), "success": False, "code": "TIMEOUT", "error": "Timed out."}
-    ]
-    assert data["summary"] == {"total": 1, "successful": 0, "failed": 1}
-    _join_sync_threads()
-    # The sync itself finished in the background and recorded its outcome.
-    assert MLAccount.objects.get(pk=account.pk).last_sync_status == "success"
+    assert not any("3000002" in call.request.url for call in ml_mock.calls)
 
 
 def test_sync_all_without_accounts(alice, ml_mock):
@@ -161,14 +188,18 @@ def test_sync_all_is_not_taken_for_an_account_id(alice, ml_mock):
     assert_error(alice.delete("/api/ml-accounts/sync-all"), 405, "METHOD_NOT_ALLOWED")
 
 
-def test_sync_all_anonymous_is_unauthorized(api_client, ml_account, ml_mock):
+def test_sync_all_anonymous_is_unauthorized(api_client, ml_account, ml_mock, captured):
     assert_unauthorized(api_client.post("/api/ml-accounts/sync-all"))
-    assert len(ml_mock.calls) == 0
+    assert_unauthorized(api_client.post("/api/ml-accounts/sync-all", headers={"Prefer": "respond-async"}))
+    assert captured == []
+    assert not SyncJob.objects.exists()
 
 
 def test_sync_all_reports_an_unexpected_error_of_one_account_without_failing_the_rest(
-    alice, user, ml_mock, monkeypatch, caplog
+    alice, user, ml_mock, monkeypatch, eager
 ):
+    # As in the worker: a task's exception is logged there, never raised into the request.
+    eager.conf.task_eager_propagates = False
     good = MLAccountFactory(owner=user, is_primary=True, ml_user_id=4_000_001)
     broken = MLAccountFactory(owner=user, ml_user_id=4_000_002)
     ml_by_seller(ml_mock)
@@ -188,4 +219,66 @@ def test_sync_all_reports_an_unexpected_error_of_one_account_without_failing_the
     assert results[0]["accountId"] == str(good.pk) and results[0]["success"] is True
     assert (results[1]["success"], results[1]["code"]) == (False, "INTERNAL_ERROR")
     assert "secret" not in response.content.decode()
-    assert any(record.exc_info and record.exc_info[0] is RuntimeError for record in caplog.records)
+    assert MLAccount.objects.get(pk=broken.pk).sync_requested_at is None
+
+
+# --- the asynchronous form -------------------------------------------------------------------
+
+
+def test_respond_async_answers_202_with_a_job_to_poll(alice, user, ml_mock, captured):
+    account = MLAccountFactory(owner=user, is_primary=True, ml_user_id=5_000_001)
+    paused = MLAccountFactory(owner=user, ml_user_id=5_000_002, status="paused", sync_enabled=False)
+    ml_by_seller(ml_mock)
+
+    response = alice.post("/api/ml-accounts/sync-all", headers={"Prefer": "wait=5, respond-async"})
+
+    assert response.status_code == 202, response.content
+    data = body(response)["data"]
+    job = SyncJob.objects.get(owner=user)
+    assert response["Location"] == f"/api/sync-jobs/{job.pk}"
+    assert response["Preference-Applied"] == "respond-async"
+    assert (data["jobId"], data["status"]) == (str(job.pk), "running")
+    assert data["results"] == [
+        {"accountId": str(account.pk), "success": False, "code": "PENDING", "error": STILL_RUNNING},
+        {
+            "accountId": str(paused.pk),
+            "success": False,
+            "code": "ACCOUNT_PAUSED",
+            "error": "Account is paused.",
+        },
+    ]
+    assert data["summary"] == {"total": 2, "successful": 0, "failed": 1, "pending": 1}
+
+    run_captured(captured)
+    polled = alice.get(response["Location"])
+
+    assert polled.status_code == 200
+    data = body(polled)["data"]
+    assert data["status"] == "done"
+    assert data["results"][0]["success"] is True and data["results"][0]["data"]["products"] == 5
+    assert data["summary"] == {"total": 2, "successful": 1, "failed": 1, "pending": 0}
+
+
+def test_a_sync_job_is_only_its_owners(alice, charlie, other_user, ml_mock, captured, api_client):
+    MLAccountFactory(owner=other_user, is_primary=True, ml_user_id=6_000_001)
+    theirs = charlie.post("/api/ml-accounts/sync-all", headers={"Prefer": "respond-async"})
+    assert theirs.status_code == 202
+    url = theirs["Location"]
+
+    assert_error(alice.get(url), 404, "NOT_FOUND")
+    assert_error(alice.get(url + "/"), 404, "NOT_FOUND")
+    assert_error(alice.get("/api/sync-jobs/not-a-uuid"), 404, "NOT_FOUND")
+    assert_unauthorized(api_client.get(url))
+    assert charlie.get(url).status_code == 200
+
+
+def test_sync_jobs_are_purged_after_a_day_by_the_cleanup_job(user, ml_mock, captured):
+    account = MLAccountFactory(owner=user, is_primary=True)
+    old = ondemand.sync_all(user=user, with_job=True).job
+    SyncJob.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=25))
+    recent = ondemand.sync_all(user=user, with_job=True).job
+
+    tasks.cleanup_events()
+
+    assert list(SyncJob.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert SyncJobItem.objects.filter(account=account).count() == 1

@@ -1,0 +1,112 @@
+"""Syncs a user asks for: the dashboard's "sync now" and "sync all", and the API's sync-all.
+
+Nothing here talks to Mercado Livre: each sync is queued as a `sync.tasks.sync_account`
+task (after the transaction commits) and runs in the worker, so no web request waits for
+ML or leaves a thread behind. The page and the API call the same `sync_all`, so they skip
+the same accounts.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import selectors, services
+from accounts.models import AccountStatus, MLAccount, SyncJob
+from sync import outcomes, tasks
+
+# How often a waiting sync-all request looks at its job's items again.
+JOB_POLL_SECONDS = 0.2
+
+
+@dataclass
+class SyncAllPlan:
+    """What "sync all" did: accounts queued, and those skipped with the reason's code."""
+
+    queued: list[MLAccount] = field(default_factory=list)
+    paused: list[MLAccount] = field(default_factory=list)
+    expired: list[MLAccount] = field(default_factory=list)
+    job: SyncJob | None = None
+
+
+def sync_phase(account: MLAccount, *, now: datetime | None = None) -> str:
+    """Where an account's sync stands: "interrupted", "syncing", "queued", or "" (idle).
+
+    A claim older than SYNC_LEASE_SECONDS belongs to a worker that died: the next sync
+    takes it over, so it reads "interrupted, retrying" rather than a sync that never ends.
+    """
+    now = now or timezone.now()
+    if account.sync_started_at is not None:
+        if now - account.sync_started_at > timedelta(seconds=settings.SYNC_LEASE_SECONDS):
+            return "interrupted"
+        return "syncing"
+    if account.sync_requested_at is not None:
+        return "queued"
+    return ""
+
+
+def sync_request(*, account: MLAccount) -> None:
+    """Queue a sync of one account now; the dashboard shows it as "queued…" until it runs."""
+    with transaction.atomic():
+        services.mlaccount_mark_sync_requested(account_ids=[account.pk])
+        tasks.sync_account.apply_async_on_commit((str(account.pk),))
+
+
+def skip_code(account: MLAccount) -> str:
+    """Why "sync all" leaves an account out ("" when it syncs it).
+
+    Paused: its owner asked for no syncs. Expired: a try would only spend an ML refresh
+    that fails again; resuming the account is the explicit way to try it once more.
+    """
+    if account.status == AccountStatus.PAUSED:
+        return outcomes.ACCOUNT_PAUSED
+    if account.status == AccountStatus.EXPIRED:
+        return outcomes.TOKEN_EXPIRED
+    return ""
+
+
+def sync_all(*, user, with_job: bool = False) -> SyncAllPlan:
+    """Queue a sync of every account of `user` that is neither paused nor expired.
+
+    With `with_job` a SyncJob records every account (skipped ones with their code) and
+    each queued task fills its item in, for the API to answer from (`sync_job_wait`).
+    """
+    plan = SyncAllPlan()
+    accounts = list(selectors.mlaccount_list_for_user(user=user))
+    codes = {account.pk: skip_code(account) for account in accounts}
+    for account in accounts:
+        code = codes[account.pk]
+        if code == outcomes.ACCOUNT_PAUSED:
+            plan.paused.append(account)
+        elif code == outcomes.TOKEN_EXPIRED:
+            plan.expired.append(account)
+        else:
+            plan.queued.append(account)
+    with transaction.atomic():
+        if with_job:
+            plan.job = services.sync_job_create(
+                owner=user, items=[(account.pk, codes[account.pk]) for account in accounts]
+            )
+        services.mlaccount_mark_sync_requested(account_ids=[account.pk for account in plan.queued])
+        job_id = str(plan.job.pk) if plan.job else None
+        for account in plan.queued:
+            tasks.sync_account.apply_async_on_commit((str(account.pk),), {"job_id": job_id})
+    return plan
+
+
+def sync_job_wait(*, job: SyncJob, timeout: float) -> None:
+    """Wait up to `timeout` seconds for the job's syncs to end, looking every 0.2 s.
+
+    Short reads in autocommit, no lock held: the tasks write the items meanwhile.
+    """
+    end = time.monotonic() + timeout
+    while selectors.sync_job_pending_count(job_id=job.pk):
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(JOB_POLL_SECONDS, left))

@@ -214,6 +214,8 @@ else:
 # --- Users and authentication ----------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
+# ModelBackend finds users through UserManager.get_by_natural_key: by the canonical
+# email (accounts.emails). allauth's backend after it only matches exact addresses.
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
@@ -238,6 +240,9 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard:overview"
 LOGOUT_REDIRECT_URL = "account_login"
 
+# Addresses in their canonical form everywhere allauth looks them up (accounts/adapter.py).
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {"reset_password": "mlaccounts.forms.ResetPasswordForm"}
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
@@ -450,7 +455,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # JWT first: DRF takes the WWW-Authenticate header from the first class, and only
         # with one does it answer 401 (the contract) rather than 403 without credentials.
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "mlaccounts.api.authentication.JWTAuthentication",
         # The logged-in dashboard user; DRF enforces CSRF for it.
         "rest_framework.authentication.SessionAuthentication",
     ],

@@ -31,7 +31,12 @@ from accounts.services.sync_state import (
     mlaccount_release_stale_claims,
     mlaccount_store_tokens,
 )
-from accounts.services.users import MAX_NAME_LENGTH, MAX_PASSWORD_LENGTH, user_register
+from accounts.services.users import (
+    MAX_NAME_LENGTH,
+    MAX_PASSWORD_LENGTH,
+    user_register,
+    user_revoke_api_tokens,
+)
 from accounts.services.validation import MAX_ML_USER_ID, MAX_TEXT, MAX_TOKEN_LENGTH
 
 __all__ = [
@@ -62,4 +67,5 @@ __all__ = [
     "oauth_begin",
     "oauth_complete",
     "user_register",
+    "user_revoke_api_tokens",
 ]

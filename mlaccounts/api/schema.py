@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
@@ -168,3 +169,9 @@ def postprocess_paths(result, generator, request, public):
         _OPTIONAL_SLASH.sub("", path).rstrip("/") or "/": item for path, item in result["paths"].items()
     }
     return result
+
+
+class VersionedJWTScheme(SimpleJWTScheme):
+    """The bearer scheme for our subclass of simplejwt's authentication (token versions)."""
+
+    target_class = "mlaccounts.api.authentication.JWTAuthentication"

@@ -17,6 +17,8 @@ from accounts.services.validation import check_text
 
 MAX_NAME_LENGTH = 150  # AbstractUser.first_name / last_name
 MAX_PASSWORD_LENGTH = 1024  # bounds the hashing and similarity checks an anonymous caller can cause
+# Django's MinimumLengthValidator default (settings.AUTH_PASSWORD_VALIDATORS), for the schema.
+MIN_PASSWORD_LENGTH = 8
 
 
 @transaction.atomic

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC
 
-from django.core.validators import RegexValidator
+from django.core.validators import ProhibitNullCharactersValidator, RegexValidator
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -188,9 +188,9 @@ class NewPasswordField(serializers.Field):
     """
 
     default_error_messages = {
-        "invalid": _("Not a valid string."),
-        "null": _("Null characters are not allowed."),
-        "max_length": _("Ensure this field has no more than {max_length} characters."),
+        "invalid": serializers.CharField.default_error_messages["invalid"],
+        "null": ProhibitNullCharactersValidator.message,
+        "max_length": serializers.CharField.default_error_messages["max_length"],
     }
 
     def to_internal_value(self, data):

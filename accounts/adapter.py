@@ -28,6 +28,7 @@ class AccountAdapter(DefaultAccountAdapter):
     def _get_login_attempts_cache_key(self, request, **credentials) -> str:
         # allauth's own key lower()s the login: `bf@ſec.test` would get a lockout of its own
         # beside `bf@sec.test`'s. One key per canonical address instead. (allauth has no
-        # public hook for this key; its tests pin the method's name.)
+        # public hook for this key: if it renames this method, the look-alike lockout tests in
+        # tests/accounts/test_emails.py and tests/mlaccounts/test_admin_login.py fail.)
         login = credentials.get("email", credentials.get("username", ""))
         return f"{get_current_site(request).domain}:{email_key(login or '')}"

@@ -4,3 +4,18 @@ from django.apps import AppConfig
 class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Accounts"
+
+    def ready(self):
+        from django.contrib.auth.signals import user_logged_out
+
+        user_logged_out.connect(_revoke_api_tokens, dispatch_uid="accounts.revoke_api_tokens")
+
+
+def _revoke_api_tokens(sender, request, user, **kwargs):
+    # Signing out anywhere (the dashboard through allauth, the admin) ends the API's
+    # bearer tokens too: a stolen token must not outlive the session its owner closed.
+    # A signal rather than allauth's adapter, so that every logout path is covered.
+    if user is not None:
+        from accounts import services
+
+        services.user_revoke_api_tokens(user=user)

@@ -5,12 +5,15 @@ import uuid
 from cryptography.fernet import InvalidToken
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 from encrypted_fields.fields import EncryptedTextField as _BaseEncryptedTextField
+
+from accounts.emails import InvalidEmail, canonical_email
 
 MIN_SYNC_INTERVAL = 60  # seconds; api-contract.md: syncInterval >= 60000 ms
 MAX_SYNC_INTERVAL = 7 * 24 * 3600
@@ -61,16 +64,22 @@ class EncryptedTextField(_BaseEncryptedTextField):
 
 
 class UserManager(DjangoUserManager):
-    """Users log in by email, compared case-insensitively."""
+    """Users log in by email, stored and looked up in its canonical form (accounts.emails)."""
 
     use_in_migrations = True
 
     @classmethod
     def normalize_email(cls, email):
-        return (email or "").strip().lower()
+        """The canonical form of `email`; raises InvalidEmail (a ValueError) when it has none."""
+        return canonical_email(email or "")
 
     def get_by_natural_key(self, username):
-        return self.get(email__iexact=username)
+        # An exact match on the unique canonical column: one user or none, never
+        # MultipleObjectsReturned (a case-insensitive lookup could find look-alikes).
+        try:
+            return self.get(email=canonical_email(username or ""))
+        except InvalidEmail:
+            raise self.model.DoesNotExist from None
 
     def _create_user(self, email, password, **extra_fields):
         if not email:
@@ -93,7 +102,11 @@ class UserManager(DjangoUserManager):
 
 class User(AbstractUser):
     username = None
+    # Always in canonical form (accounts.emails; UserManager.normalize_email, User.clean,
+    # allauth's adapter): the unique constraint then holds per mailbox, not per spelling.
     email = models.EmailField(_("email address"), max_length=254, unique=True)
+    # Carried by every API bearer token; bumping it revokes them all (API and dashboard logout).
+    api_token_version = models.PositiveIntegerField(default=0, editable=False)
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
@@ -110,6 +123,14 @@ class User(AbstractUser):
 
     def __str__(self):
         return self.email
+
+    def clean(self):
+        # AbstractUser.clean() canonicalises the email too, but would raise InvalidEmail (a
+        # 500 in the admin's forms) for a domain IDNA cannot encode.
+        try:
+            self.email = canonical_email(self.email or "")
+        except InvalidEmail:
+            raise ValidationError({"email": _("Enter a valid email address.")}) from None
 
 
 class AccountStatus(models.TextChoices):

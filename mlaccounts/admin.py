@@ -1,6 +1,8 @@
 """Admin registrations. Tokens never appear: not in lists, not in change forms."""
 
+from allauth.account.adapter import get_adapter as get_allauth_adapter
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import IntegerField, Value
 from django.utils.translation import gettext_lazy as _
@@ -10,6 +12,32 @@ from accounts import services
 from accounts.models import AccountEvent, MLAccount, User
 from accounts.tokens import token_health
 from sync import schedule, tasks
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """The admin's login through allauth's adapter, so it has the dashboard login's limits.
+
+    allauth counts failed logins per IP and per canonical address (settings
+    ACCOUNT_RATE_LIMITS "login_failed", keyed in accounts.adapter), in the same counters as
+    the dashboard's login: a guesser cannot move from one form to the other, nor to a
+    look-alike spelling. Once the limit is reached even the right password is refused.
+    """
+
+    def clean(self):
+        email = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if email is not None and password:
+            # Raises allauth's "too many failed login attempts" error when limited.
+            self.user_cache = get_allauth_adapter(self.request).authenticate(
+                self.request, email=email, password=password
+            )
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+
+admin.site.login_form = AdminLoginForm
 
 
 @admin.register(User)

@@ -1,5 +1,7 @@
 """Dashboard forms. They parse and check what a person typed; the services decide the rest."""
 
+from allauth.account import forms as allauth_forms
+from allauth.account.adapter import get_adapter as get_allauth_adapter
 from django import forms
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -144,3 +146,11 @@ class TokenConnectForm(forms.Form):
         # Distinct ids from the OAuth site picker on the same page.
         kwargs.setdefault("auto_id", "token-%s")
         super().__init__(*args, **kwargs)
+
+
+class ResetPasswordForm(allauth_forms.ResetPasswordForm):
+    """allauth's form, mailing the address as registered (canonical) rather than as typed."""
+
+    def clean_email(self):
+        super().clean_email()
+        return get_allauth_adapter().clean_email(self.cleaned_data["email"])

@@ -92,6 +92,55 @@ if not DEBUG and (not _secret_keys or not _salt_keys):
     raise ImproperlyConfigured(
         "SECRET_KEY and SALT_KEY must be set when DEBUG is off (set DEBUG=1 for local development)."
     )
+# Keys anyone can read (this repository's examples, build and CI lines, the development
+# keys above): a deployment running on one has no secret at all, and whoever holds a
+# database dump could decrypt every Mercado Livre token. Compared case-insensitively.
+PUBLISHED_KEYS = frozenset(
+    key.lower()
+    for key in (
+        _DEV_SECRET_KEY,
+        _DEV_SALT_KEY,
+        "change-me",
+        "changeme",
+        "x",
+        "build-only",
+        "ci-salt",
+        "secret",
+        "test-salt-key",
+        "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
+        "a-long-random-production-secret-key-0123456789-abcdefghijklmnop",
+        "production-salt",
+    )
+)
+MIN_KEY_LENGTH = 32
+MIN_KEY_DISTINCT_CHARACTERS = 10
+_GENERATE_KEY = "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+
+
+def check_key_strength(name: str, keys: list[str]) -> None:
+    """Refuse a published, short or repetitive key (each key of a rotation list).
+
+    The message never repeats the key: it is a secret even when it is a weak one.
+    """
+    for position, key in enumerate(keys, start=1):
+        where = f"{name} (key {position} of its comma list)" if len(keys) > 1 else name
+        if key.lower() in PUBLISHED_KEYS:
+            problem = "is a published example value"
+        elif len(key) < MIN_KEY_LENGTH:
+            problem = f"is shorter than {MIN_KEY_LENGTH} characters"
+        elif len(set(key)) < MIN_KEY_DISTINCT_CHARACTERS:
+            problem = f"has fewer than {MIN_KEY_DISTINCT_CHARACTERS} distinct characters"
+        else:
+            continue
+        raise ImproperlyConfigured(
+            f"{where} {problem}: with DEBUG off it must be a random secret of your own, "
+            f"e.g. from {_GENERATE_KEY} (DEBUG=1 allows the development keys)."
+        )
+
+
+if not DEBUG:
+    check_key_strength("SECRET_KEY", _secret_keys)
+    check_key_strength("SALT_KEY", _salt_keys)
 # A comma list rotates keys: the first one encrypts and signs, the rest still decrypt.
 SECRET_KEY = _secret_keys[0] if _secret_keys else _DEV_SECRET_KEY
 SECRET_KEY_FALLBACKS = _secret_keys[1:]
@@ -228,6 +277,8 @@ else:
 # --- Users and authentication ----------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
+# ModelBackend finds users through UserManager.get_by_natural_key: by the canonical
+# email (accounts.emails). allauth's backend after it only matches exact addresses.
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
@@ -252,6 +303,9 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard:overview"
 LOGOUT_REDIRECT_URL = "account_login"
 
+# Addresses in their canonical form everywhere allauth looks them up (accounts/adapter.py).
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {"reset_password": "mlaccounts.forms.ResetPasswordForm"}
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
@@ -480,7 +534,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # JWT first: DRF takes the WWW-Authenticate header from the first class, and only
         # with one does it answer 401 (the contract) rather than 403 without credentials.
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "mlaccounts.api.authentication.JWTAuthentication",
         # The logged-in dashboard user; DRF enforces CSRF for it.
         "rest_framework.authentication.SessionAuthentication",
     ],

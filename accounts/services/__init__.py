@@ -43,8 +43,21 @@ from accounts.services.sync_state import (
     mlaccount_release,
     mlaccount_release_stale_claims,
 )
-from accounts.services.users import MAX_NAME_LENGTH, MAX_PASSWORD_LENGTH, user_register
-from accounts.services.validation import MAX_ML_USER_ID, MAX_TEXT, MAX_TOKEN_LENGTH
+from accounts.services.users import (
+    MAX_NAME_LENGTH,
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    user_register,
+    user_revoke_api_tokens,
+)
+from accounts.services.validation import (
+    MAX_ML_USER_ID,
+    MAX_TEXT,
+    MAX_TOKEN_LENGTH,
+    ML_USER_ID_PATTERN,
+    ML_USER_ID_RE,
+    SITE_ID_PATTERN,
+)
 
 __all__ = [
     "EVENT_MAX_AGE_DAYS",
@@ -54,6 +67,10 @@ __all__ = [
     "MAX_PASSWORD_LENGTH",
     "MAX_TEXT",
     "MAX_TOKEN_LENGTH",
+    "MIN_PASSWORD_LENGTH",
+    "ML_USER_ID_PATTERN",
+    "ML_USER_ID_RE",
+    "SITE_ID_PATTERN",
     "RefreshClaim",
     "error_backoff_seconds",
     "event_cleanup",
@@ -84,4 +101,5 @@ __all__ = [
     "sync_job_create",
     "sync_job_item_finish",
     "user_register",
+    "user_revoke_api_tokens",
 ]

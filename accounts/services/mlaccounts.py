@@ -17,6 +17,7 @@ from accounts.services.validation import (
     check_account_type,
     check_expiry,
     check_interval,
+    check_site_id,
     check_text,
     parse_ml_user_id,
 )
@@ -68,8 +69,7 @@ def mlaccount_connect(
     check_account_type(errors, account_type)
     if sync_interval is not None:
         check_interval(errors, sync_interval)
-    if not isinstance(site_id, str) or not (2 <= len(site_id) <= 4 and site_id.isalpha()):
-        errors.setdefault("site_id", []).append(_("Must be a Mercado Livre site id such as MLB."))
+    check_site_id(errors, site_id)
     if errors:
         raise AccountValidationError(errors)
 

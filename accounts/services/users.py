@@ -8,6 +8,7 @@ from allauth.account.utils import filter_users_by_email
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils.translation import gettext as _
 
 from accounts.errors import AccountValidationError, EmailExists
@@ -16,13 +17,16 @@ from accounts.services.validation import check_text
 
 MAX_NAME_LENGTH = 150  # AbstractUser.first_name / last_name
 MAX_PASSWORD_LENGTH = 1024  # bounds the hashing and similarity checks an anonymous caller can cause
+# Django's MinimumLengthValidator default (settings.AUTH_PASSWORD_VALIDATORS), for the schema.
+MIN_PASSWORD_LENGTH = 8
 
 
 @transaction.atomic
 def user_register(*, email, password, first_name="", last_name="") -> User:
     """Create a user by the dashboard sign-up's rules (django-allauth), for the REST API.
 
-    The email must be valid and not in use, compared case-insensitively against users and
+    The email must be valid and not in use in its canonical form (accounts.emails: a
+    look-alike spelling of a registered address is that address), against users and
     allauth's email addresses alike; the password must pass allauth's and Django's
     validators (similarity to the email and names included). Like allauth's sign-up, the
     address is recorded as the user's primary, unverified EmailAddress. Raises
@@ -32,10 +36,10 @@ def user_register(*, email, password, first_name="", last_name="") -> User:
     errors: dict[str, list[str]] = {}
     check_text(errors, "email", email, max_length=254)
     if "email" not in errors:
-        email = User.objects.normalize_email(email)
         try:
-            validate_email(email)
+            # The canonical form (accounts.emails): what the address is stored and found by.
             email = adapter.clean_email(email)
+            validate_email(email)
         except ValidationError as exc:
             errors.setdefault("email", []).extend(exc.messages)
     check_text(errors, "first_name", first_name, required=False, max_length=MAX_NAME_LENGTH)
@@ -69,3 +73,14 @@ def user_register(*, email, password, first_name="", last_name="") -> User:
         # Another sign-up took the address between our check and the insert.
         raise EmailExists() from None
     return user
+
+
+def user_revoke_api_tokens(*, user) -> None:
+    """Revoke every API bearer token issued to `user` so far (API or dashboard logout).
+
+    Tokens carry the user's api_token_version (mlaccounts.api.authentication); a
+    conditional UPDATE bumps it, so two logouts at once both count and nothing else in
+    the row is rewritten.
+    """
+    User.objects.filter(pk=user.pk).update(api_token_version=F("api_token_version") + 1)
+    user.refresh_from_db(fields=["api_token_version"])

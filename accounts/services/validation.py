@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from django.utils import timezone
@@ -9,7 +10,15 @@ from django.utils.translation import gettext as _
 
 from accounts.models import MAX_SYNC_INTERVAL, MIN_SYNC_INTERVAL, AccountType
 
-MAX_ML_USER_ID = 2**63 - 1
+# ML user ids exceed 32 bits (today about 10 digits); 18 digits fit the BIGINT column and a
+# pattern the API schema can state exactly.
+ML_USER_ID_MAX_DIGITS = 18
+MAX_ML_USER_ID = 10**ML_USER_ID_MAX_DIGITS - 1
+ML_USER_ID_PATTERN = rf"^[1-9][0-9]{{0,{ML_USER_ID_MAX_DIGITS - 1}}}$"
+ML_USER_ID_RE = re.compile(ML_USER_ID_PATTERN, re.ASCII)
+# Mercado Livre site ids: MLB, MLA, MCO, … (ASCII letters, stored upper-case).
+SITE_ID_PATTERN = r"^[A-Za-z]{2,4}$"
+SITE_ID_RE = re.compile(SITE_ID_PATTERN, re.ASCII)
 MAX_TEXT = 255
 MAX_TOKEN_LENGTH = 2000
 
@@ -45,15 +54,25 @@ def check_account_type(errors, value):
 
 
 def parse_ml_user_id(errors, value):
-    # ML user ids exceed 32 bits and arrive as numbers or strings; accept digits only.
+    """An ML user id from a JSON integer or a string of ASCII digits; None (and an error) otherwise.
+
+    str.isdigit() would take "²", "①" or "１２３" (and int() then fails on the first two):
+    only ASCII digits, no leading zero, at most ML_USER_ID_MAX_DIGITS of them, so the
+    check happens before any conversion of a huge string.
+    """
     if isinstance(value, bool):
         value = None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and ML_USER_ID_RE.fullmatch(value.strip()):
         value = int(value.strip())
     if not isinstance(value, int) or not 0 < value <= MAX_ML_USER_ID:
         errors.setdefault("ml_user_id", []).append(_("Must be a positive whole number (digits only)."))
         return None
     return value
+
+
+def check_site_id(errors, value):
+    if not isinstance(value, str) or not SITE_ID_RE.fullmatch(value):
+        errors.setdefault("site_id", []).append(_("Must be a Mercado Livre site id such as MLB."))
 
 
 def check_expiry(errors, value):

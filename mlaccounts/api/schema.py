@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 
+from django.core.validators import RegexValidator
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
@@ -188,3 +191,32 @@ def postprocess_paths(result, generator, request, public):
         _OPTIONAL_SLASH.sub("", path).rstrip("/") or "/": item for path, item in result["paths"].items()
     }
     return result
+
+
+class VersionedJWTScheme(SimpleJWTScheme):
+    """The bearer scheme for our subclass of simplejwt's authentication (token versions)."""
+
+    target_class = "mlaccounts.api.authentication.JWTAuthentication"
+
+
+# DRF's CharField refuses NUL characters, and text that is blank once trimmed unless
+# allow_blank: patterns saying so, for the schema to state what the server enforces.
+TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+NO_NUL_PATTERN = r"^[^\x00]*$"
+
+
+class StrictCharFieldScheme(OpenApiSerializerFieldExtension):
+    """Our text fields' schema, with the pattern of DRF's built-in checks."""
+
+    target_class = "mlaccounts.api.serializers.StrictCharField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        # A field with a pattern of its own (a RegexValidator) states it instead; drf-spectacular
+        # adds it after this.
+        own_pattern = any(isinstance(v, RegexValidator) for v in self.target.validators)
+        if "pattern" not in schema and not own_pattern:
+            blank_ok = self.target.allow_blank or not self.target.trim_whitespace
+            schema["pattern"] = NO_NUL_PATTERN if blank_ok else TEXT_PATTERN
+        return schema

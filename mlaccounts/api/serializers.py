@@ -8,19 +8,26 @@ Output serializers never name a token field.
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+import re
+from datetime import UTC
 
-from django.utils import timezone
+from django.core.validators import ProhibitNullCharactersValidator, RegexValidator
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import MAX_SYNC_INTERVAL, MIN_SYNC_INTERVAL, AccountStatus, AccountType, SyncStatus
-from accounts.services import MAX_ML_USER_ID, MAX_NAME_LENGTH, MAX_PASSWORD_LENGTH, MAX_TEXT, MAX_TOKEN_LENGTH
-
-# A token expiry outside this window is a client bug, and a far one overflows datetime
-# arithmetic (UTC conversion, DB adapters) instead of failing validation.
-MAX_EXPIRY_DISTANCE = timedelta(days=3650)
+from accounts.services import (
+    MAX_ML_USER_ID,
+    MAX_NAME_LENGTH,
+    MAX_PASSWORD_LENGTH,
+    MAX_TEXT,
+    MAX_TOKEN_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    ML_USER_ID_PATTERN,
+    ML_USER_ID_RE,
+    SITE_ID_PATTERN,
+)
 
 # --- strict fields: a number where text belongs (or text where a number belongs) is a 400 ---
 
@@ -73,28 +80,127 @@ class MillisecondsField(StrictIntegerField):
         return int(value) * 1000
 
 
-@extend_schema_field(
-    {
-        "type": "string",
-        "pattern": r"^[0-9]{1,19}$",
-        "description": "Mercado Livre's user id, a string of digits (a JSON integer is accepted too).",
-    }
-)
+_ML_USER_ID_STRING = {"type": "string", "pattern": ML_USER_ID_PATTERN}
+
+
+@extend_schema_field({**_ML_USER_ID_STRING, "description": "Mercado Livre's user id, a string of digits."})
 class MLUserIdField(serializers.Field):
-    """ML user ids exceed 32 bits: a string of digits on the wire; an integer is accepted too."""
+    """ML user ids exceed 32 bits: a string of digits on the wire; an integer is accepted too.
+
+    Exactly what the schema states: ASCII digits without a leading zero or spaces (str.isdigit
+    would take "²", "①" and "１２３"), or a JSON integer, from 1 to MAX_ML_USER_ID.
+    """
 
     default_error_messages = {"invalid": _("Must be a positive whole number (digits only).")}
 
     def to_internal_value(self, data):
-        if isinstance(data, str) and 0 < len(data.strip()) <= 19 and data.strip().isdigit():
-            data = int(data.strip())
-        # Checked before int(): a megabyte of digits must not reach the conversion.
+        # Matched before int(): a megabyte of digits must not reach the conversion.
+        if isinstance(data, str) and ML_USER_ID_RE.fullmatch(data):
+            data = int(data)
         if isinstance(data, bool) or not isinstance(data, int) or not 0 < data <= MAX_ML_USER_ID:
             self.fail("invalid")
         return data
 
     def to_representation(self, value):
         return str(value)
+
+
+@extend_schema_field(
+    {
+        "oneOf": [_ML_USER_ID_STRING, {"type": "integer", "minimum": 1, "maximum": MAX_ML_USER_ID}],
+        "description": "Mercado Livre's user id: a string of digits, or a JSON integer.",
+    }
+)
+class MLUserIdInputField(MLUserIdField):
+    pass
+
+
+@extend_schema_field({"type": "boolean", "enum": [True]})
+class TrueOnlyField(StrictBooleanField):
+    """isPrimary: only true can be set (an account stops being primary when another becomes it)."""
+
+    default_error_messages = {"invalid": _("Only true is accepted.")}
+
+    def to_internal_value(self, data):
+        if data is not True:
+            self.fail("invalid")
+        return data
+
+
+# The token expiry: ISO 8601 date and time, years 2000 to 2099 (a far date overflows datetime
+# arithmetic, UTC conversion and DB adapters, instead of failing validation), with an offset
+# (Z or ±hh:mm) or without one (then in the server's TIME_ZONE). Checked on the text as
+# written, by a pattern exact enough (month lengths, leap years) for the schema to state it.
+_YEAR = r"20[0-9]{2}"
+_LEAP_YEAR = r"20(?:[02468][048]|[13579][26])"
+_DATE = (
+    rf"(?:{_YEAR}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    r"|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+    rf"|{_LEAP_YEAR}-02-29)"
+)
+_TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
+_OFFSET = r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?"
+EXPIRY_PATTERN = rf"^{_DATE}T{_TIME}{_OFFSET}$"
+_EXPIRY_RE = re.compile(EXPIRY_PATTERN, re.ASCII)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": EXPIRY_PATTERN,
+        "description": (
+            "ISO 8601 date and time (`2030-01-31T10:00:00Z`), years 2000 to 2099; without an offset "
+            "it is the server's local time."
+        ),
+    }
+)
+class ExpiryField(serializers.DateTimeField):
+    default_error_messages = {
+        "range": _("Must be a date and time such as 2030-01-31T10:00:00Z, in the years 2000 to 2099."),
+    }
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str) or not _EXPIRY_RE.fullmatch(value):
+            self.fail("range")
+        # Hand services an aware UTC datetime whatever offset the client used.
+        return super().to_internal_value(value).astimezone(UTC)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "minLength": MIN_PASSWORD_LENGTH,
+        "maxLength": MAX_PASSWORD_LENGTH,
+        "pattern": r"^[^\x00]*[^0-9\x00][^\x00]*$",
+        "writeOnly": True,
+        "description": (
+            f"At least {MIN_PASSWORD_LENGTH} characters, not only digits; also refused: a common "
+            "password, or one too similar to the email or the names."
+        ),
+    }
+)
+class NewPasswordField(serializers.Field):
+    """A new password as sent (never trimmed); the rules are the services' (Django's validators).
+
+    Not a CharField: drf-spectacular would state DRF's blank check ("minLength: 1") over
+    the real minimum. The messages are DRF's own (and its translations).
+    """
+
+    default_error_messages = {
+        "invalid": serializers.CharField.default_error_messages["invalid"],
+        "null": ProhibitNullCharactersValidator.message,
+        "max_length": serializers.CharField.default_error_messages["max_length"],
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if "\x00" in data:
+            self.fail("null")
+        if len(data) > MAX_PASSWORD_LENGTH:
+            self.fail("max_length", max_length=MAX_PASSWORD_LENGTH)
+        return data
 
 
 class NullIfBlankChoiceField(serializers.ChoiceField):
@@ -126,7 +232,7 @@ class AuthResultSerializer(serializers.Serializer):
 
 class RegisterSerializer(serializers.Serializer):
     email = StrictEmailField(max_length=254)
-    password = StrictCharField(max_length=MAX_PASSWORD_LENGTH, trim_whitespace=False, write_only=True)
+    password = NewPasswordField(write_only=True)
     firstName = StrictCharField(
         source="first_name", max_length=MAX_NAME_LENGTH, required=False, allow_blank=True
     )
@@ -207,12 +313,12 @@ class _SyncIntervalMs(MillisecondsField):
 class ConnectSerializer(serializers.Serializer):
     """POST /api/ml-accounts: connect a seller with a token pair."""
 
-    mlUserId = MLUserIdField(source="ml_user_id")
+    mlUserId = MLUserIdInputField(source="ml_user_id")
     nickname = StrictCharField(max_length=MAX_TEXT)
     email = StrictEmailField(max_length=254)
     accessToken = StrictCharField(source="access_token", max_length=MAX_TOKEN_LENGTH, write_only=True)
     refreshToken = StrictCharField(source="refresh_token", max_length=MAX_TOKEN_LENGTH, write_only=True)
-    tokenExpiresAt = serializers.DateTimeField(source="token_expires_at")
+    tokenExpiresAt = ExpiryField(source="token_expires_at")
     accountName = StrictCharField(
         source="account_name",
         max_length=MAX_TEXT,
@@ -223,15 +329,14 @@ class ConnectSerializer(serializers.Serializer):
     accountType = serializers.ChoiceField(source="account_type", choices=AccountType.choices, required=False)
     syncInterval = _SyncIntervalMs(required=False)
     siteId = StrictCharField(
-        source="site_id", min_length=2, max_length=4, required=False, help_text='Default "MLB".'
+        source="site_id",
+        min_length=2,
+        max_length=4,
+        trim_whitespace=False,
+        validators=[RegexValidator(SITE_ID_PATTERN, _("Must be a Mercado Livre site id such as MLB."))],
+        required=False,
+        help_text='Default "MLB".',
     )
-
-    def validate_tokenExpiresAt(self, value):
-        now = timezone.now()
-        if not now - MAX_EXPIRY_DISTANCE <= value <= now + MAX_EXPIRY_DISTANCE:
-            raise serializers.ValidationError(_("Must be within ten years of now."))
-        # Hand services an aware UTC datetime whatever offset the client used.
-        return value.astimezone(UTC)
 
 
 class UpdateSerializer(serializers.Serializer):
@@ -240,7 +345,7 @@ class UpdateSerializer(serializers.Serializer):
     accountName = StrictCharField(source="account_name", max_length=MAX_TEXT, required=False)
     accountType = serializers.ChoiceField(source="account_type", choices=AccountType.choices, required=False)
     syncInterval = _SyncIntervalMs(required=False)
-    isPrimary = StrictBooleanField(
+    isPrimary = TrueOnlyField(
         source="is_primary",
         required=False,
         help_text="Only true: makes this the primary account and demotes the previous one.",

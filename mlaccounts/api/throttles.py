@@ -9,11 +9,11 @@ tests or with override_settings.
 
 from __future__ import annotations
 
-import hashlib
-
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
+
+from accounts.emails import email_key
 
 
 class _RateFromSettings:
@@ -27,12 +27,16 @@ class _RateFromSettings:
 
 
 def _email_key(request) -> str | None:
-    """A hash of the email in the request body (keys stay short and hold no address)."""
+    """A hash of the canonical email in the request body (accounts.emails.email_key).
+
+    Every look-alike spelling of an address (`bf@ſec.test`, `BF@ｓec.test`) shares the
+    address's count; keys stay short and hold no address.
+    """
     data = request.data
     email = data.get("email") if isinstance(data, dict) else None
     if not isinstance(email, str) or not email.strip():
         return None
-    return hashlib.sha256(email.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()
+    return email_key(email)
 
 
 class UserThrottle(_RateFromSettings, UserRateThrottle):

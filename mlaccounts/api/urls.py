@@ -13,6 +13,7 @@ ID = r"(?P<id>[^/]+)"
 urlpatterns = [
     re_path(r"^auth/register/?$", views.RegisterView.as_view(), name="register"),
     re_path(r"^auth/login/?$", views.LoginView.as_view(), name="login"),
+    re_path(r"^auth/logout/?$", views.LogoutView.as_view(), name="logout"),
     re_path(r"^auth/me/?$", views.MeView.as_view(), name="me"),
     re_path(r"^ml-accounts/?$", views.MLAccountListView.as_view(), name="mlaccount-list"),
     # Before the :id routes, so that "sync-all" is never taken for an id.

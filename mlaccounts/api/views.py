@@ -126,6 +126,24 @@ class LoginView(APIView):
         return envelope(result)
 
 
+class LogoutView(APIView):
+    """Revoke every bearer token of the caller."""
+
+    @api_operation(
+        operation_id="logout",
+        summary="Revoke all of your bearer tokens",
+        description=(
+            "Every bearer token issued to you so far stops working (401), whichever client holds "
+            "it; log in again for a new one. Signing out of the dashboard does the same."
+        ),
+        tag=AUTH,
+        ok={200: MessageResponse},
+    )
+    def post(self, request):
+        services.user_revoke_api_tokens(user=request.user)
+        return envelope(message=_("Logged out: every bearer token you held is revoked."), with_data=False)
+
+
 class MeView(APIView):
     """The authenticated user."""
 

@@ -9,26 +9,31 @@ pair on every refresh), so syncs and refreshes succeed without any network.
 Schemathesis's own pytest plugin (`schema.parametrize()`) does not run on pytest 9.2 (it
 sets `Node._nodeid`, which pytest 9.2 removed), so the cases come from its Hypothesis
 strategies, its documented API for use outside the plugin.
+
+Every check schemathesis has runs (`validate_response` without a `checks` list), among
+them "valid request rejected" (positive_data_acceptance: a request the schema allows must
+not get a 4xx other than 401/403/404/409/429) and "invalid request accepted"
+(negative_data_rejection). The schema states every rule the server enforces, except the
+password rules no JSON Schema can express (similarity to the email or names, Django's
+list of common passwords): generated sign-ups breaking those are set aside with `assume`.
 """
 
 import json
 import os
 import re
+import uuid
 from itertools import count
 
 import pytest
 import responses
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-from schemathesis.checks import (
-    content_type_conformance,
-    not_a_server_error,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
+from accounts.models import User
 from mlaccounts.api.authentication import access_token_for
 from mlaccounts.wsgi import application
 from tests.factories import MLAccountFactory
@@ -38,7 +43,6 @@ from tests.mlaccounts.api.test_schema import CONTRACT
 pytestmark = [pytest.mark.fuzz, pytest.mark.django_db(transaction=True)]
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "20"))  # raise it for a deeper local run
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # Operations with neither parameters nor a body have no invalid input to generate.
 NO_INPUT = {("get", "/api/auth/me"), ("get", "/api/ml-accounts"), ("post", "/api/ml-accounts/sync-all")}
 CASES = [
@@ -48,6 +52,25 @@ CASES = [
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
     if not (mode is GenerationMode.NEGATIVE and (verb, path) in NO_INPUT)
 ]
+
+
+def _breaks_an_inexpressible_password_rule(case) -> bool:
+    """A well-formed sign-up whose password Django's validators refuse for a reason the
+    schema cannot state (too similar to the email or names, a common password)."""
+    body = case.body
+    if not isinstance(body, dict) or not isinstance(body.get("password"), str):
+        return False
+    names = {
+        key: body.get(key) if isinstance(body.get(key), str) else "" for key in ("firstName", "lastName")
+    }
+    email = body.get("email") if isinstance(body.get("email"), str) else ""
+    try:
+        validate_password(
+            body["password"], User(email=email, first_name=names["firstName"], last_name=names["lastName"])
+        )
+    except ValidationError:
+        return True
+    return False
 
 
 @pytest.fixture
@@ -104,9 +127,20 @@ def test_the_api_holds_to_its_schema(api_schema, fuzz_ml, user, verb, path, mode
     )
     @given(case=st.one_of(strategies))
     def check(case):
+        if mode is GenerationMode.POSITIVE and path == "/api/auth/register":
+            assume(not _breaks_an_inexpressible_password_rule(case))
+        if isinstance(case.body, dict):
+            # Valid tokens are any text; Hypothesis likes to reuse one string across fields
+            # (a nickname equal to the token), which the leak check cannot tell from a leak.
+            # A valid token becomes a unique marked one (still valid: the case keeps its
+            # kind), and the leak check looks for the marker itself.
+            for field, marker in (("accessToken", "secretaccess"), ("refreshToken", "secretrefresh")):
+                value = case.body.get(field)
+                if isinstance(value, str) and value.strip() and "\x00" not in value and len(value) <= 2000:
+                    case.body[field] = f"{marker}-{uuid.uuid4().hex}"
         response = case.call(headers=headers)
         record_body(response.content)
-        case.validate_response(response, checks=CHECKS)
+        case.validate_response(response, headers=headers)
         # On top of the schema (which describes it too): the envelope, and never a token.
         assert response.json()["success"] is (response.status_code < 400)
         assert not re.search(rb"secret(access|refresh)|APP_USR-|TG-NEW", response.content)

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db
 CONTRACT = {
     "/api/auth/register": {"post"},
     "/api/auth/login": {"post"},
+    "/api/auth/logout": {"post"},
     "/api/auth/me": {"get"},
     "/api/ml-accounts": {"get", "post"},
     "/api/ml-accounts/{id}": {"get", "put", "patch", "delete"},

@@ -19,10 +19,10 @@ $(STAMP): pyproject.toml
 .env:
 	cp .env.example .env
 
-# Migrate, install the periodic jobs, make the demo login and its sellers (idempotent).
+# Migrate (which installs the missing periodic jobs and leaves an admin's changes to them
+# alone), make the demo login and its sellers (idempotent).
 setup: install
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py setup_periodic_tasks
 	$(PY) manage.py seed_demo
 
 run: setup

@@ -30,7 +30,7 @@ workers = _env_int("WEB_CONCURRENCY", 3)
 
 # A request still running after this many seconds is killed (an HTML 500 to the client).
 # Every synchronous Mercado Livre path answers within its own overall deadline before it:
-# SYNC_REQUEST_DEADLINE (20 s) for one sync or refresh, SYNC_ALL_TIMEOUT (25 s) for
+# SYNC_REQUEST_DEADLINE (20 s) for one sync or refresh, SYNC_ALL_TIMEOUT (20 s) for
 # "sync all". Raise those only together with this (tests/test_gunicorn_conf.py checks it).
 timeout = 30
 # On a restart or deploy, running requests get as long as the timeout to finish.

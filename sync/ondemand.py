@@ -34,6 +34,10 @@ class SyncAllPlan:
     job: SyncJob | None = None
 
 
+# Longer than a "sync all" of hundreds of accounts waits in the queue at the ML budget.
+QUEUED_FOR_AT_MOST = timedelta(minutes=15)
+
+
 def sync_phase(account: MLAccount, *, now: datetime | None = None) -> str:
     """Where an account's sync stands: "interrupted", "syncing", "queued", or "" (idle).
 
@@ -45,7 +49,9 @@ def sync_phase(account: MLAccount, *, now: datetime | None = None) -> str:
         if now - account.sync_started_at > timedelta(seconds=settings.SYNC_LEASE_SECONDS):
             return "interrupted"
         return "syncing"
-    if account.sync_requested_at is not None:
+    # A request older than QUEUED_FOR_AT_MOST lost its message (the broker was down when it
+    # was sent, say): the scheduler syncs the account in its turn, so stop saying "queued".
+    if account.sync_requested_at is not None and now - account.sync_requested_at <= QUEUED_FOR_AT_MOST:
         return "queued"
     return ""
 

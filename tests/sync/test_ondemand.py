@@ -24,6 +24,15 @@ def test_sync_phase_reads_the_claim_and_the_request(ml_account, settings):
     assert ondemand.sync_phase(ml_account, now=now) == "interrupted"
 
 
+def test_a_request_whose_message_was_lost_stops_reading_queued(ml_account):
+    # The broker was down when "sync all" sent it: the row must not say "queued" for ever.
+    now = timezone.now()
+    ml_account.sync_requested_at = now - ondemand.QUEUED_FOR_AT_MOST
+    assert ondemand.sync_phase(ml_account, now=now) == "queued"
+    ml_account.sync_requested_at = now - ondemand.QUEUED_FOR_AT_MOST - timedelta(seconds=1)
+    assert ondemand.sync_phase(ml_account, now=now) == ""
+
+
 def test_a_request_made_while_a_sync_runs_survives_that_sync(ml_account):
     began = timezone.now()
     services.mlaccount_mark_sync_requested(account_ids=[ml_account.pk], now=began + timedelta(seconds=1))

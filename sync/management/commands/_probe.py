@@ -81,10 +81,15 @@ class Summary:
     codes: Counter = field(default_factory=Counter)
     max_seconds: float = 0.0
     retry_after_429: int = 0
+    # Each 5xx as "<status> <envelope code>", or "<status> html" / "<status> <content type>".
+    errors: Counter = field(default_factory=Counter)
 
     @property
     def five_xx(self) -> int:
         return sum(n for status, n in self.statuses.items() if status >= 500)
+
+    def errors_text(self) -> str:
+        return ", ".join(f"{kind} ×{n}" for kind, n in sorted(self.errors.items())) or "-"
 
     def statuses_text(self) -> str:
         return " ".join(f"{status}×{n}" for status, n in sorted(self.statuses.items())) or "-"
@@ -100,6 +105,9 @@ def summarize(hits: list[Hit]) -> Summary:
         if hit.code:
             summary.codes[hit.code] += 1
         summary.max_seconds = max(summary.max_seconds, hit.seconds)
+        if hit.status >= 500:
+            kind = hit.code or ("html" if "html" in hit.content_type else hit.content_type or "no body")
+            summary.errors[f"{hit.status} {kind}"] += 1
         if hit.status == 429 and hit.retry_after:
             summary.retry_after_429 += 1
     return summary

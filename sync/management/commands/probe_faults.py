@@ -48,6 +48,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import redis
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -94,7 +95,7 @@ class Command(BaseCommand):
             "--scenarios", default=",".join(SCENARIOS), help=f"comma list out of {', '.join(SCENARIOS)}"
         )
         parser.add_argument("--accounts", type=int, default=50)
-        parser.add_argument("--recover-seconds", type=float, default=150, help="bound of each recovery wait")
+        parser.add_argument("--recover-seconds", type=float, default=120, help="bound of each recovery wait")
         parser.add_argument("--outage-seconds", type=float, default=30, help="how long Redis stays down")
         parser.add_argument("--slow-seconds", type=float, default=25, help="ML latency of the slow scenario")
         parser.add_argument("--api-syncs", type=int, default=3, help="concurrent API syncs per ML scenario")
@@ -266,7 +267,9 @@ class Probe:
         signal.signal(signal.SIGTERM, _interrupt)
         try:
             self._start_stack()
-            for name in self.scenarios:
+            for number, name in enumerate(self.scenarios):
+                if number:
+                    self._reset_ground()
                 getattr(self, f"scenario_{name}")()
         finally:
             self._stop_all()
@@ -337,6 +340,33 @@ class Probe:
                 stop()
             except Exception as error:  # keep stopping the rest
                 self.say(f"(stopping: {error!r})")
+
+    def _reset_ground(self) -> None:
+        """The same ground for every scenario: a healthy ML, an empty private Redis (queue,
+        cache, budget and throttles), no claim or expiry left by the previous scenario, nothing
+        due, and a fresh worker. What had to be undone is printed."""
+        self.worker.stop()
+        self.started.remove(self.worker.stop)
+        self.sandbox.configure(
+            latency_ms=BASE_LATENCY_MS, fail_rate_429=0.0, fail_rate_5xx=0.0, fail_next=[], fail_next_token=[]
+        )
+        redis.Redis.from_url(settings.REDIS_URL).flushdb()
+        claimed = self._in_progress()
+        expired = self._expired()
+        self._accounts().filter(last_sync_status=SyncStatus.IN_PROGRESS).update(
+            last_sync_status=SyncStatus.FAILED
+        )
+        self._accounts().update(
+            sync_started_at=None,
+            status=AccountStatus.ACTIVE,
+            error_count=0,
+            next_sync=timezone.now() + timedelta(days=1),
+        )
+        self._start_worker()
+        self.say(
+            f"   (ground reset: {claimed} claims and {expired} expired accounts left by the scenario undone, "
+            "Redis emptied, worker restarted)\n"
+        )
 
     def _seed(self) -> None:
         self.password = p.random_key(24)
@@ -476,7 +506,7 @@ class Probe:
         kinds = summary.kinds
         return (
             f"{summary.five_xx} (HTML 500 {kinds['html500']}, enveloped {kinds['envelope5xx']}, "
-            f"other {kinds['other5xx']}; no answer {kinds['noanswer']})"
+            f"other {kinds['other5xx']}: {summary.errors_text()}; no answer {kinds['noanswer']})"
         )
 
     def _row(self, name: str, summary: p.Summary, stuck: str, recovery: str, details: str) -> None:

@@ -70,6 +70,9 @@ SCENARIOS = ("kill", "redis", "slow", "ml5xx", "ml429", "schema")
 PROBE_USER_IDS = 7_100_000_000  # synthetic sandbox sellers from here on
 PROBE_EMAIL = "probe@example.com"
 BASE_LATENCY_MS = 50  # a healthy ML
+# ML's answer time while Redis goes down: syncs are in the middle of their calls at the
+# stop and finish (acknowledge, retry) during the outage.
+REDIS_LATENCY_MS = 4000
 # Variables that would point the probe at a real ML application instead of the sandbox.
 _ML_VARIABLES = ("ML_CLIENT_ID", "ML_CLIENT_SECRET", "ML_API_URL", "ML_AUTH_URL", "ML_SANDBOX_URL")
 # Throttle rates for the schemathesis run only: a throttle's 429 on a valid request would
@@ -274,7 +277,7 @@ class Probe:
         finally:
             self._stop_all()
         self.say(
-            "\nSummary\n" + p.table(["scenario", "5xx", "stuck", "recovery", "details"], self.rows) + "\n"
+            "\nSummary\n" + p.table(["scenario", "5xx", "stuck", "recovery", "key figures"], self.rows) + "\n"
         )
 
     def _start_stack(self) -> None:
@@ -509,9 +512,11 @@ class Probe:
             f"other {kinds['other5xx']}: {summary.errors_text()}; no answer {kinds['noanswer']})"
         )
 
-    def _row(self, name: str, summary: p.Summary, stuck: str, recovery: str, details: str) -> None:
-        self.rows.append([name, str(summary.five_xx), stuck, recovery, details])
-        self.say(self.style.SUCCESS(f"   => {name}: 5xx {self._five_xx_text(summary)}; stuck {stuck}; "))
+    def _row(self, name: str, summary: p.Summary, stuck: str, recovery: str, details: str, key: str) -> None:
+        """Print a scenario's figures in full, and keep its row (`key`: the table's short column)."""
+        five_xx = f"{summary.five_xx} ({summary.errors_text()})" if summary.five_xx else "0"
+        self.rows.append([name, five_xx, stuck, recovery, key])
+        self.say(self.style.SUCCESS(f"   => {name}: 5xx {self._five_xx_text(summary)}; stuck {stuck};"))
         self.say(self.style.SUCCESS(f"      recovery {recovery}; {details}\n"))
 
     # --- scenarios ----------------------------------------------------------------------------
@@ -545,14 +550,15 @@ class Probe:
             p.seconds_text(recovered, self.bound),
             f"dispatched {dispatched}, {busy} syncing at the kill; 'sync now' right after: "
             f"{sync_now.status} {sync_now.code}; API answers {summary.statuses_text()}",
+            f"'sync now' after the kill: {sync_now.status} {sync_now.code}",
         )
 
     def scenario_redis(self) -> None:
         self.say(
-            f"\n2. Private Redis stopped for {self.outage:.0f} s under load (syncs running, API, dashboard, "
-            "/health/, logins), then started"
+            f"\n2. Private Redis stopped for {self.outage:.0f} s under load (syncs running, ML answering in "
+            f"{REDIS_LATENCY_MS / 1000:g} s; API, dashboard, /health/, logins), then started"
         )
-        self.sandbox.configure(latency_ms=1000)
+        self.sandbox.configure(latency_ms=REDIS_LATENCY_MS)
         load = self._load(logins=True)
         try:
             self._make_due()
@@ -586,6 +592,7 @@ class Probe:
             f"{'yes' if alive_after_20s else 'NO'}, at the end: {'yes' if alive_at_end else 'NO'}; "
             "'Unrecoverable error' in worker log: "
             f"{worker_log.count('Unrecoverable error')}",
+            f"worker alive after: {'yes' if alive_at_end else 'NO'}; outage 5xx {outage.five_xx}",
         )
         if not alive_at_end:
             # No supervisor restarts it in `make run`; the next scenarios need a worker.
@@ -616,6 +623,7 @@ class Probe:
         syncs = p.summarize([hit for hit in self.recorder.between(clock) if hit.label.endswith("sync")])
         timeouts = p.count_worker_timeouts(self.web.log_text()[offset:])
         expired_fault = self._expired()
+        stuck_fault = self._in_progress()
         # Restore ML, make every account due (as "sync all" would) and let beat's cadence work.
         self.sandbox.configure(**restore)
         restored = time.monotonic()
@@ -633,7 +641,8 @@ class Probe:
         self._row(
             name,
             summary,
-            f"{self._in_progress()} in_progress, {expired} expired (0 expected)",
+            f"{stuck_fault} in_progress after the fault, {self._in_progress()} at the end; "
+            f"{expired} expired (0 expected)",
             p.seconds_text(recovered, self.bound),
             f"syncs (API ×{self.api_syncs}, dashboard ×1): {syncs.statuses_text()} "
             f"codes {dict(syncs.codes) or '-'}; all requests during the fault: {during.statuses_text()}, "
@@ -641,6 +650,9 @@ class Probe:
             f"{timeouts}; expired during the fault {expired_fault}; 429s with Retry-After "
             f"{during.retry_after_429}/{during.statuses[429]}; API sync 200 again after "
             f"{p.seconds_text(api_back, self.bound)}",
+            f"syncs {syncs.statuses_text()}, max {during.max_seconds:.1f} s, WORKER TIMEOUT {timeouts}, "
+            f"expired {max(expired, expired_fault)}, "
+            f"Retry-After {during.retry_after_429}/{during.statuses[429]}",
         )
 
     def scenario_slow(self) -> None:
@@ -707,7 +719,8 @@ class Probe:
             f"{figures['requests']} requests in {seconds:.0f} s, no answer {figures['no_answer']}; "
             f"failures by check and operation: {failures}; exit status {exit_status}"
         )
-        self.rows.append(["schemathesis", str(five_xx), "-", "-", details])
+        key = f"{figures['requests']} requests; failures: {failures}"
+        self.rows.append(["schemathesis", str(five_xx), "-", "-", key])
         self.say(
             self.style.SUCCESS(
                 f"   => schemathesis: 5xx {five_xx} (server errors logged by Django {html_500}, poller 5xx "

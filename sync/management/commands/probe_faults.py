@@ -73,6 +73,10 @@ BASE_LATENCY_MS = 50  # a healthy ML
 # ML's answer time while Redis goes down: syncs are in the middle of their calls at the
 # stop and finish (acknowledge, retry) during the outage.
 REDIS_LATENCY_MS = 4000
+# Syncs in flight when the worker is killed or Redis stops: about the worker's 32 threads
+# busy, the load under which the Redis restart killed the worker in issue 10 (with a
+# dozen in flight it often survives).
+BUSY_AT_FAULT = 30
 # Variables that would point the probe at a real ML application instead of the sandbox.
 _ML_VARIABLES = ("ML_CLIENT_ID", "ML_CLIENT_SECRET", "ML_API_URL", "ML_AUTH_URL", "ML_SANDBOX_URL")
 # Throttle rates for the schemathesis run only: a throttle's 429 on a valid request would
@@ -529,7 +533,7 @@ class Probe:
         since = timezone.now()
         self._make_due()
         dispatched = tasks.dispatch_due_syncs()
-        busy = self._wait_in_progress(min(10, self.count))
+        busy = self._wait_in_progress(min(BUSY_AT_FAULT, self.count))
         clock = time.monotonic()
         killed_at = timezone.now()
         self.worker.kill()
@@ -563,7 +567,7 @@ class Probe:
         try:
             self._make_due()
             tasks.dispatch_due_syncs()
-            busy = self._wait_in_progress(min(10, self.count))
+            busy = self._wait_in_progress(min(BUSY_AT_FAULT, self.count))
             clock = time.monotonic()
             self.redis.stop()
             time.sleep(self.outage)

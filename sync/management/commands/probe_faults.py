@@ -283,6 +283,11 @@ class Probe:
         self.say(
             "\nSummary\n" + p.table(["scenario", "5xx", "stuck", "recovery", "key figures"], self.rows) + "\n"
         )
+        if self.driver is not None:
+            self.say(
+                f"Periodic jobs run by the probe: {self.driver.skipped} runs skipped while Redis was down, "
+                f"{self.driver.failed} failed."
+            )
 
     def _start_stack(self) -> None:
         db = settings.DATABASES["default"]

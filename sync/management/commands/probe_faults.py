@@ -548,7 +548,9 @@ class Probe:
         stuck = self._in_progress()
         not_synced = self.count - self._synced_since(since)
         self.sandbox.configure(latency_ms=BASE_LATENCY_MS)
-        sync_now = self._api_sync(self.ids[0], "api-sync-after-kill")
+        # "Sync now" on an account the dead worker held (the first one if none is held).
+        held = self._accounts().filter(sync_started_at__isnull=False).values_list("pk", flat=True).first()
+        sync_now = self._api_sync(str(held or self.ids[0]), "api-sync-after-kill")
         self._start_worker()
         recovered = self._wait_all_synced(killed_at, clock)
         summary = p.summarize(self.recorder.between(clock))

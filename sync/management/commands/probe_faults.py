@@ -164,6 +164,8 @@ class Command(BaseCommand):
             "max_examples",
         ):
             argv += [f"--{option.replace('_', '-')}", str(options[option])]
+        # A SIGTERM to the probe's process group, like Ctrl-C, lets both processes clean up.
+        signal.signal(signal.SIGTERM, _interrupt)
         inner = subprocess.Popen(argv, cwd=settings.BASE_DIR, env=env)  # noqa: S603 - this command
         try:
             returncode = inner.wait()

@@ -1,0 +1,742 @@
+"""A repeatable fault probe (issue 10, "Must show"): `manage.py probe_faults`.
+
+It runs a production-like stack on loopback addresses only and prints one line of figures
+per scenario, then a summary table:
+
+- a database of its own (`<name of DATABASE_URL>_probe`, dropped and created afresh),
+- a private redis-server on a free port (broker, cache and ML budget), started and stopped
+  by the probe, persisting to var/probe/redis/ so that a stop and start keeps the queue,
+- the bundled sandbox ML (`manage.py ml_sandbox`) with its knobs (latency, 429s, 5xx),
+- gunicorn with DEBUG=0 and random 50-character SECRET_KEY/SALT_KEY, 3 workers,
+  `--timeout 30` (or `-c gunicorn.conf.py` when the repository has one),
+- the Procfile's Celery worker (threads pool),
+- one user with 50 sandbox sellers connected through services.mlaccount_connect.
+
+There is no beat process: this process runs the periodic jobs of sync.schedule.JOBS
+itself, at their own periods (the first run at start, as beat does for a new schedule),
+and skips a run while the private Redis is down (beat could not deliver it either). So
+the jobs keep beat's cadence while their timing relative to each fault is known; a
+scenario that needs work at once calls dispatch_due_syncs itself, as a beat run at that
+moment would.
+
+Scenarios (each bounded by --recover-seconds of recovery time):
+  kill     the worker SIGKILLed while syncing the 50 accounts, then a new worker started
+  redis    the private Redis stopped for --outage-seconds under load, then started
+  slow     ML answering in --slow-seconds (25 s): API and dashboard syncs
+  ml5xx    ML answering 500 to every call, then restored
+  ml429    ML answering 429 to every call, then restored
+  schema   schemathesis with every check against gunicorn's /api/schema/
+
+Refuses to run without DATABASE_URL (PostgreSQL) and REDIS_URL: it is a production-like
+probe. It never touches the developer's database, nor the Redis of REDIS_URL.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import redis
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from psycopg import sql
+
+from accounts import services
+from accounts.mercadolivre.oauth import parse_token_response
+from accounts.models import AccountStatus, MLAccount, SyncStatus, User
+from mlaccounts.api.authentication import access_token_for
+from sync import schedule, tasks
+from sync.management.commands import _probe as p
+
+INNER_FLAG = "MLACCOUNTS_PROBE_INNER"
+SCENARIOS = ("kill", "redis", "slow", "ml5xx", "ml429", "schema")
+PROBE_USER_IDS = 7_100_000_000  # synthetic sandbox sellers from here on
+PROBE_EMAIL = "probe@example.com"
+BASE_LATENCY_MS = 50  # a healthy ML
+# ML's answer time while Redis goes down: syncs are in the middle of their calls at the
+# stop and finish (acknowledge, retry) during the outage.
+REDIS_LATENCY_MS = 4000
+# Syncs in flight when the worker is killed or Redis stops: about the worker's 32 threads
+# busy, the load under which the Redis restart killed the worker in issue 10 (with a
+# dozen in flight it often survives).
+BUSY_AT_FAULT = 30
+# Variables that would point the probe at a real ML application instead of the sandbox.
+_ML_VARIABLES = ("ML_CLIENT_ID", "ML_CLIENT_SECRET", "ML_API_URL", "ML_AUTH_URL", "ML_SANDBOX_URL")
+# Throttle rates for the schemathesis run only: a throttle's 429 on a valid request would
+# be noise there (the throttles have their own tests; the other scenarios keep them).
+_UNTHROTTLED = dict.fromkeys(
+    (
+        "API_THROTTLE_USER",
+        "API_THROTTLE_ML_ACTION",
+        "API_THROTTLE_LOGIN_IP",
+        "API_THROTTLE_LOGIN_FAILURES",
+        "API_THROTTLE_REGISTER_IP",
+        "API_THROTTLE_REGISTER_EMAIL",
+    ),
+    "100000/min",
+)
+
+
+class Command(BaseCommand):
+    help = "Production-like fault probe (issue 10): prints 5xx counts, stuck accounts and recovery times."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--scenarios", default=",".join(SCENARIOS), help=f"comma list out of {', '.join(SCENARIOS)}"
+        )
+        parser.add_argument("--accounts", type=int, default=50)
+        parser.add_argument("--recover-seconds", type=float, default=120, help="bound of each recovery wait")
+        parser.add_argument("--outage-seconds", type=float, default=30, help="how long Redis stays down")
+        parser.add_argument("--slow-seconds", type=float, default=25, help="ML latency of the slow scenario")
+        parser.add_argument("--api-syncs", type=int, default=3, help="concurrent API syncs per ML scenario")
+        parser.add_argument("--max-examples", type=int, default=3, help="schemathesis examples per operation")
+        parser.add_argument("--keep-db", action="store_true", help="keep the probe's database afterwards")
+
+    def handle(self, *args, **options):
+        scenarios = [name.strip() for name in options["scenarios"].split(",") if name.strip()]
+        unknown = sorted(set(scenarios) - set(SCENARIOS))
+        if unknown:
+            raise CommandError(f"unknown scenarios: {', '.join(unknown)}")
+        options["scenarios"] = scenarios
+        if os.environ.get(INNER_FLAG) == "1":
+            Probe(self, **options).run()
+        else:
+            self._run_isolated(options)
+
+    # --- isolation: re-run this command on a database and a Redis of its own --------------------
+
+    def _run_isolated(self, options: dict) -> None:
+        database_url = os.environ.get("DATABASE_URL", "")
+        if not database_url.startswith(("postgres://", "postgresql://")) or not os.environ.get("REDIS_URL"):
+            raise CommandError(
+                "probe_faults is a production-like probe: set DATABASE_URL (PostgreSQL) and REDIS_URL. "
+                "It uses a database <name>_probe and a private redis-server of its own, never those."
+            )
+        probe_dir = Path(settings.BASE_DIR) / "var" / "probe"
+        probe_dir.mkdir(parents=True, exist_ok=True)
+        for old in probe_dir.glob("*.log"):
+            old.unlink()
+        probe_url, admin_url, name = self._database_urls(database_url)
+        self._recreate(admin_url, name)
+        env = {k: v for k, v in os.environ.items() if k not in _ML_VARIABLES}
+        env.update(
+            {
+                INNER_FLAG: "1",
+                "VAR_DIR": str(probe_dir),
+                "DATABASE_URL": probe_url,
+                "REDIS_URL": f"redis://127.0.0.1:{p.free_port()}/0",
+                "DEBUG": "0",
+                "SECRET_KEY": p.random_key(),
+                "SALT_KEY": p.random_key(),
+                # Plain HTTP on loopback, as behind a TLS-terminating proxy.
+                "SECURE_SSL_REDIRECT": "0",
+                "SESSION_COOKIE_SECURE": "0",
+                "CSRF_COOKIE_SECURE": "0",
+                "LOG_FORMAT": "json",
+                # This process prints the figures; the programs it starts log INFO to var/probe/.
+                "LOG_LEVEL": "WARNING",
+            }
+        )
+        argv = [sys.executable, "manage.py", "probe_faults", "--scenarios", ",".join(options["scenarios"])]
+        for option in (
+            "accounts",
+            "recover_seconds",
+            "outage_seconds",
+            "slow_seconds",
+            "api_syncs",
+            "max_examples",
+        ):
+            argv += [f"--{option.replace('_', '-')}", str(options[option])]
+        # A SIGTERM to the probe's process group, like Ctrl-C, lets both processes clean up.
+        signal.signal(signal.SIGTERM, _interrupt)
+        inner = subprocess.Popen(argv, cwd=settings.BASE_DIR, env=env)  # noqa: S603 - this command
+        try:
+            returncode = inner.wait()
+        except KeyboardInterrupt:
+            # The inner probe got the Ctrl-C too: let it stop what it started.
+            returncode = inner.wait()
+        finally:
+            if not options["keep_db"]:
+                self._drop(admin_url, name)
+        if returncode:
+            raise CommandError(f"the probe failed (exit status {returncode}); logs in {probe_dir}")
+
+    @staticmethod
+    def _database_urls(database_url: str) -> tuple[str, str, str]:
+        parts = urlsplit(database_url)
+        name = parts.path.lstrip("/") + "_probe"
+        return (
+            urlunsplit(parts._replace(path=f"/{name}")),
+            urlunsplit(parts._replace(path="/postgres")),
+            name,
+        )
+
+    @staticmethod
+    def _recreate(admin_url: str, name: str) -> None:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+    @staticmethod
+    def _drop(admin_url: str, name: str) -> None:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+class BeatDriver(threading.Thread):
+    """Runs sync.schedule.JOBS's interval jobs in this process at their periods (see module doc)."""
+
+    def __init__(self, redis_answers):
+        super().__init__(daemon=True)
+        self.redis_answers = redis_answers
+        self.stopped = threading.Event()
+        self.jobs = [(job, import_string(job.task)) for job in schedule.JOBS if job.every_seconds]
+        self.skipped = 0
+        self.failed = 0
+
+    def run(self):
+        next_run = {job.name: time.monotonic() for job, _ in self.jobs}
+        while not self.stopped.is_set():
+            now = time.monotonic()
+            for job, task in self.jobs:
+                if now < next_run[job.name]:
+                    continue
+                next_run[job.name] = now + job.every_seconds
+                if not self.redis_answers():
+                    self.skipped += 1
+                    continue
+                try:
+                    task()
+                except Exception:  # a failed run is counted; beat would log it and go on
+                    self.failed += 1
+                finally:
+                    close_old_connections()
+            self.stopped.wait(0.5)
+
+    def stop(self):
+        self.stopped.set()
+        self.join(timeout=120)
+
+
+class Probe:
+    """The probe proper, inside the isolated environment (settings point at its own services)."""
+
+    def __init__(
+        self, command: BaseCommand, *, scenarios, accounts, recover_seconds, outage_seconds, **options
+    ):
+        self.out = command.stdout
+        self.style = command.style
+        self.scenarios = scenarios
+        self.count = accounts
+        self.bound = recover_seconds
+        self.outage = outage_seconds
+        self.slow_seconds = options["slow_seconds"]
+        self.api_syncs = options["api_syncs"]
+        self.max_examples = options["max_examples"]
+        self.base = Path(settings.BASE_DIR)
+        self.dir = Path(settings.VAR_DIR)
+        self.env = {**os.environ}
+        self.env.pop(INNER_FLAG)
+        self.env["LOG_LEVEL"] = "INFO"
+        self.recorder = p.Recorder()
+        self.rows: list[list[str]] = []
+        self.started: list = []  # what to stop, newest last
+        self.redis = self.sandbox = self.web = self.worker = None
+        self.driver: BeatDriver | None = None
+
+    def say(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+    # --- the run ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        # A SIGTERM stops what the probe started, as Ctrl-C does.
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            self._start_stack()
+            for number, name in enumerate(self.scenarios):
+                if number:
+                    self._reset_ground()
+                getattr(self, f"scenario_{name}")()
+        finally:
+            self._stop_all()
+        self.say(
+            "\nSummary\n" + p.table(["scenario", "5xx", "stuck", "recovery", "key figures"], self.rows) + "\n"
+        )
+        if self.driver is not None:
+            self.say(
+                f"Periodic jobs run by the probe: {self.driver.skipped} runs skipped while Redis was down, "
+                f"{self.driver.failed} failed."
+            )
+
+    def _start_stack(self) -> None:
+        db = settings.DATABASES["default"]
+        web_timeout = "gunicorn.conf.py" if (self.base / "gunicorn.conf.py").exists() else "--timeout 30"
+        worker = " ".join(p.procfile_command("worker", self.base / "Procfile")[1:])
+        self.say(
+            f"Probe stack: PostgreSQL {db['NAME']}, private Redis {settings.REDIS_URL}, "
+            f"DEBUG={settings.DEBUG}, gunicorn 3 workers ({web_timeout}), worker: {worker}; "
+            f"cores: {os.cpu_count()}"
+        )
+        call_command("migrate", verbosity=0)
+        port = int(urlsplit(settings.REDIS_URL).port)
+        self.redis = p.PrivateRedis(port=port, folder=self.dir / "redis")
+        self.redis.start()
+        self.started.append(self.redis.stop)
+        self.sandbox = p.Sandbox(cwd=self.base, env=self.env, log_path=self.dir / "sandbox.log")
+        self.started.append(self.sandbox.stop)
+        self.env["ML_SANDBOX_URL"] = self.sandbox.url
+        settings.ML_API_URL = settings.ML_AUTH_URL = self.sandbox.url  # this process dispatches
+        self.sandbox.configure(latency_ms=BASE_LATENCY_MS)
+        self._seed()
+        self._start_web()
+        self._start_worker()
+        self.api = f"{self.web.url}/api"
+        self.bearer = {"Authorization": f"Bearer {access_token_for(self.user)}"}
+        self.session = self._dashboard_session()
+        self.poller = p.Repeater(lambda: self._get("/api/ml-accounts", "poll"), 0.5)
+        self.poller.start()
+        self.started.append(self.poller.stop)
+        # Baseline: every account syncs once on the healthy stack.
+        since = timezone.now()
+        self._make_due()
+        tasks.dispatch_due_syncs()
+        seconds = self._wait_all_synced(since, time.monotonic())
+        self.say(
+            f"\nBaseline: {self._synced_since(since)}/{self.count} accounts synced in "
+            f"{p.seconds_text(seconds, self.bound)}; sandbox {self.sandbox.url}, web {self.web.url}\n"
+        )
+        if seconds is None:
+            raise CommandError("the stack does not sync on a healthy ML: see the logs in var/probe/")
+        self.driver = BeatDriver(self.redis.answers)
+        self.driver.start()
+        self.started.append(self.driver.stop)
+
+    def _start_web(self, **extra_env) -> None:
+        self.web = p.Gunicorn(
+            cwd=self.base,
+            env={**self.env, **extra_env},
+            log_path=self.dir / "gunicorn.log",
+            access_log=self.dir / "gunicorn-access.log",
+        )
+        self.started.append(self.web.stop)
+
+    def _start_worker(self) -> None:
+        self.worker = p.Worker(cwd=self.base, env=self.env, log_path=self.dir / "worker.log")
+        self.started.append(self.worker.stop)
+
+    def _stop_all(self) -> None:
+        while self.started:
+            stop = self.started.pop()
+            try:
+                stop()
+            except Exception as error:  # keep stopping the rest
+                self.say(f"(stopping: {error!r})")
+
+    def _reset_ground(self) -> None:
+        """The same ground for every scenario: a healthy ML, an empty private Redis (queue,
+        cache, budget and throttles), no claim or expiry left by the previous scenario, nothing
+        due, and a fresh worker. What had to be undone is printed."""
+        self.worker.stop()
+        self.started.remove(self.worker.stop)
+        self.sandbox.configure(
+            latency_ms=BASE_LATENCY_MS, fail_rate_429=0.0, fail_rate_5xx=0.0, fail_next=[], fail_next_token=[]
+        )
+        redis.Redis.from_url(settings.REDIS_URL).flushdb()
+        claimed = self._in_progress()
+        expired = self._expired()
+        self._accounts().filter(last_sync_status=SyncStatus.IN_PROGRESS).update(
+            last_sync_status=SyncStatus.FAILED
+        )
+        self._accounts().update(
+            sync_started_at=None,
+            status=AccountStatus.ACTIVE,
+            error_count=0,
+            next_sync=timezone.now() + timedelta(days=1),
+        )
+        self._start_worker()
+        self.say(
+            f"   (ground reset: {claimed} claims and {expired} expired accounts left by the scenario undone, "
+            "Redis emptied, worker restarted)\n"
+        )
+
+    def _seed(self) -> None:
+        self.password = p.random_key(24)
+        self.user = User.objects.create_user(PROBE_EMAIL, self.password)
+        for n in range(self.count):
+            user_id = PROBE_USER_IDS + n
+            token_set = parse_token_response(self.sandbox.call("POST", "mint", {"user_id": user_id}))
+            services.mlaccount_connect(
+                owner=self.user,
+                ml_user_id=user_id,
+                nickname=f"PROBE_{n}",
+                email=f"probe{n}@example.com",
+                access_token=token_set.access_token,
+                refresh_token=token_set.refresh_token,
+                token_expires_at=token_set.expires_at,
+                scopes=" ".join(token_set.scopes),
+            )
+        self.ids = [str(pk) for pk in MLAccount.objects.order_by("ml_user_id").values_list("pk", flat=True)]
+
+    # --- HTTP ---------------------------------------------------------------------------------
+
+    def _get(self, path: str, label: str, *, dashboard: bool = False) -> p.Hit:
+        hit, _ = p.http(
+            "GET",
+            self.web.url + path,
+            label=label,
+            headers={} if dashboard else self.bearer,
+            opener=self.session if dashboard else None,
+            timeout=70,
+        )
+        self.recorder.add(hit)
+        return hit
+
+    def _api_sync(self, account_id: str, label: str = "api-sync") -> p.Hit:
+        hit, _ = p.http("POST", f"{self.api}/ml-accounts/{account_id}/sync", label=label, headers=self.bearer)
+        self.recorder.add(hit)
+        return hit
+
+    def _dashboard_session(self) -> urllib.request.OpenerDirector:
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), p._NoRedirect)
+        p.http("GET", f"{self.web.url}/accounts/login/", opener=opener)
+        self.jar = jar
+        form = {"login": PROBE_EMAIL, "password": self.password, "csrfmiddlewaretoken": self._csrf()}
+        hit, _ = p.http(
+            "POST",
+            f"{self.web.url}/accounts/login/",
+            body=urllib.parse.urlencode(form).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            opener=opener,
+        )
+        if hit.status != 302:
+            raise CommandError(f"dashboard login answered {hit.status}, expected 302")
+        return opener
+
+    def _csrf(self) -> str:
+        return next((cookie.value for cookie in self.jar if cookie.name == "csrftoken"), "")
+
+    def _dashboard_sync(self, account_id: str) -> p.Hit:
+        hit, _ = p.http(
+            "POST",
+            f"{self.web.url}/ml-accounts/{account_id}/sync/",
+            label="dashboard-sync",
+            body=urllib.parse.urlencode({"csrfmiddlewaretoken": self._csrf()}).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            opener=self.session,
+        )
+        self.recorder.add(hit)
+        return hit
+
+    def _api_login(self) -> p.Hit:
+        hit, _ = p.http(
+            "POST",
+            f"{self.api}/auth/login",
+            label="api-login",
+            body=json.dumps({"email": PROBE_EMAIL, "password": self.password}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        self.recorder.add(hit)
+        return hit
+
+    def _load(self, *, logins: bool) -> p.Repeater:
+        """Requests beside the poller: /health/, the dashboard, and (every 5 s) an API login."""
+        ticks = iter(range(10**9))
+
+        def action():
+            self._get("/health/", "health")
+            self._get("/", "dashboard", dashboard=True)
+            if logins and next(ticks) % 5 == 0:
+                self._api_login()
+
+        repeater = p.Repeater(action, 1.0)
+        repeater.start()
+        return repeater
+
+    # --- database figures ---------------------------------------------------------------------
+
+    def _accounts(self):
+        return MLAccount.objects.filter(owner=self.user)
+
+    def _make_due(self) -> None:
+        """Every account due now (claims untouched: a claimed account stays claimed)."""
+        self._accounts().update(next_sync=timezone.now() - timedelta(seconds=1))
+
+    def _synced_since(self, since) -> int:
+        return self._accounts().filter(last_sync__gte=since, last_sync_status=SyncStatus.SUCCESS).count()
+
+    def _in_progress(self) -> int:
+        return (
+            self._accounts()
+            .filter(Q(last_sync_status=SyncStatus.IN_PROGRESS) | Q(sync_started_at__isnull=False))
+            .count()
+        )
+
+    def _expired(self) -> int:
+        return self._accounts().filter(status=AccountStatus.EXPIRED).count()
+
+    def _wait_all_synced(self, since, clock: float) -> float | None:
+        """Seconds from `clock` (monotonic) until every account has a successful sync since
+        `since` (a datetime), or None when that does not happen within the bound."""
+        while time.monotonic() - clock < self.bound:
+            if self._synced_since(since) >= self.count:
+                return time.monotonic() - clock
+            time.sleep(1)
+        return None
+
+    def _wait_in_progress(self, at_least: int, timeout: float = 30) -> int:
+        deadline = time.monotonic() + timeout
+        while (busy := self._in_progress()) < at_least and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return busy
+
+    def _gunicorn_offset(self) -> int:
+        return len(self.web.log_text())
+
+    def _five_xx_text(self, summary: p.Summary) -> str:
+        kinds = summary.kinds
+        return (
+            f"{summary.five_xx} (HTML 500 {kinds['html500']}, enveloped {kinds['envelope5xx']}, "
+            f"other {kinds['other5xx']}: {summary.errors_text()}; no answer {kinds['noanswer']})"
+        )
+
+    def _row(self, name: str, summary: p.Summary, stuck: str, recovery: str, details: str, key: str) -> None:
+        """Print a scenario's figures in full, and keep its row (`key`: the table's short column)."""
+        five_xx = f"{summary.five_xx} ({summary.errors_text()})" if summary.five_xx else "0"
+        self.rows.append([name, five_xx, stuck, recovery, key])
+        self.say(self.style.SUCCESS(f"   => {name}: 5xx {self._five_xx_text(summary)}; stuck {stuck};"))
+        self.say(self.style.SUCCESS(f"      recovery {recovery}; {details}\n"))
+
+    # --- scenarios ----------------------------------------------------------------------------
+
+    def scenario_kill(self) -> None:
+        self.say(
+            f"1. Worker SIGKILLed while syncing {self.count} accounts (ML answering in 1.5 s), then restarted"
+        )
+        self.sandbox.configure(latency_ms=1500)
+        since = timezone.now()
+        self._make_due()
+        dispatched = tasks.dispatch_due_syncs()
+        busy = self._wait_in_progress(min(BUSY_AT_FAULT, self.count))
+        clock = time.monotonic()
+        killed_at = timezone.now()
+        self.worker.kill()
+        self.worker.stop()
+        self.started.remove(self.worker.stop)
+        time.sleep(2)
+        stuck = self._in_progress()
+        not_synced = self.count - self._synced_since(since)
+        self.sandbox.configure(latency_ms=BASE_LATENCY_MS)
+        # "Sync now" on an account the dead worker held (the first one if none is held).
+        held = self._accounts().filter(sync_started_at__isnull=False).values_list("pk", flat=True).first()
+        sync_now = self._api_sync(str(held or self.ids[0]), "api-sync-after-kill")
+        self._start_worker()
+        recovered = self._wait_all_synced(killed_at, clock)
+        summary = p.summarize(self.recorder.between(clock))
+        self._row(
+            "worker killed",
+            summary,
+            f"{stuck} in_progress, {not_synced} not synced",
+            p.seconds_text(recovered, self.bound),
+            f"dispatched {dispatched}, {busy} syncing at the kill; 'sync now' right after: "
+            f"{sync_now.status} {sync_now.code}; API answers {summary.statuses_text()}",
+            f"'sync now' after the kill: {sync_now.status} {sync_now.code}",
+        )
+
+    def scenario_redis(self) -> None:
+        self.say(
+            f"\n2. Private Redis stopped for {self.outage:.0f} s under load (syncs running, ML answering in "
+            f"{REDIS_LATENCY_MS / 1000:g} s; API, dashboard, /health/, logins), then started"
+        )
+        self.sandbox.configure(latency_ms=REDIS_LATENCY_MS)
+        load = self._load(logins=True)
+        try:
+            self._make_due()
+            tasks.dispatch_due_syncs()
+            busy = self._wait_in_progress(min(BUSY_AT_FAULT, self.count))
+            clock = time.monotonic()
+            self.redis.stop()
+            time.sleep(self.outage)
+            self.redis.start()
+            restarted = time.monotonic()
+            restarted_at = timezone.now()
+            self.sandbox.configure(latency_ms=BASE_LATENCY_MS)
+            time.sleep(20)
+            alive_after_20s = self.worker.alive()
+            self._make_due()
+            recovered = self._wait_all_synced(restarted_at, restarted)
+            alive_at_end = self.worker.alive()
+        finally:
+            load.stop()
+        stuck = self._in_progress()
+        outage = p.summarize(self.recorder.between(clock, restarted))
+        summary = p.summarize(self.recorder.between(clock))
+        worker_log = self.worker.log_text()
+        self._row(
+            "redis outage",
+            summary,
+            f"{stuck} in_progress at the end",
+            p.seconds_text(recovered, self.bound),
+            f"{busy} syncing at the stop; during the outage {outage.requests} requests, "
+            f"{self._five_xx_text(outage)}; worker alive 20 s after restart: "
+            f"{'yes' if alive_after_20s else 'NO'}, at the end: {'yes' if alive_at_end else 'NO'}; "
+            "'Unrecoverable error' in worker log: "
+            f"{worker_log.count('Unrecoverable error')}",
+            f"worker alive after: {'yes' if alive_at_end else 'NO'}; outage 5xx {outage.five_xx}",
+        )
+        if not alive_at_end:
+            # No supervisor restarts it in `make run`; the next scenarios need a worker.
+            self.worker.stop()
+            self.started.remove(self.worker.stop)
+            self._start_worker()
+            self.say("   (the dead worker was replaced for the next scenarios)\n")
+
+    def _ml_fault(self, name: str, title: str, knobs: dict, restore: dict) -> None:
+        self.say(f"\n{title}")
+        offset = self._gunicorn_offset()
+        clock = time.monotonic()
+        self.sandbox.configure(**knobs)
+        load = self._load(logins=False)
+        try:
+            self._make_due()
+            tasks.dispatch_due_syncs()  # background syncs under the fault too
+            targets = self.ids[: self.api_syncs]
+            threads = [threading.Thread(target=self._api_sync, args=(account_id,)) for account_id in targets]
+            threads.append(threading.Thread(target=self._dashboard_sync, args=(self.ids[self.api_syncs],)))
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            load.stop()
+        during = p.summarize(self.recorder.between(clock))
+        syncs = p.summarize([hit for hit in self.recorder.between(clock) if hit.label.endswith("sync")])
+        timeouts = p.count_worker_timeouts(self.web.log_text()[offset:])
+        expired_fault = self._expired()
+        stuck_fault = self._in_progress()
+        # Restore ML, make every account due (as "sync all" would) and let beat's cadence work.
+        self.sandbox.configure(**restore)
+        restored = time.monotonic()
+        restored_at = timezone.now()
+        self._make_due()
+        api_back = None
+        while time.monotonic() - restored < self.bound:
+            if self._api_sync(self.ids[0], "api-sync-recovery").status == 200:
+                api_back = time.monotonic() - restored
+                break
+            time.sleep(5)
+        recovered = self._wait_all_synced(restored_at, restored)
+        expired = self._expired()
+        summary = p.summarize(self.recorder.between(clock))
+        self._row(
+            name,
+            summary,
+            f"{stuck_fault} in_progress after the fault, {self._in_progress()} at the end; "
+            f"{expired} expired (0 expected)",
+            p.seconds_text(recovered, self.bound),
+            f"syncs (API ×{self.api_syncs}, dashboard ×1): {syncs.statuses_text()} "
+            f"codes {dict(syncs.codes) or '-'}; all requests during the fault: {during.statuses_text()}, "
+            f"max {during.max_seconds:.1f} s, HTML 500 {during.kinds['html500']}; gunicorn WORKER TIMEOUT "
+            f"{timeouts}; expired during the fault {expired_fault}; 429s with Retry-After "
+            f"{during.retry_after_429}/{during.statuses[429]}; API sync 200 again after "
+            f"{p.seconds_text(api_back, self.bound)}",
+            f"syncs {syncs.statuses_text()}, max {during.max_seconds:.1f} s, WORKER TIMEOUT {timeouts}, "
+            f"expired {max(expired, expired_fault)}, "
+            f"Retry-After {during.retry_after_429}/{during.statuses[429]}",
+        )
+
+    def scenario_slow(self) -> None:
+        self._ml_fault(
+            "ML slow",
+            f"3. ML answering in {self.slow_seconds:.0f} s",
+            {"latency_ms": self.slow_seconds * 1000},
+            {"latency_ms": BASE_LATENCY_MS},
+        )
+
+    def scenario_ml5xx(self) -> None:
+        self._ml_fault(
+            "ML 500s",
+            "4. ML answering 500 to every call",
+            {"fail_rate_5xx": 1.0, "fail_5xx_status": 500},
+            {"fail_rate_5xx": 0.0},
+        )
+
+    def scenario_ml429(self) -> None:
+        self._ml_fault(
+            "ML 429s",
+            "5. ML answering 429 to every call (no Retry-After from ML, as documented)",
+            {"fail_rate_429": 1.0},
+            {"fail_rate_429": 0.0},
+        )
+
+    def scenario_schema(self) -> None:
+        self.say(
+            f"\n6. schemathesis, every check, {self.max_examples} examples per operation, as the account "
+            "owner (gunicorn restarted with the API throttles lifted)"
+        )
+        self.web.stop()
+        self.started.remove(self.web.stop)
+        self._start_web(**_UNTHROTTLED)
+        self.api = f"{self.web.url}/api"
+        report = self.dir / "schemathesis.ndjson"
+        report.unlink(missing_ok=True)
+        token = access_token_for(self.user)
+        argv = [str(Path(sys.executable).parent / "schemathesis"), "run", f"{self.web.url}/api/schema/"]
+        argv += ["--url", self.web.url, "--checks", "all", "-H", f"Authorization: Bearer {token}"]
+        argv += ["--max-examples", str(self.max_examples), "--seed", "10", "--no-shrink", "--workers", "1"]
+        argv += ["--generation-database", "none", "--request-timeout", "40", "--no-color"]
+        argv += ["--report", "ndjson", "--report-ndjson-path", str(report)]
+        clock = time.monotonic()
+        offset = self._gunicorn_offset()
+        with open(self.dir / "schemathesis.log", "wb") as log:
+            try:
+                completed = subprocess.run(  # noqa: S603 - the venv's schemathesis
+                    argv, cwd=self.dir, stdout=log, stderr=subprocess.STDOUT, timeout=600, check=False
+                )
+                exit_status = str(completed.returncode)
+            except subprocess.TimeoutExpired:
+                exit_status = "timed out"
+        seconds = time.monotonic() - clock
+        lines = report.read_text(errors="replace").splitlines() if report.exists() else []
+        figures = p.schemathesis_figures(lines)
+        summary = p.summarize(self.recorder.between(clock))
+        html_500 = self.web.log_text()[offset:].count("Internal Server Error")
+        failures = (
+            ", ".join(f"{name} {n}" for name, n in sorted(figures["failures"].items())) or "none"
+        ) + f" ({figures['failing_cases']} failing cases)"
+        five_xx = figures["five_xx"]
+        details = (
+            f"{figures['requests']} requests in {seconds:.0f} s, no answer {figures['no_answer']}; "
+            f"failures by check and operation: {failures}; exit status {exit_status}"
+        )
+        key = f"{figures['requests']} requests; failures: {failures}"
+        self.rows.append(["schemathesis", str(five_xx), "-", "-", key])
+        self.say(
+            self.style.SUCCESS(
+                f"   => schemathesis: 5xx {five_xx} (server errors logged by Django {html_500}, poller 5xx "
+                f"{summary.five_xx}); {details} (log: var/probe/schemathesis.log)\n"
+            )
+        )

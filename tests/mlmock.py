@@ -3,7 +3,6 @@
 import json
 import re
 import threading
-import time
 from urllib.parse import parse_qs
 
 import responses
@@ -54,15 +53,13 @@ class RotatingTokenEndpoint:
     """ML's token endpoint with single-use refresh tokens: only the latest one works.
 
     `calls` counts every request, `issued` the pairs handed out, `invalid_grants` the
-    refusals; `current` and `last_access` are the pair ML would accept now. `delay` holds
-    each successful answer, so that concurrent callers pile up behind the row lock.
+    refusals; `current` and `last_access` are the pair ML would accept now.
     """
 
-    def __init__(self, *, user_id: int, current_refresh: str, delay: float = 0.0):
+    def __init__(self, *, user_id: int, current_refresh: str):
         self.user_id = user_id
         self.current = current_refresh
         self.last_access = None
-        self.delay = delay
         self.lock = threading.Lock()
         self.calls = 0
         self.issued = 0
@@ -82,7 +79,6 @@ class RotatingTokenEndpoint:
             self.issued += 1
             body = token_body(self.user_id, 1000 + self.issued)
             self.current, self.last_access = body["refresh_token"], body["access_token"]
-        time.sleep(self.delay)
         return (200, {"Content-Type": "application/json"}, json.dumps(body))
 
     def install(self, rsps):

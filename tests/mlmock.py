@@ -1,13 +1,35 @@
-"""Mercado Livre at the HTTP boundary, with `responses`: the shapes of mercadolivre-api.md."""
+"""Mercado Livre at the HTTP boundary, with `responses`: the shapes of mercadolivre-api.md.
+
+The root conftest's `ml` fixture is the mock; these are its URLs, bodies and endpoints.
+"""
 
 import json
 import re
 import threading
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import responses
 
 API = "https://api.mercadolibre.com"
+TOKEN_URL = API + "/oauth/token"
+COUNT_URLS = {
+    "products": re.compile(re.escape(API) + r"/users/\d+/items/search"),
+    "orders": API + "/orders/search",
+    "questions": API + "/questions/search",
+    "claims": API + "/post-purchase/v1/claims/search",
+}
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ml"
+
+
+def load_fixture(name: str) -> dict:
+    """Return a JSON shape copied from mercadolivre-api.md (tests/fixtures/ml/<name>.json)."""
+    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def ml_error(name: str) -> dict:
+    """Return one of the documented ML error bodies from tests/fixtures/ml/errors.json."""
+    return load_fixture("errors")[name]
 
 
 def token_body(user_id: int, n: int) -> dict:
@@ -28,25 +50,14 @@ def add_counts(rsps, *, products=12, orders=5, questions=3, claims=1, status=200
     """
     if status != 200:
         body = {"message": "error", "error": "error", "status": status, "cause": []}
-        for pattern in (
-            r"/users/\d+/items/search",
-            r"/orders/search",
-            r"/questions/search",
-            r"/post-purchase/",
-        ):
-            rsps.add(responses.GET, re.compile(API + pattern), json=body, status=status)
+        for url in COUNT_URLS.values():
+            rsps.add(responses.GET, url, json=body, status=status)
         return
     if products is not None:
-        rsps.add(
-            responses.GET, re.compile(API + r"/users/\d+/items/search"), json={"paging": {"total": products}}
-        )
-    rsps.add(responses.GET, re.compile(API + r"/orders/search"), json={"paging": {"total": orders}})
-    rsps.add(responses.GET, re.compile(API + r"/questions/search"), json={"total": questions})
-    rsps.add(
-        responses.GET,
-        re.compile(API + r"/post-purchase/v1/claims/search"),
-        json={"paging": {"total": claims}, "data": []},
-    )
+        rsps.add(responses.GET, COUNT_URLS["products"], json={"paging": {"total": products}, "results": []})
+    rsps.add(responses.GET, COUNT_URLS["orders"], json={"paging": {"total": orders}, "results": []})
+    rsps.add(responses.GET, COUNT_URLS["questions"], json={"total": questions, "questions": []})
+    rsps.add(responses.GET, COUNT_URLS["claims"], json={"paging": {"total": claims}, "data": []})
 
 
 class RotatingTokenEndpoint:
@@ -82,5 +93,5 @@ class RotatingTokenEndpoint:
         return (200, {"Content-Type": "application/json"}, json.dumps(body))
 
     def install(self, rsps):
-        rsps.add_callback(responses.POST, API + "/oauth/token", callback=self)
+        rsps.add_callback(responses.POST, TOKEN_URL, callback=self)
         return self

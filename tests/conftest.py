@@ -61,7 +61,13 @@ def ml_settings(settings):
 
 
 @pytest.fixture
-def ml(ml_settings):
-    """Mercado Livre mocked at the HTTP boundary; unmatched requests fail the test."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+def ml(ml_settings, request):
+    """Mercado Livre mocked at the HTTP boundary; unmatched requests fail the test.
+
+    The one ML mock of the suite (URLs, bodies and endpoints in tests/mlmock.py). Tests
+    marked `ml_every_answer_used` (the ML client's) also fail when a registered answer
+    was never asked for.
+    """
+    every_answer_used = request.node.get_closest_marker("ml_every_answer_used") is not None
+    with responses.RequestsMock(assert_all_requests_are_fired=every_answer_used) as rsps:
         yield rsps

@@ -9,6 +9,8 @@ which the settings refuse. (Subprocesses the tests start inherit them.)
 import os
 import secrets
 import tempfile
+import uuid
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 os.environ.setdefault("SALT_KEY", secrets.token_urlsafe(50))
@@ -18,3 +20,17 @@ os.environ.setdefault("ML_REQUESTS_PER_SECOND", "0")
 os.environ.setdefault("DEBUG", "false")
 # Keep tests away from a developer's var/ (SQLite file, file cache, sandbox state).
 os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="mlaccounts-test-"))
+# Keep the cache (throttle counts, the sync heartbeat) away from a developer's and from
+# another test session's on the same Redis; a real worker started by a test inherits it.
+os.environ.setdefault("CACHE_KEY_PREFIX", f"mlaccounts-test-{uuid.uuid4().hex[:12]}")
+
+# pytest-xdist: each worker process inherits the variables above from the controller, so
+# the workers would share one file cache and one Redis key prefix, and a test clearing the
+# cache (the API conftest) would wipe another worker's throttle counts mid-test. Each worker
+# gets its own. (The test databases are per worker already: pytest-django suffixes them.)
+_worker = os.environ.get("PYTEST_XDIST_WORKER")
+if _worker:
+    _var = Path(os.environ["VAR_DIR"]) / _worker
+    _var.mkdir(parents=True, exist_ok=True)
+    os.environ["VAR_DIR"] = str(_var)
+    os.environ["CACHE_KEY_PREFIX"] += f"-{_worker}"

@@ -201,7 +201,10 @@ class VersionedJWTScheme(SimpleJWTScheme):
 
 # DRF's CharField refuses NUL characters, and text that is blank once trimmed unless
 # allow_blank: patterns saying so, for the schema to state what the server enforces.
-TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+# Trimming is Python's str.strip(), whose whitespace (str.isspace) includes the separators
+# \x1c-\x1f that an ECMA-262 `\s` (the schema's regex dialect) does not: spell them out.
+_PY_WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+TEXT_PATTERN = rf"^[^\x00]*[^\x00{_PY_WHITESPACE}][^\x00]*$"
 NO_NUL_PATTERN = r"^[^\x00]*$"
 
 

@@ -728,7 +728,7 @@ def test_fail_next_does_not_touch_the_token_endpoint(sandbox):
     assert _get(sandbox, "/sites").status_code == 500
 
 
-def test_latency_is_roughly_honoured(sandbox):
+def test_latency_delays_every_answer(sandbox):
     _control(sandbox, "config", latency_ms=200)
 
     started = time.monotonic()
@@ -736,7 +736,8 @@ def test_latency_is_roughly_honoured(sandbox):
     elapsed = time.monotonic() - started
 
     assert response.status_code == 200
-    assert 0.2 <= elapsed < 1.5
+    # At least the latency asked for; no upper bound, which only a machine's speed decides.
+    assert elapsed >= 0.2
 
 
 def test_rate_limit_per_second_answers_429_beyond_the_budget(sandbox):

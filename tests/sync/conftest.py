@@ -1,24 +1,14 @@
-"""Fixtures for the background engine: Celery in eager mode, a recorder of enqueued tasks."""
+"""Fixtures for the background engine: Celery in eager mode, a recorder of enqueued tasks.
+
+ML is the root conftest's `ml` mock.
+"""
 
 from dataclasses import dataclass, field
 
 import pytest
-import responses
 
 from mlaccounts.celery import app as celery_app
 from sync import schedule, tasks
-from tests.mlmock import API
-
-
-@pytest.fixture
-def ml_api(settings):
-    """Mercado Livre at the HTTP boundary (responses), the budget off."""
-    settings.ML_API_URL = API
-    settings.ML_CLIENT_ID = "123"
-    settings.ML_CLIENT_SECRET = "s3cret"
-    settings.ML_REQUESTS_PER_SECOND = 0
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
 
 
 @pytest.fixture

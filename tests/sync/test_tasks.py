@@ -32,8 +32,8 @@ def _error(status, error="error"):
 # --- sync_account ------------------------------------------------------------------------------
 
 
-def test_sync_task_saves_counts(ml_account, ml_api, eager):
-    add_counts(ml_api, products=120, orders=33, questions=4, claims=2)
+def test_sync_task_saves_counts(ml_account, ml, eager):
+    add_counts(ml, products=120, orders=33, questions=4, claims=2)
 
     outcome = tasks.sync_account.delay(str(ml_account.pk)).get()
 
@@ -42,18 +42,18 @@ def test_sync_task_saves_counts(ml_account, ml_api, eager):
     assert (ml_account.cached_products, ml_account.cached_orders) == (120, 33)
     assert ml_account.last_sync_status == "success"
     assert ml_account.sync_started_at is None
-    assert len(ml_api.calls) == 4
+    assert len(ml.calls) == 4
 
 
 def test_transient_failures_are_retried_then_succeed_without_recording_a_failure(
-    ml_account, ml_api, run_with_retries, settings
+    ml_account, ml, run_with_retries, settings
 ):
     settings.SYNC_RETRY_BASE_SECONDS = 10
     # The HTTP layer already retries a 5xx GET twice: three 503s fail one attempt.
     for _ in range(3):
-        ml_api.add(responses.GET, ITEMS, **_error(503, "service_unavailable"))
-    ml_api.add(responses.GET, ITEMS, **_error(429, "too_many_requests"))
-    add_counts(ml_api, products=7)
+        ml.add(responses.GET, ITEMS, **_error(503, "service_unavailable"))
+    ml.add(responses.GET, ITEMS, **_error(429, "too_many_requests"))
+    add_counts(ml, products=7)
 
     outcome, countdowns = run_with_retries(tasks.sync_account, str(ml_account.pk))
 
@@ -67,19 +67,19 @@ def test_transient_failures_are_retried_then_succeed_without_recording_a_failure
         "success",
     )
     assert not AccountEvent.objects.filter(account=ml_account).exists()
-    assert len(ml_api.calls) == 3 + 1 + 4
+    assert len(ml.calls) == 3 + 1 + 4
 
 
 def test_rate_limited_sync_gives_up_after_max_retries_and_records_one_failure(
-    ml_account, ml_api, run_with_retries
+    ml_account, ml, run_with_retries
 ):
-    ml_api.add(responses.GET, ITEMS, **_error(429, "too_many_requests"))
+    ml.add(responses.GET, ITEMS, **_error(429, "too_many_requests"))
 
     outcome, countdowns = run_with_retries(tasks.sync_account, str(ml_account.pk))
 
     assert outcome == engine.Outcome.FAILED
     assert len(countdowns) == tasks.sync_account.max_retries
-    assert len(ml_api.calls) == tasks.sync_account.max_retries + 1
+    assert len(ml.calls) == tasks.sync_account.max_retries + 1
     ml_account.refresh_from_db()
     assert (ml_account.status, ml_account.error_count, ml_account.last_sync_status) == ("active", 1, "failed")
     assert ml_account.sync_started_at is None
@@ -88,9 +88,9 @@ def test_rate_limited_sync_gives_up_after_max_retries_and_records_one_failure(
     assert (event.kind, event.http_status) == ("rate_limited", 429)
 
 
-def test_unauthorized_sync_renews_the_token_once_then_marks_the_account_expired(ml_account, ml_api, eager):
-    ml_api.add(responses.GET, ITEMS, **_error(401, "not_found"))
-    ml_api.add(
+def test_unauthorized_sync_renews_the_token_once_then_marks_the_account_expired(ml_account, ml, eager):
+    ml.add(responses.GET, ITEMS, **_error(401, "not_found"))
+    ml.add(
         responses.POST,
         API + "/oauth/token",
         json={"error": "invalid_grant", "error_description": "used", "status": 400, "cause": []},
@@ -100,16 +100,16 @@ def test_unauthorized_sync_renews_the_token_once_then_marks_the_account_expired(
     outcome = tasks.sync_account.delay(str(ml_account.pk)).get()
 
     assert outcome == engine.Outcome.FAILED
-    token_calls = [c for c in ml_api.calls if c.request.url.endswith("/oauth/token")]
+    token_calls = [c for c in ml.calls if c.request.url.endswith("/oauth/token")]
     assert len(token_calls) == 1  # one refresh attempt, no task retry
     ml_account.refresh_from_db()
     assert ml_account.status == "expired"
     assert AccountEvent.objects.filter(account=ml_account, kind="auth").count() == 1
 
 
-def test_account_in_error_returns_to_active_on_its_first_success(user, ml_api, eager):
+def test_account_in_error_returns_to_active_on_its_first_success(user, ml, eager):
     account = MLAccountFactory(owner=user, status="error", error_count=7)
-    add_counts(ml_api)
+    add_counts(ml)
 
     assert tasks.sync_account.delay(str(account.pk)).get() == "success"
 
@@ -117,11 +117,11 @@ def test_account_in_error_returns_to_active_on_its_first_success(user, ml_api, e
     assert (account.status, account.error_count) == ("active", 0)
 
 
-def test_sync_task_for_a_removed_account_is_a_no_op(db, ml_api, eager):
+def test_sync_task_for_a_removed_account_is_a_no_op(db, ml, eager):
     outcome = tasks.sync_account.delay("6f1c7c1e-0000-4000-8000-000000000000").get()
 
     assert outcome == engine.Outcome.MISSING
-    assert len(ml_api.calls) == 0
+    assert len(ml.calls) == 0
 
 
 def test_sync_stopped_by_the_soft_time_limit_is_recorded_as_a_failure(ml_account, monkeypatch, eager):
@@ -343,7 +343,7 @@ def test_refresh_job_renews_only_tokens_expiring_within_the_hour(
 
 
 def test_one_failing_account_does_not_stop_the_other_refreshes(
-    user, ml_api, enqueued, run_with_retries, django_capture_on_commit_callbacks
+    user, ml, enqueued, run_with_retries, django_capture_on_commit_callbacks
 ):
     soon = timezone.now() + timedelta(minutes=20)
     dead = MLAccountFactory(owner=user, token_expires_at=soon, refresh_token="TG-dead-1")
@@ -354,7 +354,7 @@ def test_one_failing_account_does_not_stop_the_other_refreshes(
         owner=user, token_expires_at=soon + timedelta(minutes=2), refresh_token="TG-fine-3"
     )
     endpoint = TokenEndpoint({"TG-dead-1": 400, "TG-down-2": 503, "TG-fine-3": 200})
-    ml_api.add_callback(responses.POST, API + "/oauth/token", callback=endpoint)
+    ml.add_callback(responses.POST, API + "/oauth/token", callback=endpoint)
 
     with django_capture_on_commit_callbacks(execute=True):
         tasks.refresh_expiring_tokens()
@@ -379,9 +379,9 @@ def test_one_failing_account_does_not_stop_the_other_refreshes(
     assert fine.token_expires_at > timezone.now() + timedelta(hours=5)
 
 
-def test_refresh_task_for_a_removed_account_is_a_no_op(db, ml_api, eager):
+def test_refresh_task_for_a_removed_account_is_a_no_op(db, ml, eager):
     assert tasks.refresh_account_token.delay("6f1c7c1e-0000-4000-8000-000000000000").get() == "missing"
-    assert len(ml_api.calls) == 0
+    assert len(ml.calls) == 0
 
 
 # --- health_check and cleanup_events ----------------------------------------------------------------

@@ -23,7 +23,18 @@ def _probability(raw: str) -> float:
 
 
 def _interrupt(signum, frame):
+    # Once only: a second SIGTERM during the shutdown must not cut the shutdown short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> None:
+    """Turn SIGTERM (honcho, process managers) into KeyboardInterrupt, like Ctrl-C.
+
+    Call it inside the ``try`` that catches KeyboardInterrupt: a SIGTERM arriving between
+    installing the handler and entering the ``try`` would escape as a traceback.
+    """
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 class Command(BaseCommand):
@@ -69,10 +80,13 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["if_sandbox"] and not settings.ML_SANDBOX:
             # Idle rather than exit: honcho stops every process when one of them ends.
-            signal.signal(signal.SIGTERM, _interrupt)
-            self.stdout.write("ML_CLIENT_ID is set: talking to Mercado Livre itself; the sandbox stays idle.")
-            self.stdout.flush()
             try:
+                _stop_on_sigterm()
+                # Printed once SIGTERM is handled: from this line on, stopping is clean.
+                self.stdout.write(
+                    "ML_CLIENT_ID is set: talking to Mercado Livre itself; the sandbox stays idle."
+                )
+                self.stdout.flush()
                 while True:
                     signal.pause()
             except KeyboardInterrupt:
@@ -102,9 +116,9 @@ class Command(BaseCommand):
             self.stdout.write("Quit with CONTROL-C.")
             self.stdout.flush()
 
-        # honcho and process managers stop with SIGTERM: shut down as cleanly as on Ctrl-C.
-        signal.signal(signal.SIGTERM, _interrupt)
         try:
+            # honcho and process managers stop with SIGTERM: shut down as cleanly as on Ctrl-C.
+            _stop_on_sigterm()
             serve_forever(
                 options["host"],
                 options["port"],

@@ -1,7 +1,9 @@
-"""Shared fixtures for the ML client tests: fixed ML settings, a clean rate budget, ML mocked."""
+"""Shared fixtures for the ML client tests: fixed ML settings and a clean rate budget.
+
+ML itself is the root conftest's `ml` mock; these tests are marked `ml_every_answer_used`.
+"""
 
 import pytest
-import responses
 
 from accounts.mercadolivre import ratelimit
 
@@ -24,10 +26,3 @@ def clean_budget():
     ratelimit.reset()
     yield
     ratelimit.reset()
-
-
-@pytest.fixture
-def ml():
-    """ML mocked at the HTTP boundary; every registered response must be used."""
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock

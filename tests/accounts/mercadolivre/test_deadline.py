@@ -4,7 +4,10 @@ import pytest
 
 from accounts.mercadolivre import deadline, http, ratelimit
 from accounts.mercadolivre.errors import MLRateLimited, MLUnavailable
-from tests.accounts.mercadolivre import API
+from tests.mlmock import API
+
+# Every answer registered on the `ml` mock must be asked for.
+pytestmark = pytest.mark.ml_every_answer_used
 
 
 def test_without_a_deadline_nothing_is_capped():

@@ -19,7 +19,7 @@ from accounts.mercadolivre.errors import (
     error_from_response,
     parse_retry_after,
 )
-from tests.accounts.mercadolivre import ml_error
+from tests.mlmock import ml_error
 
 
 def make_response(status, body=None, *, text=None, headers=None, reason="") -> requests.Response:

@@ -12,7 +12,10 @@ import requests
 
 from accounts.mercadolivre import http, ratelimit
 from accounts.mercadolivre.errors import MLBadResponse, MLRateLimited, MLUnauthorized, MLUnavailable
-from tests.accounts.mercadolivre import API, ml_error
+from tests.mlmock import API, ml_error
+
+# Every answer registered on the `ml` mock must be asked for.
+pytestmark = pytest.mark.ml_every_answer_used
 
 TOKEN = "APP_USR-1234567890123456-031418-0a1b2c3d4e5f60718293a4b5c6d7e8f9-987654321"
 

@@ -18,7 +18,10 @@ from accounts.mercadolivre.errors import (
     MLUnavailable,
 )
 from accounts.mercadolivre.sandbox import CALLBACK_PATH
-from tests.accounts.mercadolivre import API, load_fixture, ml_error
+from tests.mlmock import API, load_fixture, ml_error
+
+# Every answer registered on the `ml` mock must be asked for.
+pytestmark = pytest.mark.ml_every_answer_used
 
 TOKEN_URL = f"{API}/oauth/token"
 REDIRECT_URI = f"https://accounts.example.com{CALLBACK_PATH}"

@@ -167,8 +167,10 @@ def test_acquire_paces_real_time_requests(settings):
         ratelimit.acquire(bucket=bucket)
     elapsed = time.monotonic() - started
 
-    # 20 come from the burst, the next 4 at 20/s: about 0.2 s.
-    assert 0.15 <= elapsed < 0.6
+    # 20 come from the burst, the next 4 at 20/s: at least 0.2 s however fast the machine
+    # (less a little jitter). No upper bound: a busy machine may take longer, and the waits
+    # themselves are checked exactly with the fake clock above.
+    assert elapsed >= 0.15
 
 
 # --- penalize() ---------------------------------------------------------------------------------
@@ -284,10 +286,11 @@ def redis_buckets():
 def test_redis_buckets_share_one_budget(redis_buckets):
     first, second = redis_buckets
 
-    assert [first.take(4), second.take(4), first.take(4), second.take(4)] == [0.0] * 4
+    # One token every 20 s: no refill comes between these calls, however slow the machine.
+    assert first.take(0.05) == 0.0
 
-    assert 0 < first.take(4) <= 0.25
-    assert 0 < second.take(4) <= 0.25
+    assert 0 < second.take(0.05) <= 20
+    assert 0 < first.take(0.05) <= 20
 
 
 @pytest.mark.redis
@@ -295,12 +298,11 @@ def test_redis_buckets_share_one_budget(redis_buckets):
 def test_redis_buckets_with_other_names_are_independent(redis_buckets):
     first, _ = redis_buckets
     other = ratelimit.RedisBucket(f"test-{uuid.uuid4()}", url=REDIS_URL)
-    for _ in range(2):
-        first.take(2)
+    first.take(0.05)  # its one token; the next comes in 20 s
 
     try:
-        assert first.take(2) > 0
-        assert other.take(2) == 0.0
+        assert first.take(0.05) > 0
+        assert other.take(0.05) == 0.0
     finally:
         other.reset()
 
@@ -309,13 +311,14 @@ def test_redis_buckets_with_other_names_are_independent(redis_buckets):
 @needs_redis
 def test_redis_bucket_refills_over_time(redis_buckets):
     first, second = redis_buckets
-    for _ in range(20):
-        first.take(20)
-    assert second.take(20) > 0
+    assert first.take(0.5) == 0.0  # the one token of a 2 s refill
+    wait = second.take(0.5)
+    assert 0 < wait <= 2
 
-    time.sleep(0.12)
+    # Real time must pass (the bucket reads Redis's clock); waiting longer only refills more.
+    time.sleep(wait + 0.05)
 
-    assert second.take(20) == 0.0
+    assert second.take(0.5) == 0.0
 
 
 @pytest.mark.redis
@@ -323,29 +326,29 @@ def test_redis_bucket_refills_over_time(redis_buckets):
 def test_redis_penalty_blocks_every_process(redis_buckets):
     first, second = redis_buckets
 
-    first.block(1.5)
+    first.block(60)
 
-    assert second.take(100) == pytest.approx(1.5, abs=0.1)
-    assert first.take(100) == pytest.approx(1.5, abs=0.1)
+    # The block, not an empty bucket (which would ask for 0.01 s at this rate).
+    assert 1 < second.take(100) <= 60
+    assert 1 < first.take(100) <= 60
 
 
 @pytest.mark.redis
 @needs_redis
 def test_acquire_and_penalize_go_through_redis_when_configured(settings):
     settings.REDIS_URL = REDIS_URL
-    settings.ML_REQUESTS_PER_SECOND = 3
+    settings.ML_REQUESTS_PER_SECOND = 0.05  # one token every 20 s: no refill during the test
     name = f"test-{uuid.uuid4()}"
     bucket = ratelimit.get_bucket(name)
     elsewhere = ratelimit.RedisBucket(name, url=REDIS_URL)  # another process, same budget
 
     assert isinstance(bucket, ratelimit.RedisBucket)
-    for _ in range(3):
-        ratelimit.acquire(bucket=bucket)
+    ratelimit.acquire(bucket=bucket)
     with pytest.raises(MLRateLimited):
         ratelimit.acquire(max_wait=0, bucket=elsewhere)
 
-    ratelimit.penalize(1.0, bucket=elsewhere)
+    ratelimit.penalize(60.0, bucket=elsewhere)
     with pytest.raises(MLRateLimited) as caught:
         ratelimit.acquire(max_wait=0, bucket=bucket)
-    assert caught.value.retry_after == pytest.approx(1.0, abs=0.1)
+    assert 20 < caught.value.retry_after <= 60  # the penalty, longer than any refill
     assert redis.Redis.from_url(REDIS_URL).exists(*bucket.keys) == 2

@@ -15,7 +15,10 @@ from accounts.mercadolivre.errors import (
     MLUnauthorized,
     MLUnavailable,
 )
-from tests.accounts.mercadolivre import API, load_fixture, ml_error
+from tests.mlmock import API, load_fixture, ml_error
+
+# Every answer registered on the `ml` mock must be asked for.
+pytestmark = pytest.mark.ml_every_answer_used
 
 # Every §4.2 order status but cancelled and invalid: the sales "orders (30 days)" counts.
 NOT_CANCELLED = (

@@ -1,4 +1,4 @@
-"""Fixtures of the API tests: clients for the cast, ML mocked at the HTTP boundary, leak checks.
+"""Fixtures of the API tests: clients for the cast, ML answers on the root `ml` mock, leak checks.
 
 Every response an API client of this suite receives is kept, and after each test its
 bodies are searched for the tokens stored in the database and for the markers every
@@ -6,20 +6,18 @@ test token carries ("secretaccess", "secretrefresh"): no answer may contain a to
 """
 
 import json
-import re
 import uuid
 from datetime import timedelta
 
 import pytest
-import responses
 from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import MLAccount
 from mlaccounts.api.authentication import access_token_for
+from tests.mlmock import API, COUNT_URLS, TOKEN_URL, add_counts
 
-ML = "https://api.mercadolibre.com"
 TOKEN_MARKERS = ("secretaccess", "secretrefresh", "APP_USR-", "TESTACCESS", "TESTREFRESH")
 
 MIN_SECRET_LENGTH = 16
@@ -63,7 +61,7 @@ def assert_unauthorized(response) -> None:
 
 @pytest.fixture(autouse=True)
 def _api_settings(settings):
-    settings.ML_API_URL = ML
+    settings.ML_API_URL = API
     # Messages follow the request's language (pt-BR by default); the assertions here read
     # the English source strings.
     settings.LANGUAGE_CODE = "en"
@@ -121,31 +119,12 @@ def charlie(other_user):
     return client_for(other_user)
 
 
-# --- Mercado Livre at the HTTP boundary --------------------------------------------------------
-
-
-@pytest.fixture
-def ml():
-    """Mercado Livre mocked with `responses`; nothing passes through to the network."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
-COUNT_URLS = {
-    "products": re.compile(re.escape(ML) + r"/users/\d+/items/search"),
-    "orders": ML + "/orders/search",
-    "questions": ML + "/questions/search",
-    "claims": ML + "/post-purchase/v1/claims/search",
-}
-TOKEN_URL = ML + "/oauth/token"
+# --- Mercado Livre answers on the root `ml` mock (tests/mlmock.py) ----------------------------
 
 
 def ml_counts(mock, *, products=12, orders=7, questions=3, claims=1):
     """ML answers the four count endpoints."""
-    mock.get(COUNT_URLS["products"], json={"paging": {"total": products}, "results": []})
-    mock.get(COUNT_URLS["orders"], json={"paging": {"total": orders}, "results": []})
-    mock.get(COUNT_URLS["questions"], json={"total": questions, "questions": []})
-    mock.get(COUNT_URLS["claims"], json={"paging": {"total": claims}, "data": []})
+    add_counts(mock, products=products, orders=orders, questions=questions, claims=claims)
 
 
 def ml_counts_fail(mock, status: int, *, headers=None, payload=None):

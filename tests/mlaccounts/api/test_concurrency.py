@@ -6,7 +6,7 @@ and leave the account with a dead pair.
 """
 
 import json
-import time
+import threading
 
 import pytest
 import responses
@@ -24,7 +24,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def test_simultaneous_refreshes_leave_a_working_token_pair(user):
     assert connection.vendor == "postgresql"
     account = MLAccountFactory(owner=user, is_primary=True)
-    ml = RotatingTokenEndpoint(user_id=account.ml_user_id, current_refresh=account.refresh_token, delay=0.2)
+    # The barrier in run_together starts the five at once; however they overlap, correct
+    # code ends with one working pair and never a refresh with a used token.
+    ml = RotatingTokenEndpoint(user_id=account.ml_user_id, current_refresh=account.refresh_token)
     clients = [client_for(user) for _ in range(5)]
     url = f"/api/ml-accounts/{account.pk}/refresh-token"
 
@@ -49,17 +51,27 @@ def test_simultaneous_refreshes_leave_a_working_token_pair(user):
 def test_simultaneous_syncs_run_one_and_answer_sync_in_progress_to_the_rest(user):
     account = MLAccountFactory(owner=user, is_primary=True)
     clients = [client_for(user) for _ in range(5)]
+    # ML answers the sync that got in only once the four others have been answered: they
+    # overlap it for certain, with no sleep. (Were two let through, one would wait here and
+    # the test would fail on the statuses, not hang: the wait is bounded.)
+    lock, refused, others_answered = threading.Lock(), [], threading.Event()
 
-    def slow_count(request):
-        time.sleep(0.3)
+    def sync(client):
+        answer = client.post(f"/api/ml-accounts/{account.pk}/sync")
+        with lock:
+            refused.append(answer.status_code == 409)
+            if sum(refused) == len(clients) - 1:
+                others_answered.set()
+        return answer
+
+    def held_count(request):
+        others_answered.wait(timeout=30)
         return 200, {}, json.dumps({"paging": {"total": 1}, "total": 1})
 
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         for url in COUNT_URLS.values():
-            mock.add_callback(responses.GET, url, callback=slow_count)
-        answers, errors = run_together(
-            [lambda c=c: c.post(f"/api/ml-accounts/{account.pk}/sync") for c in clients]
-        )
+            mock.add_callback(responses.GET, url, callback=held_count)
+        answers, errors = run_together([lambda c=c: sync(c) for c in clients])
     assert errors == []
 
     statuses = sorted(a.status_code for a in answers)

@@ -122,3 +122,15 @@ def test_the_minimum_password_length_is_the_validators(settings):
 
     minimum = [v.min_length for v in get_default_password_validators() if hasattr(v, "min_length")]
     assert minimum == [services.MIN_PASSWORD_LENGTH]
+
+
+def test_the_text_pattern_spells_out_every_character_the_server_trims():
+    # The server trims with str.strip(); a schema regex is ECMA-262, whose `\s` leaves out
+    # \x1c-\x1f, so a `\s` pattern let schemathesis send "\x1e" as valid text (then a 400).
+    from mlaccounts.api.schema import TEXT_PATTERN
+
+    assert r"\s" not in TEXT_PATTERN
+    pattern = re.compile(TEXT_PATTERN)
+    trimmed = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    assert [hex(ord(c)) for c in trimmed if pattern.match(c * 3)] == []
+    assert pattern.match(" \x1eLoja\x1e ")

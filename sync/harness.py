@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shlex
 import signal
 import socket
+import string
 import subprocess
 import sys
 import time
@@ -44,6 +46,18 @@ def procfile_command(name: str, *, procfile: Path | None = None) -> list[str]:
             words = shlex.split(line.split(":", 1)[1])
             return [sys.executable, "-m", Path(words[0]).name, *words[1:]]
     raise LookupError(f"no '{name}:' line in {procfile}")
+
+
+KEY_ALPHABET = string.ascii_letters + string.digits + "!#%*+-=?@^_"
+
+
+def random_key(length: int = 50) -> str:
+    """A random SECRET_KEY / SALT_KEY for a process run with DEBUG off (no comma: they are lists).
+
+    With DEBUG off settings refuse short, repetitive or published keys, so a fixed
+    benchmark key would not start; a fresh random one per run is also what production needs.
+    """
+    return "".join(secrets.choice(KEY_ALPHABET) for _ in range(length))
 
 
 def environment(**overrides: Any) -> dict[str, str]:

@@ -79,3 +79,14 @@ def test_bench_uses_the_redis_database_of_redis_url_with_a_queue_of_its_own(sett
     assert env["REDIS_URL"] == url
     assert env["CELERY_QUEUE"] == f"bench-{os.getpid()}"
     assert env["CACHE_KEY_PREFIX"] == "mlaccounts-bench"
+
+
+def test_random_keys_pass_the_production_key_check():
+    # The bench and the probe run their processes with DEBUG off, where settings refuse
+    # short, repetitive or published keys (a fixed "bench-salt" stopped the bench).
+    from mlaccounts.settings import check_key_strength
+
+    keys = [harness.random_key() for _ in range(5)]
+    check_key_strength("SECRET_KEY", keys)
+    check_key_strength("SALT_KEY", keys)
+    assert len(set(keys)) == 5 and not any("," in key for key in keys)

@@ -11,11 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import shlex
 import signal
-import socket
-import string
 import subprocess
 import sys
 import threading
@@ -28,20 +25,7 @@ from pathlib import Path
 
 import redis
 
-KEY_ALPHABET = string.ascii_letters + string.digits + "!#%*+-=?@^_"
-
-
-def random_key(length: int = 50) -> str:
-    """A random key of `length` characters for SECRET_KEY / SALT_KEY (no comma: they are lists)."""
-    return "".join(secrets.choice(KEY_ALPHABET) for _ in range(length))
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
+from sync.harness import free_port
 
 # --- figures -------------------------------------------------------------------------------------
 

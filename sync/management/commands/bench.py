@@ -143,8 +143,8 @@ class Command(BaseCommand):
                 INNER_FLAG: "1",
                 "VAR_DIR": str(bench_dir),
                 "DEBUG": "false",  # DEBUG keeps every SQL query in memory: not for a benchmark
-                "SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
-                "SALT_KEY": "bench-salt",
+                "SECRET_KEY": harness.random_key(),
+                "SALT_KEY": harness.random_key(),
                 "LOG_FORMAT": "json",
                 # This process prints the figures; the workers log INFO (their sync lines).
                 "LOG_LEVEL": "WARNING",

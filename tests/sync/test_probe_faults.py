@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from sync import harness
 from sync.management.commands import _probe as p
 from sync.management.commands.probe_faults import Command
 
@@ -104,7 +105,7 @@ def test_schemathesis_figures_count_requests_5xx_and_unique_failures_per_check_a
 
 def test_table_pads_columns_and_keys_are_long_random_and_comma_free():
     assert p.table(["a", "bb"], [["xyz", "1"]]) == "a    bb\n---  --\nxyz  1"
-    keys = {p.random_key() for _ in range(5)}
+    keys = {harness.random_key() for _ in range(5)}
     assert len(keys) == 5
     for key in keys:
         assert len(key) == 50

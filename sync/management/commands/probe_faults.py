@@ -62,7 +62,7 @@ from accounts import services
 from accounts.mercadolivre.oauth import parse_token_response
 from accounts.models import AccountStatus, MLAccount, SyncStatus, User
 from mlaccounts.api.authentication import access_token_for
-from sync import schedule, tasks
+from sync import harness, schedule, tasks
 from sync.management.commands import _probe as p
 
 INNER_FLAG = "MLACCOUNTS_PROBE_INNER"
@@ -141,10 +141,10 @@ class Command(BaseCommand):
                 INNER_FLAG: "1",
                 "VAR_DIR": str(probe_dir),
                 "DATABASE_URL": probe_url,
-                "REDIS_URL": f"redis://127.0.0.1:{p.free_port()}/0",
+                "REDIS_URL": f"redis://127.0.0.1:{harness.free_port()}/0",
                 "DEBUG": "0",
-                "SECRET_KEY": p.random_key(),
-                "SALT_KEY": p.random_key(),
+                "SECRET_KEY": harness.random_key(),
+                "SALT_KEY": harness.random_key(),
                 # Plain HTTP on loopback, as behind a TLS-terminating proxy.
                 "SECURE_SSL_REDIRECT": "0",
                 "SESSION_COOKIE_SECURE": "0",
@@ -383,7 +383,7 @@ class Probe:
         )
 
     def _seed(self) -> None:
-        self.password = p.random_key(24)
+        self.password = harness.random_key(24)
         self.user = User.objects.create_user(PROBE_EMAIL, self.password)
         for n in range(self.count):
             user_id = PROBE_USER_IDS + n

@@ -104,7 +104,9 @@ def sync_account(account_id, *, final_attempt: bool = True) -> SyncResult:
             recorded = True
         else:
             synced_at = timezone.now()
-            services.mlaccount_record_sync_success(account_id=account_id, counts=counts, synced_at=synced_at)
+            services.mlaccount_record_sync_success(
+                account_id=account_id, counts=counts, synced_at=synced_at, started_at=claimed_at
+            )
             recorded = True
             result = SyncResult(account_id, Outcome.SUCCESS, synced_at=synced_at, counts=counts)
         finally:

@@ -134,7 +134,9 @@ def sync_account(self, account_id: str, job_id: str | None = None) -> str:
 
 
 def _sync_ended(account_id, job_id, begun, *, code: str, counts=None, synced_at=None) -> None:
-    services.mlaccount_clear_sync_request(account_id=account_id, started_at=begun)
+    if synced_at is None:
+        # A success already dropped the mark with its counts (record_sync_success).
+        services.mlaccount_clear_sync_request(account_id=account_id, started_at=begun)
     if job_id is not None:
         services.sync_job_item_finish(
             job_id=job_id, account_id=account_id, code=code, counts=counts, synced_at=synced_at

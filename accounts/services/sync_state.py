@@ -64,8 +64,14 @@ def mlaccount_release(*, account_id, claimed_at: datetime) -> None:
 
 
 @transaction.atomic
-def mlaccount_record_sync_success(*, account_id, counts: Counts, synced_at: datetime | None = None) -> None:
-    """Save the counts of a successful sync, reset the error streak and schedule the next one."""
+def mlaccount_record_sync_success(
+    *, account_id, counts: Counts, synced_at: datetime | None = None, started_at: datetime | None = None
+) -> None:
+    """Save the counts of a successful sync, reset the error streak and schedule the next one.
+
+    With `started_at` (when the sync took its claim) it also drops a "sync requested" mark
+    set before then, which this sync served, in the same UPDATE (one query less per sync).
+    """
     synced_at = synced_at or timezone.now()
     account = (
         MLAccount.objects.select_for_update()
@@ -80,7 +86,13 @@ def mlaccount_record_sync_success(*, account_id, counts: Counts, synced_at: date
     # it, possibly while this sync ran.
     status = AccountStatus.PAUSED if account.status == AccountStatus.PAUSED else AccountStatus.ACTIVE
     next_sync = synced_at + timedelta(seconds=account.sync_interval) if account.sync_enabled else None
+    served = {}
+    if started_at is not None:
+        served["sync_requested_at"] = Case(
+            When(sync_requested_at__lte=started_at, then=Value(None)), default=F("sync_requested_at")
+        )
     MLAccount.objects.filter(pk=account_id).update(
+        **served,
         cached_products=counts.products,
         cached_orders=counts.orders,
         cached_questions=counts.questions,

@@ -34,6 +34,20 @@ def test_a_successful_sync_makes_four_queries(ml_account, ml):
     assert MLAccount.objects.get(pk=ml_account.pk).sync_started_at is None
 
 
+def test_a_successful_sync_task_costs_no_more_than_the_engine(ml_account, ml):
+    # The task used to drop the "sync requested" mark with an UPDATE of its own after every
+    # sync; a success now drops it with the counts, when it was set before the claim.
+    add_counts(ml)
+    MLAccount.objects.filter(pk=ml_account.pk).update(sync_requested_at=timezone.now())
+    with CaptureQueriesContext(connection) as queries:
+        assert tasks.sync_account.run(str(ml_account.pk)) == "success"
+    statements = [
+        q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
+    ]
+    assert len(statements) == 4, statements
+    assert MLAccount.objects.get(pk=ml_account.pk).sync_requested_at is None
+
+
 def test_a_claimed_or_missing_account_costs_one_more_query_only_then(ml_account, ml):
     MLAccount.objects.filter(pk=ml_account.pk).update(sync_started_at=timezone.now())
     with CaptureQueriesContext(connection) as queries:

@@ -862,6 +862,10 @@ def test_state_without_a_file_mints_in_memory():
 # --- Management command ---------------------------------------------------------------------------
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ml_sandbox_command_serves_and_stops_on_ctrl_c(tmp_path):
     manage = Path(__file__).resolve().parents[2] / "manage.py"
     command = [
@@ -879,6 +883,10 @@ def test_ml_sandbox_command_serves_and_stops_on_ctrl_c(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # A shell starts background jobs with SIGINT ignored and children inherit that
+        # (`make test &` in a script): then Ctrl-C would never reach the command. Give the
+        # child the default a terminal has, which Python turns into KeyboardInterrupt.
+        preexec_fn=_default_sigint,
     )
     lines = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True)

@@ -225,7 +225,27 @@ class Worker:
         self._log.close()
 
 
-class Sandbox:
+class SandboxControl:
+    """The sandbox's /_sandbox/* controls (knobs, stats) at `self.url`."""
+
+    url: str
+
+    def call(self, method: str, name: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(  # noqa: S310 - our own sandbox on 127.0.0.1
+            f"{self.url}/_sandbox/{name}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return json.loads(response.read())
+
+    def configure(self, **knobs) -> None:
+        self.call("POST", "config", knobs)
+
+
+class Sandbox(SandboxControl):
     """`manage.py ml_sandbox` in a process of its own (it needs a core of its own), memory only."""
 
     def __init__(self, *, env: dict, log_path: Path):
@@ -250,20 +270,6 @@ class Sandbox:
         except OSError:
             return self.process.poll() is not None
         return True
-
-    def call(self, method: str, name: str, body: dict | None = None) -> dict:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(  # noqa: S310 - our own sandbox on 127.0.0.1
-            f"{self.url}/_sandbox/{name}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return json.loads(response.read())
-
-    def configure(self, **knobs) -> None:
-        self.call("POST", "config", knobs)
 
     def stats(self) -> dict:
         return self.call("GET", "stats")

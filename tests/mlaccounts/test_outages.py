@@ -125,3 +125,17 @@ def test_dashboard_answers_a_plain_503_page_when_redis_is_needed_and_down(client
     assert response["Content-Type"].startswith("text/html")
     assert "ML Accounts" in response.content.decode()
     assert response["Retry-After"] == "30"
+
+
+@pytest.mark.parametrize(
+    ("template", "heading"),
+    [("500.html", "Something went wrong on our side"), ("503.html", "ML Accounts is briefly unavailable")],
+)
+def test_the_error_pages_render_without_a_request_or_a_database(template, heading):
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    with translation.override("en"):
+        html = render_to_string(template)
+    assert f"<h1>{heading}</h1>" in html
+    assert 'href="/"' in html

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import redis
 
-from sync.harness import free_port
+from sync.harness import SandboxControl, free_port
 
 # --- figures -------------------------------------------------------------------------------------
 
@@ -325,7 +325,7 @@ class PrivateRedis:
         self.process = None
 
 
-class Sandbox:
+class Sandbox(SandboxControl):
     """`manage.py ml_sandbox` on a free loopback port, its knobs set through /_sandbox/config."""
 
     def __init__(self, *, cwd: Path, env: dict, log_path: Path):
@@ -341,20 +341,6 @@ class Sandbox:
             return True
         except OSError:
             return False
-
-    def call(self, method: str, name: str, body: dict | None = None) -> dict:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(  # noqa: S310 - our own sandbox on 127.0.0.1
-            f"{self.url}/_sandbox/{name}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return json.loads(response.read())
-
-    def configure(self, **knobs) -> None:
-        self.call("POST", "config", knobs)
 
     def stop(self) -> None:
         self.process.stop()

@@ -205,7 +205,10 @@ class VersionedJWTScheme(SimpleJWTScheme):
 # \x1c-\x1f that an ECMA-262 `\s` (the schema's regex dialect) does not: spell them out.
 _PY_WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 TEXT_PATTERN = rf"^[^\x00]*[^\x00{_PY_WHITESPACE}][^\x00]*$"
-NO_NUL_PATTERN = r"^[^\x00]*$"
+# Non-empty on purpose: for an allow_blank field drf-spectacular adds "" as a oneOf branch
+# of its own ({"maxLength": 0}), and a pattern that matched "" too would make "" match both
+# branches, which oneOf forbids (schemathesis then sent "" as invalid; the server took it).
+NO_NUL_PATTERN = r"^[^\x00]+$"
 
 
 class StrictCharFieldScheme(OpenApiSerializerFieldExtension):

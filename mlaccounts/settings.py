@@ -1,13 +1,12 @@
 """Settings for ML Accounts, read from the environment (see architecture.md).
 
-One file, no per-environment packages. Every variable is parsed strictly: a boolean
-accepts only true/false style values, so a typo fails at start-up instead of silently
-meaning "off".
+One file, no per-environment packages. Every variable is parsed strictly by the helpers
+of mlaccounts/env.py (a boolean accepts only true/false style values, so a typo fails at
+start-up instead of silently meaning "off"), which also holds the rules for keys.
 """
 
 import math
 import os
-import re
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -17,6 +16,18 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 from dotenv import load_dotenv
 
+from mlaccounts.env import (
+    DEV_SALT_KEY,
+    DEV_SECRET_KEY,
+    check_key_strength,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_rate,
+    env_str,
+)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # A local .env (written by `make install` for development) fills in what the real
@@ -24,127 +35,23 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env", override=False)
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
-
-
-def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ImproperlyConfigured(f"{name} must be a boolean (true/false/1/0), got {raw!r}")
-
-
-def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
-
-
-def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-_RATE_RE = re.compile(r"^[1-9][0-9]*/(s|sec|m|min|h|hour|d|day)$")
-
-
-def env_rate(name: str, default: str) -> str:
-    """A DRF throttle rate such as "600/min"; anything else fails at start-up."""
-    raw = os.environ.get(name, default).strip()
-    if not _RATE_RE.match(raw):
-        raise ImproperlyConfigured(f"{name} must be a rate such as 600/min or 10/hour, got {raw!r}")
-    return raw
-
-
 # --- Core ---------------------------------------------------------------------------
 
 DEBUG = env_bool("DEBUG", False)
 
-# Development keys are only acceptable while DEBUG is on; production must set both.
-_DEV_SECRET_KEY = "dev-insecure-secret-key-do-not-use-in-production-0123456789abcdef"  # noqa: S105 - DEBUG only
-_DEV_SALT_KEY = "dev-insecure-salt"
 _secret_keys = env_list("SECRET_KEY")
 _salt_keys = env_list("SALT_KEY")
 if not DEBUG and (not _secret_keys or not _salt_keys):
     raise ImproperlyConfigured(
         "SECRET_KEY and SALT_KEY must be set when DEBUG is off (set DEBUG=1 for local development)."
     )
-# Keys anyone can read (this repository's examples, build and CI lines, the development
-# keys above): a deployment running on one has no secret at all, and whoever holds a
-# database dump could decrypt every Mercado Livre token. Compared case-insensitively.
-PUBLISHED_KEYS = frozenset(
-    key.lower()
-    for key in (
-        _DEV_SECRET_KEY,
-        _DEV_SALT_KEY,
-        "change-me",
-        "changeme",
-        "x",
-        "build-only",
-        "ci-salt",
-        "secret",
-        "test-salt-key",
-        "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
-        "a-long-random-production-secret-key-0123456789-abcdefghijklmnop",
-        "production-salt",
-    )
-)
-MIN_KEY_LENGTH = 32
-MIN_KEY_DISTINCT_CHARACTERS = 10
-_GENERATE_KEY = "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
-
-
-def check_key_strength(name: str, keys: list[str]) -> None:
-    """Refuse a published, short or repetitive key (each key of a rotation list).
-
-    The message never repeats the key: it is a secret even when it is a weak one.
-    """
-    for position, key in enumerate(keys, start=1):
-        where = f"{name} (key {position} of its comma list)" if len(keys) > 1 else name
-        if key.lower() in PUBLISHED_KEYS:
-            problem = "is a published example value"
-        elif len(key) < MIN_KEY_LENGTH:
-            problem = f"is shorter than {MIN_KEY_LENGTH} characters"
-        elif len(set(key)) < MIN_KEY_DISTINCT_CHARACTERS:
-            problem = f"has fewer than {MIN_KEY_DISTINCT_CHARACTERS} distinct characters"
-        else:
-            continue
-        raise ImproperlyConfigured(
-            f"{where} {problem}: with DEBUG off it must be a random secret of your own, "
-            f"e.g. from {_GENERATE_KEY} (DEBUG=1 allows the development keys)."
-        )
-
-
 if not DEBUG:
     check_key_strength("SECRET_KEY", _secret_keys)
     check_key_strength("SALT_KEY", _salt_keys)
 # A comma list rotates keys: the first one encrypts and signs, the rest still decrypt.
-SECRET_KEY = _secret_keys[0] if _secret_keys else _DEV_SECRET_KEY
+SECRET_KEY = _secret_keys[0] if _secret_keys else DEV_SECRET_KEY
 SECRET_KEY_FALLBACKS = _secret_keys[1:]
-SALT_KEY = _salt_keys or [_DEV_SALT_KEY]
+SALT_KEY = _salt_keys or [DEV_SALT_KEY]
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")

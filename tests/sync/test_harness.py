@@ -84,7 +84,7 @@ def test_bench_uses_the_redis_database_of_redis_url_with_a_queue_of_its_own(sett
 def test_random_keys_pass_the_production_key_check():
     # The bench and the probe run their processes with DEBUG off, where settings refuse
     # short, repetitive or published keys (a fixed "bench-salt" stopped the bench).
-    from mlaccounts.settings import check_key_strength
+    from mlaccounts.env import check_key_strength
 
     keys = [harness.random_key() for _ in range(5)]
     check_key_strength("SECRET_KEY", keys)

@@ -25,6 +25,15 @@ class AccountAdapter(DefaultAccountAdapter):
         except InvalidEmail:
             raise ValidationError(_("Enter a valid email address."), code="invalid") from None
 
+    def save_user(self, request, user, form, commit=True):
+        # Every user gets a personal workspace at sign-up (accounts.services.workspaces).
+        user = super().save_user(request, user, form, commit=commit)
+        if commit:
+            from accounts import services
+
+            services.workspace_personal(user=user)
+        return user
+
     def _get_login_attempts_cache_key(self, request, **credentials) -> str:
         # allauth's own key lower()s the login: `bf@ſec.test` would get a lockout of its own
         # beside `bf@sec.test`'s. One key per canonical address instead. (allauth has no

@@ -1,5 +1,6 @@
 """The domain's errors. The API maps each `code` to a status; the dashboard shows `message`."""
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
@@ -27,6 +28,40 @@ class SyncJobNotFound(DomainError, Http404):
     default_message = _("Sync job not found.")
 
 
+class WorkspaceNotFound(DomainError, Http404):
+    """A workspace the caller is not a member of, or that does not exist, or a malformed id."""
+
+    code = "NOT_FOUND"
+    default_message = _("Workspace not found.")
+
+
+class MemberNotFound(DomainError, Http404):
+    code = "NOT_FOUND"
+    default_message = _("Member not found.")
+
+
+class InvitationNotFound(DomainError, Http404):
+    code = "NOT_FOUND"
+    default_message = _("Invitation not found.")
+
+
+class Forbidden(DomainError, PermissionDenied):
+    """The caller can see the account or workspace, but their role does not allow this."""
+
+    code = "FORBIDDEN"
+    default_message = _("Your role in this workspace does not allow this.")
+
+
+class InvitationInvalid(DomainError):
+    """Used, expired, revoked, unknown, or meant for another address: all alike."""
+
+    code = "INVITATION_INVALID"
+    default_message = _(
+        "This invitation is no longer valid (used, expired or revoked) or was sent to another "
+        "email address. Ask for a new one."
+    )
+
+
 class AccountValidationError(DomainError):
     """Input that a service refuses; `errors` maps each field to its messages."""
 
@@ -41,6 +76,25 @@ class AccountValidationError(DomainError):
 class AccountExists(DomainError):
     code = "ACCOUNT_EXISTS"
     default_message = _("This Mercado Livre account is already connected.")
+
+
+class AccountConnectedElsewhere(DomainError):
+    """The seller is already connected in a workspace the caller is not in (one grant per seller)."""
+
+    code = "ACCOUNT_CONNECTED_ELSEWHERE"
+    default_message = _(
+        "This Mercado Livre seller is already connected in another workspace of this installation. "
+        "Ask an owner of that workspace for an invitation."
+    )
+
+    def __init__(self, message=None, *, workspace_name: str = ""):
+        self.workspace_name = workspace_name
+        if message is None and workspace_name:
+            message = _(
+                "This Mercado Livre seller is managed in the workspace “%(workspace)s” of this "
+                "installation. Ask its owner for an invitation."
+            ) % {"workspace": workspace_name}
+        super().__init__(message)
 
 
 class SyncInProgress(DomainError):

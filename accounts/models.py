@@ -1,4 +1,4 @@
-"""The domain's tables: users, their Mercado Livre seller accounts and each account's errors."""
+"""The domain's tables: users, workspaces and their members, Mercado Livre seller accounts, errors."""
 
 import uuid
 
@@ -107,6 +107,10 @@ class User(AbstractUser):
     email = models.EmailField(_("email address"), max_length=254, unique=True)
     # Carried by every API bearer token; bumping it revokes them all (API and dashboard logout).
     api_token_version = models.PositiveIntegerField(default=0, editable=False)
+    # The workspace the dashboard shows (the switcher's choice), remembered across sessions.
+    current_workspace = models.ForeignKey(
+        "Workspace", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
@@ -133,6 +137,133 @@ class User(AbstractUser):
             raise ValidationError({"email": _("Enter a valid email address.")}) from None
 
 
+class Role(models.TextChoices):
+    """A member's role in a workspace; each one can do what the roles below it can."""
+
+    OWNER = "owner", _("Owner")
+    MANAGER = "manager", _("Manager")
+    OPERATOR = "operator", _("Operator")
+    VIEWER = "viewer", _("Viewer")
+
+
+class Workspace(models.Model):
+    """Owns Mercado Livre accounts; users reach them through a Membership with a role.
+
+    Every user has a personal workspace (`personal_for`), made at sign-up or on first use.
+    """
+
+    MAX_NAME = 100
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(_("name"), max_length=MAX_NAME)
+    # The user whose personal workspace this is: it cannot be deleted, and accounts connected
+    # through the API without a workspaceId land in it.
+    personal_for = models.OneToOneField(
+        User, on_delete=models.CASCADE, null=True, blank=True, related_name="personal_workspace"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("workspace")
+        verbose_name_plural = _("workspaces")
+        ordering = ["name", "created_at"]
+
+    def __str__(self):
+        return self.name
+
+    def __repr__(self):
+        return f"<Workspace {self.pk} personal_for={self.personal_for_id}>"
+
+
+class Membership(models.Model):
+    """A user's role in a workspace, limited to chosen accounts when `scoped`.
+
+    An owner is never scoped. A scoped member sees exactly the accounts of `accounts`
+    (an agency's client, say, sees only their own store).
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices)
+    scoped = models.BooleanField(_("limited to chosen accounts"), default=False)
+    accounts = models.ManyToManyField(
+        "MLAccount", through="MembershipAccount", related_name="+", blank=True, verbose_name=_("accounts")
+    )
+    created_at = models.DateTimeField(_("member since"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        ordering = ["workspace", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "user"], name="membership_workspace_user_unique"),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_role_valid"),
+            models.CheckConstraint(
+                condition=~Q(role=Role.OWNER, scoped=True), name="membership_owner_never_scoped"
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "workspace"], name="membership_user_idx")]
+
+    def __str__(self):
+        return f"{self.user} · {self.get_role_display()} · {self.workspace}"
+
+
+class MembershipAccount(models.Model):
+    """One account a scoped membership covers."""
+
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="scope")
+    account = models.ForeignKey("MLAccount", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["membership", "account"], name="membershipaccount_unique"),
+        ]
+        indexes = [models.Index(fields=["account"], name="membershipaccount_account_idx")]
+
+    def __str__(self):
+        return f"{self.membership_id} → {self.account_id}"
+
+
+class Invitation(models.Model):
+    """An invitation by email to join a workspace: single use, bound to the address.
+
+    Only a hash of the token is stored; the token itself is in the link sent by email
+    (and returned once, to whoever created the invitation).
+    """
+
+    LIFETIME_DAYS = 7
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
+    # Canonical form (accounts.emails), compared exactly with the accepting user's.
+    email = models.EmailField(_("email address"), max_length=254)
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices)
+    # None: every account of the workspace; otherwise the ids of the accounts it grants.
+    account_ids = models.JSONField(_("accounts"), null=True, blank=True)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(_("created"))
+    expires_at = models.DateTimeField(_("expires"))
+    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
+    accepted_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="invitation_role_valid"),
+        ]
+        indexes = [models.Index(fields=["workspace", "-created_at"], name="invitation_workspace_idx")]
+
+    def __str__(self):
+        return f"{self.email} → {self.workspace} ({self.get_role_display()})"
+
+    def __repr__(self):
+        return f"<Invitation {self.pk} workspace={self.workspace_id}>"
+
+
 class AccountStatus(models.TextChoices):
     ACTIVE = "active", _("Active")
     PAUSED = "paused", _("Paused")
@@ -154,14 +285,22 @@ class AccountType(models.TextChoices):
 
 
 class MLAccount(models.Model):
-    """A Mercado Livre seller account connected by one of our users."""
+    """A Mercado Livre seller account, owned by a workspace.
+
+    One row per seller in the whole installation (`ml_user_id` is unique): Mercado Livre
+    keeps one live grant per (application, seller), so a second row would kill the first's.
+    """
 
     Status = AccountStatus
     SyncStatus = SyncStatus
     AccountType = AccountType
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    owner = models.ForeignKey(User, on_delete=models.CASCADE, related_name="ml_accounts")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="ml_accounts")
+    # Who connected it (or last reconnected it): a record, not an access right.
+    connected_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
 
     ml_user_id = models.BigIntegerField(_("Mercado Livre user id"))
     nickname = models.CharField(_("nickname"), max_length=255)
@@ -231,9 +370,9 @@ class MLAccount(models.Model):
         verbose_name_plural = _("Mercado Livre accounts")
         ordering = ["-is_primary", "created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["owner", "ml_user_id"], name="mlaccount_owner_ml_user_unique"),
+            models.UniqueConstraint(fields=["ml_user_id"], name="mlaccount_ml_user_unique"),
             models.UniqueConstraint(
-                fields=["owner"], condition=Q(is_primary=True), name="mlaccount_one_primary_per_owner"
+                fields=["workspace"], condition=Q(is_primary=True), name="mlaccount_one_primary_per_workspace"
             ),
             models.CheckConstraint(
                 condition=Q(sync_interval__gte=MIN_SYNC_INTERVAL, sync_interval__lte=MAX_SYNC_INTERVAL),
@@ -257,7 +396,9 @@ class MLAccount(models.Model):
                 condition=Q(sync_enabled=True, status__in=["active", "error"]),
                 name="mlaccount_due_idx",
             ),
-            models.Index(fields=["owner", "-is_primary", "created_at"], name="mlaccount_owner_list_idx"),
+            models.Index(
+                fields=["workspace", "-is_primary", "created_at"], name="mlaccount_workspace_list_idx"
+            ),
             models.Index(fields=["token_expires_at"], name="mlaccount_token_expiry_idx"),
         ]
 
@@ -320,6 +461,8 @@ class OAuthState(models.Model):
 
     state = models.CharField(max_length=64, unique=True)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    # Where the seller lands: the workspace chosen when the connection started.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", null=True)
     # A hash of the session key: the state only works in the browser session that asked.
     session_hash = models.CharField(max_length=64)
     code_verifier = EncryptedTextField()

@@ -1,42 +1,218 @@
-"""Reads. Every lookup of a user's Mercado Livre accounts goes through here.
+"""Reads. Every lookup of a user's Mercado Livre accounts and workspaces goes through here.
 
-Another user's account and an id that does not exist are indistinguishable to the caller
-(AccountNotFound, a 404), so ids cannot be probed.
+The access helper is `mlaccount_get_for_user` (and `workspace_get_for_user`): a user reaches
+an account through a membership of its workspace, limited to chosen accounts when the
+membership is scoped, and acts on it as far as the membership's role allows
+(accounts.roles). An account the user cannot see, an id that does not exist and a malformed
+one are indistinguishable (AccountNotFound, a 404), so ids cannot be probed; an account the
+user can see but whose role does not allow the action is Forbidden (a 403). Membership is
+read on every call, so removing a member or narrowing a role takes effect on the very next
+request, for sessions and bearer tokens alike.
 """
 
 import uuid
 from datetime import datetime
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 
-from accounts.errors import AccountNotFound, SyncJobNotFound
-from accounts.models import AccountEvent, MLAccount, SyncJob, SyncJobItem
+from accounts.errors import (
+    AccountNotFound,
+    Forbidden,
+    InvitationNotFound,
+    MemberNotFound,
+    SyncJobNotFound,
+    WorkspaceNotFound,
+)
+from accounts.models import (
+    AccountEvent,
+    Invitation,
+    Membership,
+    MembershipAccount,
+    MLAccount,
+    SyncJob,
+    SyncJobItem,
+    Workspace,
+)
+from accounts.roles import Can, abilities, allows
 
 
-def mlaccount_list_for_user(*, user) -> QuerySet[MLAccount]:
-    """The user's accounts, primary first then oldest first, without the token columns."""
-    return (
-        MLAccount.objects.filter(owner=user)
-        .defer(*MLAccount.SECRET_FIELDS)
-        .order_by("-is_primary", "created_at", "id")
+def _uuid(value):
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _signed_in(user) -> bool:
+    return user is not None and getattr(user, "is_authenticated", False)
+
+
+def mlaccount_visible_to(*, user) -> QuerySet[MLAccount]:
+    """Every account `user` can see, with `role` (theirs in its workspace) annotated.
+
+    Visible: the user is a member of the account's workspace, unscoped, or scoped with this
+    account among theirs. Subqueries, not joins, so a list stays one query however many
+    accounts and members there are.
+    """
+    if not _signed_in(user):
+        return MLAccount.objects.none()
+    memberships = Membership.objects.filter(user=user, workspace=OuterRef("workspace_id"))
+    in_scope = MembershipAccount.objects.filter(
+        membership__user=user, membership__workspace=OuterRef("workspace_id"), account=OuterRef("pk")
+    )
+    return MLAccount.objects.filter(Exists(memberships.filter(scoped=False)) | Exists(in_scope)).annotate(
+        role=Subquery(memberships.values("role")[:1])
     )
 
 
-def mlaccount_get_for_user(*, user, account_id, with_tokens: bool = False) -> MLAccount:
-    """One of the user's accounts by id; AccountNotFound for malformed, missing or foreign ids."""
-    try:
-        pk = uuid.UUID(str(account_id))
-    except (TypeError, ValueError, AttributeError):
-        raise AccountNotFound() from None
-    if user is None or not getattr(user, "is_authenticated", False):
+def mlaccount_list_for_user(*, user, workspace=None) -> QuerySet[MLAccount]:
+    """The accounts `user` can see (in `workspace` only, when given), primary first then
+    oldest first, without the token columns; each with its `role` annotated."""
+    queryset = mlaccount_visible_to(user=user)
+    if workspace is not None:
+        queryset = queryset.filter(workspace=workspace)
+    return queryset.defer(*MLAccount.SECRET_FIELDS).order_by("-is_primary", "created_at", "id")
+
+
+def mlaccount_get_for_user(*, user, account_id, need: Can = Can.VIEW, with_tokens: bool = False) -> MLAccount:
+    """The access helper: one account `user` can see, if their role allows `need`.
+
+    AccountNotFound (404) for malformed, missing or invisible ids; Forbidden (403) when the
+    user sees the account but may not do `need` to it. The account carries `role` and `can`
+    (the set of actions the role allows, for templates).
+    """
+    pk = _uuid(account_id)
+    if pk is None or not _signed_in(user):
         raise AccountNotFound()
-    queryset = MLAccount.objects.filter(owner=user)
+    queryset = mlaccount_visible_to(user=user).select_related("workspace")
     if not with_tokens:
         queryset = queryset.defer(*MLAccount.SECRET_FIELDS)
     try:
-        return queryset.get(pk=pk)
+        account = queryset.get(pk=pk)
     except MLAccount.DoesNotExist:
         raise AccountNotFound() from None
+    if not allows(account.role, need):
+        raise Forbidden()
+    account.can = abilities(account.role)
+    return account
+
+
+def mlaccount_find_by_ml_user_id(*, ml_user_id: int) -> MLAccount | None:
+    """The installation's one account of a seller, if any (system-wide: never shown as is)."""
+    return (
+        MLAccount.objects.defer(*MLAccount.SECRET_FIELDS)
+        .select_related("workspace")
+        .filter(ml_user_id=ml_user_id)
+        .first()
+    )
+
+
+# --- workspaces ---------------------------------------------------------------------------------
+
+
+def workspace_list_for_user(*, user) -> QuerySet[Workspace]:
+    """The workspaces `user` is a member of, personal first then by name, with `role`."""
+    if not _signed_in(user):
+        return Workspace.objects.none()
+    role = Membership.objects.filter(user=user, workspace=OuterRef("pk")).values("role")[:1]
+    return (
+        Workspace.objects.filter(memberships__user=user)
+        .annotate(role=Subquery(role))
+        .order_by(
+            Case(When(personal_for=user, then=Value(0)), default=Value(1), output_field=IntegerField()),
+            "name",
+            "created_at",
+        )
+    )
+
+
+def workspace_get_for_user(*, user, workspace_id, need: Can = Can.VIEW) -> Workspace:
+    """The access helper for a workspace: WorkspaceNotFound (404) unless `user` is a member,
+    Forbidden (403) when their role does not allow `need`. Carries `role` and `can`."""
+    pk = _uuid(workspace_id)
+    if pk is None or not _signed_in(user):
+        raise WorkspaceNotFound()
+    membership = Membership.objects.select_related("workspace").filter(user=user, workspace_id=pk).first()
+    if membership is None:
+        raise WorkspaceNotFound()
+    if not allows(membership.role, need):
+        raise Forbidden()
+    workspace = membership.workspace
+    workspace.role = membership.role
+    workspace.can = abilities(membership.role)
+    workspace.membership = membership
+    return workspace
+
+
+def workspace_members(*, workspace: Workspace) -> list[Membership]:
+    """The workspace's members, oldest first, each with `account_ids` (None: every account)."""
+    memberships = list(
+        Membership.objects.filter(workspace=workspace).select_related("user").order_by("created_at", "id")
+    )
+    scoped = [m.pk for m in memberships if m.scoped]
+    ids: dict[int, list] = {pk: [] for pk in scoped}
+    if scoped:
+        rows = MembershipAccount.objects.filter(membership_id__in=scoped).order_by("account_id")
+        for membership_id, account_id in rows.values_list("membership_id", "account_id"):
+            ids[membership_id].append(account_id)
+    for membership in memberships:
+        membership.account_ids = ids[membership.pk] if membership.scoped else None
+    return memberships
+
+
+def workspace_member_get(*, workspace: Workspace, user_id) -> Membership:
+    """One member of the workspace by user id; MemberNotFound (404) otherwise."""
+    try:
+        user_pk = int(str(user_id))
+    except (TypeError, ValueError):
+        raise MemberNotFound() from None
+    membership = (
+        Membership.objects.select_related("user").filter(workspace=workspace, user_id=user_pk).first()
+    )
+    if membership is None:
+        raise MemberNotFound()
+    return membership
+
+
+def workspace_owner_count(*, workspace: Workspace) -> int:
+    return Membership.objects.filter(workspace=workspace, role="owner").count()
+
+
+def workspace_account_count(*, workspace: Workspace) -> int:
+    return MLAccount.objects.filter(workspace=workspace).count()
+
+
+def workspace_account_ids(*, workspace: Workspace, account_ids) -> set:
+    """Those of `account_ids` that are accounts of `workspace`."""
+    return set(MLAccount.objects.filter(workspace=workspace, pk__in=account_ids).values_list("pk", flat=True))
+
+
+def workspace_accounts_for_scope(*, workspace: Workspace) -> QuerySet[MLAccount]:
+    """The workspace's accounts, for choosing a member's scope."""
+    return (
+        MLAccount.objects.filter(workspace=workspace)
+        .defer(*MLAccount.SECRET_FIELDS)
+        .order_by("account_name", "created_at")
+    )
+
+
+def invitation_pending(*, workspace: Workspace, now: datetime) -> QuerySet[Invitation]:
+    """The workspace's invitations that can still be accepted, newest first."""
+    return Invitation.objects.filter(
+        workspace=workspace, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+    ).order_by("-created_at", "id")
+
+
+def invitation_get(*, workspace: Workspace, invitation_id) -> Invitation:
+    pk = _uuid(invitation_id)
+    invitation = Invitation.objects.filter(workspace=workspace, pk=pk).first() if pk else None
+    if invitation is None:
+        raise InvitationNotFound()
+    return invitation
+
+
+def invitation_by_token_hash(*, token_hash: str) -> Invitation | None:
+    return Invitation.objects.select_related("workspace").filter(token_hash=token_hash).first()
 
 
 def mlaccount_events(*, account: MLAccount) -> QuerySet[AccountEvent]:
@@ -64,8 +240,9 @@ def mlaccount_ids_expiring(*, before: datetime) -> list:
     )
 
 
-def mlaccount_list_for_overview(*, user) -> QuerySet[MLAccount]:
-    """The user's accounts as the dashboard lists them, with `last_event_kind` annotated.
+def mlaccount_list_for_overview(*, user, workspace=None) -> QuerySet[MLAccount]:
+    """The accounts the dashboard lists (those of `workspace` that `user` can see), with
+    `last_event_kind` and `role` annotated.
 
     `last_event_kind` is the kind of the account's newest history entry (None without one),
     so the dashboard can say in words what went wrong with a failed sync. A subquery keeps
@@ -74,7 +251,7 @@ def mlaccount_list_for_overview(*, user) -> QuerySet[MLAccount]:
     newest = (
         AccountEvent.objects.filter(account=OuterRef("pk")).order_by("-created_at", "-id").values("kind")[:1]
     )
-    return mlaccount_list_for_user(user=user).annotate(last_event_kind=Subquery(newest))
+    return mlaccount_list_for_user(user=user, workspace=workspace).annotate(last_event_kind=Subquery(newest))
 
 
 def sync_job_get_for_user(*, user, job_id) -> SyncJob:

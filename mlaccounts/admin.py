@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts import services
-from accounts.models import AccountEvent, MLAccount, User
+from accounts.models import AccountEvent, Invitation, Membership, MLAccount, User, Workspace
 from accounts.tokens import token_health
 from sync import schedule, tasks
 
@@ -57,6 +57,55 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
 
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    fields = ["user", "role", "scoped", "created_at"]
+    readonly_fields = ["created_at"]
+    raw_id_fields = ["user"]
+    extra = 0
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(admin.ModelAdmin):
+    """Workspaces and their members. A member's account scope is set on the dashboard's
+    members page (or the API); here it shows whether one is set."""
+
+    list_display = ["name", "personal_for", "created_at"]
+    search_fields = ["name", "personal_for__email", "memberships__user__email"]
+    list_select_related = ["personal_for"]
+    raw_id_fields = ["personal_for"]
+    readonly_fields = ["id", "created_at"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Invitations are made on the members page (which emails the link); here they can be
+    looked at. The token is never stored, only its hash, which is not shown either."""
+
+    list_display = ["email", "workspace", "role", "created_at", "expires_at", "accepted_at", "revoked_at"]
+    list_filter = ["role"]
+    search_fields = ["email", "workspace__name"]
+    list_select_related = ["workspace"]
+    exclude = ["token_hash"]
+    readonly_fields = [
+        "id",
+        "workspace",
+        "email",
+        "role",
+        "account_ids",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "accepted_by",
+        "revoked_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+
 class AccountEventInline(admin.TabularInline):
     model = AccountEvent
     fields = ["created_at", "kind", "http_status", "message"]
@@ -74,7 +123,7 @@ class MLAccountAdmin(admin.ModelAdmin):
     list_display = [
         "account_name",
         "nickname",
-        "owner",
+        "workspace",
         "site_id",
         "status",
         "is_primary",
@@ -84,9 +133,9 @@ class MLAccountAdmin(admin.ModelAdmin):
         "effective_interval_display",
     ]
     list_filter = ["status", "site_id", "is_primary", "sync_enabled"]
-    search_fields = ["nickname", "account_name", "owner__email", "email", "=ml_user_id"]
-    list_select_related = ["owner"]
-    raw_id_fields = ["owner"]
+    search_fields = ["nickname", "account_name", "workspace__name", "email", "=ml_user_id"]
+    list_select_related = ["workspace"]
+    raw_id_fields = ["workspace"]
     inlines = [AccountEventInline]
     actions = ["pause_accounts", "resume_accounts", "sync_now", "refresh_tokens"]
     # The secret columns are left out of the form entirely (exclude), so the change page
@@ -96,6 +145,7 @@ class MLAccountAdmin(admin.ModelAdmin):
     readonly_fields = [
         "id",
         "ml_user_id",
+        "connected_by",
         "status",
         "is_primary",
         "last_sync",

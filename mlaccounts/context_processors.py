@@ -1,6 +1,31 @@
 from django.conf import settings
+from django.utils.functional import cached_property
+
+from accounts import selectors
 
 
 def sandbox(request):
     """Tell every template whether the app talks to the bundled sandbox."""
     return {"ML_SANDBOX": settings.ML_SANDBOX}
+
+
+class WorkspaceNav:
+    """The header's workspace switcher, read only if a template shows it (signed in)."""
+
+    def __init__(self, request):
+        self.request = request
+
+    @cached_property
+    def current(self):
+        from mlaccounts.views.accounts import current_workspace
+
+        return current_workspace(self.request)
+
+    @cached_property
+    def all(self):
+        return list(selectors.workspace_list_for_user(user=self.request.user))
+
+
+def workspaces(request):
+    """`workspace_nav.current` and `workspace_nav.all` for the header's switcher."""
+    return {"workspace_nav": WorkspaceNav(request)}

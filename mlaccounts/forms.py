@@ -154,3 +154,55 @@ class ResetPasswordForm(allauth_forms.ResetPasswordForm):
     def clean_email(self):
         super().clean_email()
         return get_allauth_adapter().clean_email(self.cleaned_data["email"])
+
+
+# --- workspaces ------------------------------------------------------------------------------
+
+
+class WorkspaceForm(forms.Form):
+    """Create or rename a workspace."""
+
+    name = forms.CharField(label=_("Workspace name"), max_length=100, strip=True)
+
+
+ALL_ACCOUNTS = "all"
+CHOSEN_ACCOUNTS = "chosen"
+
+
+class MemberAccessForm(forms.Form):
+    """A role and an account scope: every account of the workspace, or the ones chosen.
+
+    Used to invite (with `email`) and to change a member's access (without it).
+    """
+
+    role = forms.ChoiceField(label=_("Role"))
+    scope = forms.ChoiceField(
+        label=_("Accounts"),
+        choices=[(ALL_ACCOUNTS, _("Every account of the workspace")), (CHOSEN_ACCOUNTS, _("Only these:"))],
+        initial=ALL_ACCOUNTS,
+        widget=forms.RadioSelect,
+    )
+    accounts = forms.MultipleChoiceField(
+        label=_("Chosen accounts"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    # Service field name -> form field name, for add_service_errors.
+    SERVICE_FIELDS = {"account_ids": "accounts"}
+
+    def __init__(self, *args, workspace_accounts=(), with_email=False, **kwargs):
+        from accounts.models import Role
+
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = Role.choices
+        self.fields["accounts"].choices = [(str(a.pk), a.account_name) for a in workspace_accounts]
+        if with_email:
+            self.fields = {
+                "email": forms.EmailField(label=_("Email address"), max_length=254),
+                **self.fields,
+            }
+
+    def account_ids(self):
+        """None (every account) or the chosen ids, as the services take them."""
+        if self.cleaned_data["scope"] == ALL_ACCOUNTS:
+            return None
+        return list(self.cleaned_data["accounts"])

@@ -115,6 +115,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "mlaccounts.context_processors.sandbox",
+                "mlaccounts.context_processors.workspaces",
             ],
         },
     },
@@ -240,6 +241,8 @@ if EMAIL_URL:
     EMAIL_HOST_PASSWORD = _email.password or ""
     EMAIL_USE_TLS = _email.scheme == "smtp+tls"
     EMAIL_USE_SSL = _email.scheme == "smtp+ssl"
+    # Invitations are sent from the web request that creates them: bounded below its timeout.
+    EMAIL_TIMEOUT = 10
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 

@@ -19,6 +19,31 @@ dashboard_patterns = (
         path("ml-accounts/<uuid:account_id>/primary/", views.account_make_primary, name="account_primary"),
         path("ml-accounts/<uuid:account_id>/renew-token/", views.account_renew_token, name="account_renew"),
         path("ml-accounts/<uuid:account_id>/remove/", views.account_remove, name="account_remove"),
+        path("workspaces/switch/", views.workspace_switch, name="workspace_switch"),
+        path("workspaces/new/", views.workspace_new, name="workspace_new"),
+        path("workspaces/<uuid:workspace_id>/members/", views.members, name="members"),
+        path("workspaces/<uuid:workspace_id>/invite/", views.invite, name="invite"),
+        path("workspaces/<uuid:workspace_id>/rename/", views.workspace_rename, name="workspace_rename"),
+        path("workspaces/<uuid:workspace_id>/delete/", views.workspace_delete, name="workspace_delete"),
+        path(
+            "workspaces/<uuid:workspace_id>/members/<int:user_id>/", views.member_update, name="member_update"
+        ),
+        path(
+            "workspaces/<uuid:workspace_id>/members/<int:user_id>/remove/",
+            views.member_remove,
+            name="member_remove",
+        ),
+        path(
+            "workspaces/<uuid:workspace_id>/invitations/<uuid:invitation_id>/revoke/",
+            views.invitation_revoke,
+            name="invitation_revoke",
+        ),
+        path("invitations/<str:token>/", views.invitation, name="invitation"),
+        path(
+            "invitations/<str:token>/switch-user/",
+            views.invitation_switch_user,
+            name="invitation_switch_user",
+        ),
     ],
     "dashboard",
 )

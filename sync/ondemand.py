@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts import selectors, services
 from accounts.models import AccountStatus, MLAccount, SyncJob
+from accounts.roles import Can, allows
 from sync import outcomes, tasks
 
 # How often a waiting sync-all request looks at its job's items again.
@@ -76,14 +77,19 @@ def skip_code(account: MLAccount) -> str:
     return ""
 
 
-def sync_all(*, user, with_job: bool = False) -> SyncAllPlan:
-    """Queue a sync of every account of `user` that is neither paused nor expired.
+def sync_all(*, user, workspace=None, with_job: bool = False) -> SyncAllPlan:
+    """Queue a sync of every account `user` may sync (in `workspace` only, when given; the
+    accounts their role only lets them view are left out) that is neither paused nor expired.
 
     With `with_job` a SyncJob records every account (skipped ones with their code) and
     each queued task fills its item in, for the API to answer from (`sync_job_wait`).
     """
     plan = SyncAllPlan()
-    accounts = list(selectors.mlaccount_list_for_user(user=user))
+    accounts = [
+        account
+        for account in selectors.mlaccount_list_for_user(user=user, workspace=workspace)
+        if allows(account.role, Can.SYNC)
+    ]
     codes = {account.pk: skip_code(account) for account in accounts}
     for account in accounts:
         code = codes[account.pk]

@@ -5,7 +5,8 @@ from datetime import timedelta
 import factory
 from django.utils import timezone
 
-from accounts.models import AccountEvent, MLAccount, User
+from accounts import services
+from accounts.models import AccountEvent, Membership, MLAccount, User, Workspace
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -19,11 +20,36 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("correct horse battery staple")
 
 
+class WorkspaceFactory(factory.django.DjangoModelFactory):
+    """A shared (not personal) workspace; give it members with `member()`."""
+
+    class Meta:
+        model = Workspace
+
+    name = factory.Sequence(lambda n: f"Agency {n}")
+
+
+def member(workspace, user, role, accounts=None):
+    """Make `user` a member of `workspace` with `role`, limited to `accounts` when given."""
+    membership = Membership.objects.create(
+        workspace=workspace, user=user, role=role, scoped=accounts is not None
+    )
+    for account in accounts or ():
+        membership.scope.create(account=account)
+    return membership
+
+
 class MLAccountFactory(factory.django.DjangoModelFactory):
+    """An account in `workspace`, by default the personal workspace of `owner` (a new user)."""
+
     class Meta:
         model = MLAccount
 
-    owner = factory.SubFactory(UserFactory)
+    class Params:
+        owner = factory.SubFactory(UserFactory)
+
+    workspace = factory.LazyAttribute(lambda o: services.workspace_personal(user=o.owner))
+    connected_by = factory.LazyAttribute(lambda o: o.owner)
     ml_user_id = factory.Sequence(lambda n: 4_000_000_000 + n)
     nickname = factory.Sequence(lambda n: f"SELLER{n}")
     email = factory.LazyAttribute(lambda o: f"{o.nickname.lower()}@example.com")

@@ -1,8 +1,8 @@
 """Writes. The dashboard, the API, the admin and the background tasks all call these.
 
 One module per entity (architecture.md): `mlaccounts` (connect, settings, pause, resume,
-remove), `sync_state` (the engine's and the jobs' bookkeeping), `sync_jobs` (syncs a user
-asked for), `oauth`, `users`, `events`.
+remove), `workspaces` (workspaces, members, invitations), `sync_state` (the engine's and
+the jobs' bookkeeping), `sync_jobs` (syncs a user asked for), `oauth`, `users`, `events`.
 Callers import this package and use `services.<entity>_<verb>`.
 
 Conventions: keyword-only arguments, `<entity>_<verb>` names, one transaction each. Writes
@@ -58,6 +58,20 @@ from accounts.services.validation import (
     ML_USER_ID_RE,
     SITE_ID_PATTERN,
 )
+from accounts.services.workspaces import (
+    invitation_accept,
+    invitation_check,
+    invitation_create,
+    invitation_revoke,
+    membership_remove,
+    membership_update,
+    workspace_create,
+    workspace_current,
+    workspace_delete,
+    workspace_personal,
+    workspace_rename,
+    workspace_switch,
+)
 
 __all__ = [
     "EVENT_MAX_AGE_DAYS",
@@ -75,6 +89,12 @@ __all__ = [
     "error_backoff_seconds",
     "event_cleanup",
     "event_record",
+    "invitation_accept",
+    "invitation_check",
+    "invitation_create",
+    "invitation_revoke",
+    "membership_remove",
+    "membership_update",
     "mlaccount_claim",
     "mlaccount_clear_sync_request",
     "mlaccount_connect",
@@ -102,4 +122,10 @@ __all__ = [
     "sync_job_item_finish",
     "user_register",
     "user_revoke_api_tokens",
+    "workspace_create",
+    "workspace_current",
+    "workspace_delete",
+    "workspace_personal",
+    "workspace_rename",
+    "workspace_switch",
 ]

@@ -10,8 +10,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.errors import AccountExists, AccountValidationError
-from accounts.models import AccountStatus, AccountType, MLAccount, User
+from accounts.errors import AccountConnectedElsewhere, AccountExists, AccountValidationError
+from accounts.models import AccountStatus, AccountType, EventKind, MLAccount, User, Workspace
+from accounts.services.events import event_record
 from accounts.services.validation import (
     MAX_TOKEN_LENGTH,
     check_account_type,
@@ -23,15 +24,23 @@ from accounts.services.validation import (
 )
 
 
-def _lock_owner(owner: User) -> None:
-    """Serialise the primary-flag bookkeeping of one owner (a row lock on the user)."""
-    User.objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True).first()
+def _lock_workspace(workspace_id) -> None:
+    """Serialise the primary-flag bookkeeping of one workspace (a row lock on it)."""
+    Workspace.objects.select_for_update().filter(pk=workspace_id).values_list("pk", flat=True).first()
+
+
+REAUTHORIZED_ELSEWHERE = (
+    "Re-authorized at Mercado Livre by another user of this installation, who is not a member "
+    "of this workspace; the new token pair (the only one Mercado Livre still honours) was kept "
+    "here and that user was given no access."
+)
 
 
 @transaction.atomic
 def mlaccount_connect(
     *,
-    owner: User,
+    workspace: Workspace,
+    connected_by: User | None,
     ml_user_id,
     nickname: str,
     email: str,
@@ -44,13 +53,21 @@ def mlaccount_connect(
     sync_interval: int | None = None,
     scopes: str = "",
     reconnect: bool = True,
+    fresh_grant: bool = False,
     now: datetime | None = None,
 ) -> tuple[MLAccount, bool]:
-    """Connect a seller account to `owner` with a token pair; returns (account, created).
+    """Connect a seller account to `workspace` with a token pair; returns (account, created).
 
-    The owner's first account becomes primary. A seller this owner already has is
+    The workspace's first account becomes primary. A seller this workspace already has is
     reconnected (new tokens, status active, next sync due now) when `reconnect` is true,
     and refused with AccountExists otherwise (the REST contract's 409).
+
+    One grant per seller (mercadolivre-api.md §1.5): a seller connected in another
+    workspace is refused with AccountConnectedElsewhere and nothing is stored, unless
+    `fresh_grant` (an OAuth authorization just made): Mercado Livre has then just issued
+    the only valid pair and killed the stored one, so the pair is stored on the existing
+    account, keeping it alive, with an event saying so. The caller decides what the
+    connecting user may see of it (accounts.services.oauth).
     """
     now = now or timezone.now()
     errors: dict[str, list[str]] = {}
@@ -73,7 +90,7 @@ def mlaccount_connect(
     if errors:
         raise AccountValidationError(errors)
 
-    _lock_owner(owner)
+    _lock_workspace(workspace.pk)
     token_fields = {
         "access_token": access_token,
         "refresh_token": refresh_token or None,
@@ -81,10 +98,17 @@ def mlaccount_connect(
         "token_obtained_at": now,
         "token_scopes": scopes[:2000],
     }
-    existing = MLAccount.objects.filter(owner=owner, ml_user_id=ml_user_id).first()
+    existing = MLAccount.objects.filter(ml_user_id=ml_user_id).first()
+    elsewhere = existing is not None and existing.workspace_id != workspace.pk
+    if elsewhere and not fresh_grant:
+        raise AccountConnectedElsewhere()
     if existing is not None:
-        if not reconnect:
+        if not reconnect and not elsewhere:
             raise AccountExists()
+        if elsewhere:
+            event_record(account_id=existing.pk, kind=EventKind.AUTH, message=REAUTHORIZED_ELSEWHERE)
+        else:
+            existing.connected_by = connected_by
         for field, value in token_fields.items():
             setattr(existing, field, value)
         existing.nickname = nickname.strip()
@@ -107,15 +131,17 @@ def mlaccount_connect(
                 "next_sync",
                 "disconnected_at",
                 "updated_at",
+                *([] if elsewhere else ["connected_by"]),
             ]
         )
         return existing, False
 
-    has_primary = MLAccount.objects.filter(owner=owner, is_primary=True).exists()
+    has_primary = MLAccount.objects.filter(workspace=workspace, is_primary=True).exists()
     try:
         with transaction.atomic():
             account = MLAccount.objects.create(
-                owner=owner,
+                workspace=workspace,
+                connected_by=connected_by,
                 ml_user_id=ml_user_id,
                 nickname=nickname.strip(),
                 email=(email or "").strip(),
@@ -130,6 +156,7 @@ def mlaccount_connect(
     except IntegrityError:
         # Another request connected the same seller between our check and insert.
         raise AccountExists() from None
+    account.workspace = workspace
     return account, True
 
 
@@ -191,12 +218,12 @@ def mlaccount_update(
 
 @transaction.atomic
 def mlaccount_make_primary(*, account: MLAccount) -> MLAccount:
-    """Make `account` its owner's primary, demoting the previous one in the same transaction."""
-    _lock_owner(account.owner)
-    # Demote first: the partial unique index allows only one primary per owner at any time.
-    MLAccount.objects.filter(owner_id=account.owner_id, is_primary=True).exclude(pk=account.pk).update(
-        is_primary=False, updated_at=timezone.now()
-    )
+    """Make `account` its workspace's primary, demoting the previous one in the same transaction."""
+    _lock_workspace(account.workspace_id)
+    # Demote first: the partial unique index allows only one primary per workspace at any time.
+    MLAccount.objects.filter(workspace_id=account.workspace_id, is_primary=True).exclude(
+        pk=account.pk
+    ).update(is_primary=False, updated_at=timezone.now())
     MLAccount.objects.filter(pk=account.pk).update(is_primary=True, updated_at=timezone.now())
     account.is_primary = True
     return account
@@ -233,13 +260,13 @@ def mlaccount_resume(*, account: MLAccount) -> MLAccount:
 
 @transaction.atomic
 def mlaccount_remove(*, account: MLAccount) -> None:
-    """Delete an account; if it was primary, the oldest remaining one becomes primary."""
-    _lock_owner(account.owner)
+    """Delete an account; if it was primary, the workspace's oldest remaining one becomes primary."""
+    _lock_workspace(account.workspace_id)
     was_primary = MLAccount.objects.filter(pk=account.pk, is_primary=True).exists()
     MLAccount.objects.filter(pk=account.pk).delete()
     if was_primary:
         successor = (
-            MLAccount.objects.filter(owner_id=account.owner_id)
+            MLAccount.objects.filter(workspace_id=account.workspace_id)
             .order_by("created_at", "id")
             .values("pk")
             .first()

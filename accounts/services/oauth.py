@@ -10,11 +10,21 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.errors import AccountValidationError, OAuthDenied, OAuthStateInvalid
+from accounts import selectors
+from accounts.errors import (
+    AccountConnectedElsewhere,
+    AccountValidationError,
+    Forbidden,
+    OAuthDenied,
+    OAuthStateInvalid,
+    WorkspaceNotFound,
+)
 from accounts.mercadolivre import oauth, resources
 from accounts.mercadolivre.errors import MLBadResponse
-from accounts.models import MLAccount, OAuthState, User
+from accounts.models import MLAccount, OAuthState, User, Workspace
+from accounts.roles import Can
 from accounts.services.mlaccounts import mlaccount_connect
+from accounts.services.workspaces import workspace_personal
 
 
 def _session_hash(session_key: str) -> str:
@@ -22,8 +32,11 @@ def _session_hash(session_key: str) -> str:
 
 
 @transaction.atomic
-def oauth_begin(*, user: User, session_key: str, site_id: str, redirect_uri: str) -> str:
-    """Start connecting a seller: store a single-use state and PKCE verifier, return ML's URL."""
+def oauth_begin(
+    *, user: User, workspace: Workspace, session_key: str, site_id: str, redirect_uri: str
+) -> str:
+    """Start connecting a seller into `workspace` (the caller checked the user may): store a
+    single-use state and PKCE verifier, return ML's URL."""
     if site_id not in oauth.SITE_AUTH_HOSTS:
         raise AccountValidationError({"site_id": [_("Unknown Mercado Livre site.")]})
     now = timezone.now()
@@ -36,6 +49,7 @@ def oauth_begin(*, user: User, session_key: str, site_id: str, redirect_uri: str
     OAuthState.objects.create(
         state=state,
         user=user,
+        workspace=workspace,
         session_hash=_session_hash(session_key),
         code_verifier=pkce.verifier,
         site_id=site_id,
@@ -52,7 +66,9 @@ def _oauth_take_state(*, user: User, session_key: str, state: str) -> OAuthState
     if not state or not isinstance(state, str) or len(state) > 64:
         raise OAuthStateInvalid()
     with transaction.atomic():
-        pending = OAuthState.objects.select_for_update().filter(state=state).first()
+        pending = (
+            OAuthState.objects.select_for_update().select_related("workspace").filter(state=state).first()
+        )
         if pending is None:  # unknown, or already used
             raise OAuthStateInvalid()
         # Used once, whatever comes next: delete before checking the rest.
@@ -74,6 +90,10 @@ def oauth_complete(
 
     Nothing is written unless every step succeeds. Raises OAuthStateInvalid, OAuthDenied,
     AccountValidationError, or an MLError from the exchange or /users/me.
+
+    A seller already connected in another workspace keeps its account there: the new pair
+    (the only valid one now) is stored on it, and unless the user can see that account,
+    AccountConnectedElsewhere names the workspace (never its members), after the commit.
     """
     pending = _oauth_take_state(user=user, session_key=session_key, state=state)
     if error or not code:
@@ -84,8 +104,17 @@ def oauth_complete(
     me = resources.users_me(token_set.access_token)
     if me.id != token_set.user_id:
         raise MLBadResponse("the token's user_id and /users/me disagree")
-    return mlaccount_connect(
-        owner=user,
+    try:
+        workspace = selectors.workspace_get_for_user(
+            user=user, workspace_id=pending.workspace_id, need=Can.MANAGE
+        )
+    except (WorkspaceNotFound, Forbidden):
+        # Started before workspaces existed, or the user's role there ended meanwhile.
+        workspace = workspace_personal(user=user)
+    account, created = mlaccount_connect(
+        workspace=workspace,
+        connected_by=user,
+        fresh_grant=True,
         ml_user_id=me.id,
         nickname=me.nickname,
         email=me.email,
@@ -96,6 +125,10 @@ def oauth_complete(
         scopes=" ".join(token_set.scopes),
         reconnect=True,
     )
+    visible = selectors.mlaccount_visible_to(user=user).filter(pk=account.pk).exists()
+    if account.workspace_id != workspace.pk and not visible:
+        raise AccountConnectedElsewhere(workspace_name=Workspace.objects.get(pk=account.workspace_id).name)
+    return account, created
 
 
 def oauth_state_purge_expired(*, now=None) -> int:

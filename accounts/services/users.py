@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from accounts.errors import AccountValidationError, EmailExists
 from accounts.models import User
 from accounts.services.validation import check_text
+from accounts.services.workspaces import workspace_personal
 
 MAX_NAME_LENGTH = 150  # AbstractUser.first_name / last_name
 MAX_PASSWORD_LENGTH = 1024  # bounds the hashing and similarity checks an anonymous caller can cause
@@ -69,6 +70,7 @@ def user_register(*, email, password, first_name="", last_name="") -> User:
         with transaction.atomic():
             user = User.objects.create_user(email, password, first_name=first_name, last_name=last_name)
             EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=False)
+            workspace_personal(user=user)
     except IntegrityError:
         # Another sign-up took the address between our check and the insert.
         raise EmailExists() from None

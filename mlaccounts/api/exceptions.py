@@ -48,6 +48,9 @@ DOMAIN_STATUS = {
     "EMAIL_EXISTS": status.HTTP_409_CONFLICT,
     "SYNC_IN_PROGRESS": status.HTTP_409_CONFLICT,
     "NO_REFRESH_TOKEN": status.HTTP_400_BAD_REQUEST,
+    "FORBIDDEN": status.HTTP_403_FORBIDDEN,
+    "ACCOUNT_CONNECTED_ELSEWHERE": status.HTTP_409_CONFLICT,
+    "INVITATION_INVALID": status.HTTP_400_BAD_REQUEST,
 }
 
 # DRF's exceptions -> machine code; the first matching class wins.

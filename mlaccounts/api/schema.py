@@ -27,8 +27,10 @@ CODE_DESCRIPTIONS = {
     "INVALID_CREDENTIALS": "wrong email or password",
     "EMAIL_EXISTS": "a user with this email exists",
     "UNAUTHORIZED": "no or invalid credentials (see WWW-Authenticate)",
-    "FORBIDDEN": "not allowed, e.g. a session request without its CSRF token",
-    "NOT_FOUND": "no such account (or sync job) among yours (missing, malformed or another user's id)",
+    "FORBIDDEN": "your role does not allow this (or a session request without its CSRF token)",
+    "NOT_FOUND": "nothing by this id that you can see (missing, malformed, or outside your memberships)",
+    "ACCOUNT_CONNECTED_ELSEWHERE": "this seller is connected in another workspace; nothing was stored",
+    "INVITATION_INVALID": "the invitation is used, expired, revoked, unknown or for another address",
     "ACCOUNT_EXISTS": "you already connected this Mercado Livre user",
     "SYNC_IN_PROGRESS": "another sync holds the account",
     "TOKEN_EXPIRED": "the Mercado Livre token is dead and cannot be renewed: the account is now expired",
@@ -99,6 +101,36 @@ ACCOUNT_ID = OpenApiParameter(
     OpenApiTypes.UUID,
     OpenApiParameter.PATH,
     description="The account's id. Another user's id answers 404 like one that does not exist.",
+)
+
+WORKSPACE_ID = OpenApiParameter(
+    "id",
+    OpenApiTypes.UUID,
+    OpenApiParameter.PATH,
+    description="The workspace's id. A workspace you are not a member of answers 404.",
+)
+
+MEMBER_ID = OpenApiParameter(
+    "userId", OpenApiTypes.STR, OpenApiParameter.PATH, description="The member's user id."
+)
+
+INVITATION_ID = OpenApiParameter(
+    "invitationId", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The invitation's id."
+)
+
+INVITATION_TOKEN = OpenApiParameter(
+    "token",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="The last path segment of the invitation's acceptUrl.",
+)
+
+PAGE = OpenApiParameter(
+    "page",
+    OpenApiTypes.INT,
+    OpenApiParameter.QUERY,
+    required=False,
+    description="Page number, from 1; 50 items a page.",
 )
 
 JOB_ID = OpenApiParameter(

@@ -16,7 +16,15 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import MAX_SYNC_INTERVAL, MIN_SYNC_INTERVAL, AccountStatus, AccountType, SyncStatus
+from accounts.models import (
+    MAX_SYNC_INTERVAL,
+    MIN_SYNC_INTERVAL,
+    AccountStatus,
+    AccountType,
+    Role,
+    SyncStatus,
+    Workspace,
+)
 from accounts.services import (
     MAX_ML_USER_ID,
     MAX_NAME_LENGTH,
@@ -54,6 +62,15 @@ class StrictIntegerField(serializers.IntegerField):
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID as text only (DRF's also takes integers); any other value is a 400."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or len(data) > 36:
+            self.fail("invalid", value=str(data)[:40])
         return super().to_internal_value(data)
 
 
@@ -266,6 +283,10 @@ class MLAccountSerializer(serializers.Serializer):
     """The account object of api-contract.md."""
 
     id = serializers.UUIDField(read_only=True)
+    workspaceId = serializers.UUIDField(source="workspace_id", read_only=True)
+    role = serializers.ChoiceField(
+        choices=Role.choices, read_only=True, help_text="Your role in the account's workspace."
+    )
     mlUserId = MLUserIdField(source="ml_user_id", read_only=True)
     nickname = serializers.CharField(read_only=True)
     email = serializers.CharField(read_only=True)
@@ -336,6 +357,12 @@ class ConnectSerializer(serializers.Serializer):
         validators=[RegexValidator(SITE_ID_PATTERN, _("Must be a Mercado Livre site id such as MLB."))],
         required=False,
         help_text='Default "MLB".',
+    )
+    workspaceId = StrictUUIDField(
+        source="workspace_id",
+        required=False,
+        help_text="The workspace to connect into (you must be a manager or owner there); "
+        "your personal workspace by default.",
     )
 
 
@@ -432,3 +459,101 @@ class SyncJobSerializer(serializers.Serializer):
     createdAt = serializers.DateTimeField(read_only=True)
     results = SyncAllItemSerializer(many=True, read_only=True)
     summary = SyncJobSummarySerializer(read_only=True)
+
+
+# --- workspaces ---------------------------------------------------------------------------
+
+
+class WorkspaceSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    role = serializers.ChoiceField(choices=Role.choices, read_only=True, help_text="Your role in it.")
+    isPersonal = serializers.BooleanField(
+        read_only=True, help_text="Your personal workspace (not deletable)."
+    )
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+
+
+class WorkspaceListSerializer(serializers.Serializer):
+    workspaces = WorkspaceSerializer(many=True, read_only=True)
+    total = serializers.IntegerField(read_only=True)
+
+
+class WorkspaceInputSerializer(serializers.Serializer):
+    name = StrictCharField(max_length=Workspace.MAX_NAME)
+
+
+class AccountIdsField(serializers.ListField):
+    """accountIds: null (every account of the workspace) or a list of its account ids."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            child=StrictUUIDField(),
+            allow_null=True,
+            max_length=1000,
+            help_text="null: every account of the workspace; otherwise only these accounts.",
+            **kwargs,
+        )
+
+
+class MemberSerializer(serializers.Serializer):
+    userId = serializers.CharField(source="user_id", read_only=True)
+    email = serializers.EmailField(source="user.email", read_only=True)
+    firstName = serializers.CharField(source="user.first_name", read_only=True)
+    lastName = serializers.CharField(source="user.last_name", read_only=True)
+    role = serializers.ChoiceField(choices=Role.choices, read_only=True)
+    accountIds = serializers.ListField(
+        source="account_ids",
+        child=serializers.UUIDField(),
+        allow_null=True,
+        read_only=True,
+        help_text="null: every account of the workspace.",
+    )
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+
+
+class MemberListSerializer(serializers.Serializer):
+    members = MemberSerializer(many=True, read_only=True)
+    total = serializers.IntegerField(read_only=True)
+
+
+class MemberUpdateSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices, required=False)
+    accountIds = AccountIdsField(source="account_ids", required=False)
+
+
+class InvitationInputSerializer(serializers.Serializer):
+    email = StrictEmailField(max_length=254)
+    role = serializers.ChoiceField(choices=Role.choices)
+    accountIds = AccountIdsField(source="account_ids", required=False, default=None)
+
+
+class InvitationSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    email = serializers.EmailField(read_only=True)
+    role = serializers.ChoiceField(choices=Role.choices, read_only=True)
+    accountIds = serializers.ListField(
+        source="account_ids", child=serializers.UUIDField(), allow_null=True, read_only=True
+    )
+    expiresAt = serializers.DateTimeField(source="expires_at", read_only=True)
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+
+
+class InvitationCreatedSerializer(InvitationSerializer):
+    acceptUrl = serializers.URLField(
+        read_only=True,
+        help_text="The page that accepts it; its last path segment is the token. Shown only now.",
+    )
+    emailSent = serializers.BooleanField(
+        read_only=True, help_text="false: the email could not be sent; pass the link on yourself."
+    )
+
+
+class InvitationListSerializer(serializers.Serializer):
+    invitations = InvitationSerializer(many=True, read_only=True)
+    total = serializers.IntegerField(read_only=True)
+
+
+class InvitationAcceptedSerializer(serializers.Serializer):
+    workspaceId = serializers.UUIDField(read_only=True)
+    role = serializers.ChoiceField(choices=Role.choices, read_only=True)

@@ -3,7 +3,7 @@
 from django.urls import re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from mlaccounts.api import views
+from mlaccounts.api import views, workspaces
 
 app_name = "api"
 
@@ -33,6 +33,27 @@ urlpatterns = [
         name="mlaccount-token-info",
     ),
     re_path(rf"^sync-jobs/{ID}/?$", views.SyncJobView.as_view(), name="sync-job"),
+    re_path(r"^workspaces/?$", workspaces.WorkspaceListView.as_view(), name="workspace-list"),
+    re_path(rf"^workspaces/{ID}/?$", workspaces.WorkspaceDetailView.as_view(), name="workspace-detail"),
+    re_path(rf"^workspaces/{ID}/members/?$", workspaces.MemberListView.as_view(), name="member-list"),
+    re_path(
+        rf"^workspaces/{ID}/members/(?P<user_id>[^/]+)/?$",
+        workspaces.MemberDetailView.as_view(),
+        name="member-detail",
+    ),
+    re_path(
+        rf"^workspaces/{ID}/invitations/?$", workspaces.InvitationListView.as_view(), name="invitation-list"
+    ),
+    re_path(
+        rf"^workspaces/{ID}/invitations/(?P<invitation_id>[^/]+)/?$",
+        workspaces.InvitationDetailView.as_view(),
+        name="invitation-detail",
+    ),
+    re_path(
+        r"^invitations/(?P<token>[^/]+)/accept/?$",
+        workspaces.InvitationAcceptView.as_view(),
+        name="invitation-accept",
+    ),
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^docs/?$", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     # Last: every other /api/ path answers 404 in the envelope, not Django's HTML page.

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from accounts import selectors, services, tokens
 from accounts.mercadolivre import deadline
 from accounts.mercadolivre.errors import MLError, MLInvalidGrant, MLRateLimited
+from accounts.roles import Can
 from mlaccounts.api import serializers as s
 from mlaccounts.api import syncing
 from mlaccounts.api.authentication import access_token_for
@@ -156,10 +157,11 @@ class MeView(APIView):
 
 
 class AccountView(APIView):
-    """Base of the endpoints on one account: the selector is the only way to it."""
+    """Base of the endpoints on one account: the access helper is the only way to it
+    (404 for an account the caller cannot see, 403 when their role does not allow `need`)."""
 
-    def get_account(self, account_id):
-        return selectors.mlaccount_get_for_user(user=self.request.user, account_id=account_id)
+    def get_account(self, account_id, need: Can = Can.VIEW):
+        return selectors.mlaccount_get_for_user(user=self.request.user, account_id=account_id, need=need)
 
 
 class MLAccountListView(APIView):
@@ -168,6 +170,8 @@ class MLAccountListView(APIView):
     @api_operation(
         operation_id="listMlAccounts",
         summary="List your accounts, primary first then oldest first",
+        description="Every account you can see, in every workspace you are a member of, each with its "
+        "`workspaceId` and your `role` there.",
         tag=ACCOUNTS,
         ok={200: AccountListResponse},
     )
@@ -178,18 +182,29 @@ class MLAccountListView(APIView):
     @api_operation(
         operation_id="connectMlAccount",
         summary="Connect an account with a token pair",
-        description="The user's first account becomes primary.",
+        description="Into your personal workspace, or `workspaceId` (manager or owner there). The "
+        "workspace's first account becomes primary. A seller already connected in another workspace "
+        "of this installation is refused (409 ACCOUNT_CONNECTED_ELSEWHERE) and nothing is stored: "
+        "Mercado Livre keeps one grant per seller.",
         tag=ACCOUNTS,
         request=s.ConnectSerializer,
         ok={201: AccountResponse},
-        errors={409: ("ACCOUNT_EXISTS",)},
+        errors={404: ("NOT_FOUND",), 409: ("ACCOUNT_EXISTS", "ACCOUNT_CONNECTED_ELSEWHERE")},
     )
     def post(self, request):
         serializer = s.ConnectSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        account, _created = services.mlaccount_connect(
-            owner=request.user, reconnect=False, **serializer.validated_data
+        data = dict(serializer.validated_data)
+        workspace_id = data.pop("workspace_id", None)
+        if workspace_id is None:
+            workspace_id = services.workspace_personal(user=request.user).pk
+        workspace = selectors.workspace_get_for_user(
+            user=request.user, workspace_id=workspace_id, need=Can.MANAGE
         )
+        account, _created = services.mlaccount_connect(
+            workspace=workspace, connected_by=request.user, reconnect=False, **data
+        )
+        account.role = workspace.role
         return _account_answer(account, status_code=201)
 
 
@@ -208,7 +223,7 @@ class MLAccountDetailView(AccountView):
         return _account_answer(self.get_account(id))
 
     def _update(self, request, id):
-        account = self.get_account(id)
+        account = self.get_account(id, Can.MANAGE)
         serializer = s.UpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         account = services.mlaccount_update(account=account, **serializer.validated_data)
@@ -243,7 +258,7 @@ class MLAccountDetailView(AccountView):
         account_id=True,
     )
     def delete(self, request, id):
-        services.mlaccount_remove(account=self.get_account(id))
+        services.mlaccount_remove(account=self.get_account(id, Can.MANAGE))
         return envelope(message=_("Account removed."), with_data=False)
 
 
@@ -271,7 +286,7 @@ class MLAccountSyncView(AccountView):
         account_id=True,
     )
     def post(self, request, id):
-        account = self.get_account(id)
+        account = self.get_account(id, Can.SYNC)
         with deadline.within(settings.SYNC_REQUEST_DEADLINE):
             result = engine.sync_account(account.pk)
         if not result.ok:
@@ -298,7 +313,8 @@ class MLAccountSyncAllView(APIView):
     @api_operation(
         operation_id="syncAllMlAccounts",
         summary="Sync all your accounts",
-        description="Queues one sync per account (the dashboard's rules): paused accounts are "
+        description="Queues one sync per account you may sync (operator and up; accounts you only "
+        "view are left out), by the dashboard's rules: paused accounts are "
         "skipped and listed as failed with code ACCOUNT_PAUSED, expired ones with TOKEN_EXPIRED "
         "(resume an account to try it again). Then waits at most SYNC_ALL_TIMEOUT seconds (20 by "
         "default): syncs still running then are listed as failed with code TIMEOUT and finish in "
@@ -357,7 +373,7 @@ class MLAccountPauseView(AccountView):
 
     @_status_change("pause", "Pause scheduled syncs", post=False)
     def put(self, request, id):
-        return _account_answer(services.mlaccount_pause(account=self.get_account(id)))
+        return _account_answer(services.mlaccount_pause(account=self.get_account(id, Can.MANAGE)))
 
     @_status_change("pause", "Pause scheduled syncs", post=True)
     def post(self, request, id):
@@ -369,7 +385,7 @@ class MLAccountResumeView(AccountView):
 
     @_status_change("resume", "Resume scheduled syncs", post=False)
     def put(self, request, id):
-        return _account_answer(services.mlaccount_resume(account=self.get_account(id)))
+        return _account_answer(services.mlaccount_resume(account=self.get_account(id, Can.MANAGE)))
 
     @_status_change("resume", "Resume scheduled syncs", post=True)
     def post(self, request, id):
@@ -404,7 +420,7 @@ class MLAccountRefreshTokenView(AccountView):
 
     @_refresh(post=False)
     def put(self, request, id):
-        account = self.get_account(id)
+        account = self.get_account(id, Can.MANAGE)
         try:
             with deadline.within(settings.SYNC_REQUEST_DEADLINE):
                 tokens.get_fresh_access_token(account.pk, force=True)

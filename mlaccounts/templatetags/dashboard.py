@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.mercadolivre import oauth
+from accounts.models import Role
 from sync import ondemand, outcomes
 
 register = template.Library()
@@ -91,3 +92,9 @@ def sync_problem(kind: str | None) -> str:
 def sync_phase(account) -> str:
     """ "interrupted", "syncing", "queued" or "" for the account's row (sync.ondemand)."""
     return ondemand.sync_phase(account)
+
+
+@register.filter
+def role_name(role: str | None) -> str:
+    """A workspace role in the reader's language (owner → Proprietário)."""
+    return Role(role).label if role in Role.values else ""

@@ -31,6 +31,15 @@
     }
   });
 
+  // The workspace switcher submits itself when a workspace is chosen (its button stays for
+  // keyboards and for browsers without this file).
+  document.addEventListener("change", function (event) {
+    var form = event.target.form;
+    if (form && form.hasAttribute("data-auto-submit")) {
+      form.submit();
+    }
+  });
+
   document.addEventListener("htmx:responseError", report);
   document.addEventListener("htmx:sendError", report);
   document.addEventListener("htmx:afterRequest", function (event) {

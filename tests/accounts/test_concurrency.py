@@ -19,7 +19,7 @@ def test_concurrent_make_primary_leaves_exactly_one_primary(user):
             [lambda a=account: services.mlaccount_make_primary(account=a) for account in accounts[1:]]
         )
         assert errors == []
-        assert MLAccount.objects.filter(owner=user, is_primary=True).count() == 1
+        assert MLAccount.objects.filter(workspace__personal_for=user, is_primary=True).count() == 1
 
 
 def test_concurrent_first_connects_make_one_primary(user):
@@ -29,7 +29,8 @@ def test_concurrent_first_connects_make_one_primary(user):
 
     def connect(n):
         return lambda: services.mlaccount_connect(
-            owner=user,
+            workspace=services.workspace_personal(user=user),
+            connected_by=user,
             ml_user_id=9_000 + n,
             nickname=f"S{n}",
             email="",
@@ -40,5 +41,5 @@ def test_concurrent_first_connects_make_one_primary(user):
 
     _, errors = run_together([connect(n) for n in range(4)])
     assert errors == []
-    assert MLAccount.objects.filter(owner=user).count() == 4
-    assert MLAccount.objects.filter(owner=user, is_primary=True).count() == 1
+    assert MLAccount.objects.filter(workspace__personal_for=user).count() == 4
+    assert MLAccount.objects.filter(workspace__personal_for=user, is_primary=True).count() == 1

@@ -243,9 +243,9 @@ def test_the_migration_canonicalises_existing_addresses():
         user = OldUser.objects.create(email="kate@ｓec.test", password="x")
         OldEmailAddress.objects.create(user_id=user.pk, email="kate@ｓec.test", primary=True, verified=True)
         OldEmailAddress.objects.create(user_id=user.pk, email="KATE@sec.test", primary=False, verified=False)
-        _migrate([MIGRATION])
+        new = _migrate([MIGRATION])
 
-        assert User.objects.get(pk=user.pk).email == "kate@sec.test"
+        assert new.get_model("accounts", "User").objects.get(pk=user.pk).email == "kate@sec.test"
         assert list(EmailAddress.objects.values_list("email", "primary", "verified")) == [
             ("kate@sec.test", True, True)
         ]

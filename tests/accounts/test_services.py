@@ -5,7 +5,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts import selectors, services
-from accounts.errors import AccountExists, AccountNotFound, AccountValidationError
+from accounts.errors import AccountConnectedElsewhere, AccountExists, AccountNotFound, AccountValidationError
 from accounts.mercadolivre.resources import Counts
 from accounts.models import AccountEvent, MLAccount
 from tests.factories import AccountEventFactory, MLAccountFactory
@@ -14,8 +14,10 @@ pytestmark = pytest.mark.django_db
 
 
 def connect(owner, **overrides):
+    """Connect a seller into `owner`'s personal workspace (or `workspace=`), as `owner`."""
     fields = {
-        "owner": owner,
+        "workspace": services.workspace_personal(user=owner),
+        "connected_by": owner,
         "ml_user_id": "5000000001",
         "nickname": "LOJA_TESTE",
         "email": "loja@example.com",
@@ -41,7 +43,7 @@ class TestConnect:
         connect(user)
         second, _ = connect(user, ml_user_id=77, nickname="OUTRA")
         assert not second.is_primary
-        assert MLAccount.objects.filter(owner=user, is_primary=True).count() == 1
+        assert MLAccount.objects.filter(workspace__personal_for=user, is_primary=True).count() == 1
 
     def test_connecting_a_known_seller_replaces_tokens_and_reactivates(self, user):
         account, _ = connect(user)
@@ -53,19 +55,39 @@ class TestConnect:
         assert again.status == MLAccount.Status.ACTIVE
         assert again.access_token == "APP_USR-new"
         assert again.refresh_token == "TG-new"
-        assert MLAccount.objects.filter(owner=user).count() == 1
+        assert MLAccount.objects.filter(workspace__personal_for=user).count() == 1
 
     def test_known_seller_is_refused_when_reconnect_is_off(self, user):
         connect(user)
         with pytest.raises(AccountExists):
             connect(user, reconnect=False, access_token="APP_USR-other")
-        assert MLAccount.objects.get(owner=user).access_token == "APP_USR-plain-access"
+        assert MLAccount.objects.get(workspace__personal_for=user).access_token == "APP_USR-plain-access"
 
-    def test_same_seller_may_belong_to_two_users(self, user, other_user):
-        connect(user)
-        account, created = connect(other_user)
-        assert created
-        assert account.is_primary
+    def test_a_token_pair_for_a_seller_of_another_workspace_is_refused_and_nothing_stored(
+        self, user, other_user
+    ):
+        account, _ = connect(user)
+        with pytest.raises(AccountConnectedElsewhere):
+            connect(other_user, access_token="APP_USR-intruder", refresh_token="TG-intruder")
+        account.refresh_from_db()
+        assert account.access_token == "APP_USR-plain-access"
+        assert account.workspace.personal_for == user
+        assert MLAccount.objects.count() == 1
+        assert not account.events.exists()
+
+    def test_a_fresh_grant_for_a_seller_of_another_workspace_keeps_it_alive_there(self, user, other_user):
+        # OAuth: Mercado Livre has just issued the only valid pair and killed the stored one.
+        account, _ = connect(user)
+        services.mlaccount_mark_expired(account_id=account.pk, message="invalid_grant")
+        again, created = connect(other_user, fresh_grant=True, access_token="APP_USR-new", refresh_token="TG-new")
+        assert not created
+        assert again.pk == account.pk
+        account.refresh_from_db()
+        assert account.workspace.personal_for == user
+        assert account.connected_by == user  # the other user was given nothing
+        assert account.access_token == "APP_USR-new"
+        assert account.status == MLAccount.Status.ACTIVE
+        assert account.events.filter(message__contains="another user of this installation").exists()
 
     @pytest.mark.parametrize(
         ("overrides", "field"),
@@ -181,7 +203,7 @@ class TestLifecycle:
 
     def test_remove_last_account_leaves_none(self, user, ml_account):
         services.mlaccount_remove(account=ml_account)
-        assert not MLAccount.objects.filter(owner=user).exists()
+        assert not MLAccount.objects.filter(workspace__personal_for=user).exists()
 
 
 class TestSyncBookkeeping:
@@ -278,9 +300,10 @@ class TestDatabaseConstraints:
         with pytest.raises(IntegrityError), transaction.atomic():
             MLAccountFactory(owner=user, is_primary=True)
 
-    def test_same_seller_twice_is_refused(self, ml_account):
+    def test_same_seller_twice_is_refused(self, ml_account, other_user):
+        # One grant per seller in the whole installation (mercadolivre-api.md §1.5).
         with pytest.raises(IntegrityError), transaction.atomic():
-            MLAccountFactory(owner=ml_account.owner, ml_user_id=ml_account.ml_user_id)
+            MLAccountFactory(owner=other_user, ml_user_id=ml_account.ml_user_id)
 
     @pytest.mark.parametrize(
         ("field", "value"),

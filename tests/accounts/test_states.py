@@ -60,7 +60,8 @@ def test_reconnecting_clears_disconnected_at(user):
     account = MLAccountFactory(owner=user)
     services.mlaccount_mark_expired(account_id=account.pk, message="revoked")
     services.mlaccount_connect(
-        owner=user,
+        workspace=services.workspace_personal(user=user),
+        connected_by=user,
         ml_user_id=account.ml_user_id,
         nickname=account.nickname,
         email="",

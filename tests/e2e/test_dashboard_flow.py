@@ -144,7 +144,7 @@ def test_new_seller_manages_two_accounts(
     expect(page).to_have_url(base + "/ml-accounts/new/")
     connect_through_sandbox(page, base, ANA)
     expect(page.locator("#messages")).to_contain_text(text["connected"])
-    ana = MLAccount.objects.get(owner=user, ml_user_id=ANA)
+    ana = MLAccount.objects.get(workspace__personal_for=user, ml_user_id=ANA)
     assert ana.is_primary and ana.status == "active"
 
     # Sync now (htmx) queues a task: the row says so, and shows the counts once it ran.
@@ -204,7 +204,7 @@ def test_new_seller_manages_two_accounts(
 
     # A second seller, synced with "sync all", then made primary.
     connect_through_sandbox(page, base, MEGA)
-    mega = MLAccount.objects.get(owner=user, ml_user_id=MEGA)
+    mega = MLAccount.objects.get(workspace__personal_for=user, ml_user_id=MEGA)
     assert not mega.is_primary
     page.locator("#sync-all").click()
     expect(page.locator("#messages")).to_contain_text(text["synced_all"])
@@ -228,6 +228,6 @@ def test_new_seller_manages_two_accounts(
     expect(page).to_have_url(base + "/")
     expect(page.locator("#messages")).to_contain_text(text["removed"])
     expect(page.locator(".account-card")).to_have_count(1)
-    assert list(MLAccount.objects.filter(owner=user).values_list("ml_user_id", flat=True)) == [MEGA]
+    assert list(MLAccount.objects.filter(workspace__personal_for=user).values_list("ml_user_id", flat=True)) == [MEGA]
 
     assert page.csp_violations == []

@@ -84,7 +84,7 @@ def test_callback_connects_the_seller(client_user, user):
         ml_answers(rsps)
         response = client_user.get(CALLBACK, {"code": "TG-abc-1", "state": query["state"]}, follow=True)
         exchange = parse_qs(rsps.calls[0].request.body)
-    account = MLAccount.objects.get(owner=user)
+    account = MLAccount.objects.get(workspace__personal_for=user)
     assert account.ml_user_id == ML_USER
     assert account.nickname == "LOJA_NOVA"
     assert account.is_primary
@@ -105,7 +105,7 @@ def test_callback_reconnects_a_known_seller(client_user, user):
     existing.refresh_from_db()
     assert existing.status == MLAccount.Status.ACTIVE
     assert existing.access_token == token_body(ML_USER, 1)["access_token"]
-    assert MLAccount.objects.filter(owner=user).count() == 1
+    assert MLAccount.objects.filter(workspace__personal_for=user).count() == 1
 
 
 def test_reused_state_is_refused(client_user, user):

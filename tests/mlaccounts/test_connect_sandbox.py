@@ -53,7 +53,7 @@ def authorize(client, seller_id=SELLER.id, decision="allow"):
 def test_connect_then_sync_against_the_sandbox(client_user, user, ml):
     params = authorize(client_user)
     client_user.get(CALLBACK, params)
-    account = MLAccount.objects.get(owner=user)
+    account = MLAccount.objects.get(workspace__personal_for=user)
     assert (account.ml_user_id, account.nickname) == (SELLER.id, SELLER.nickname)
     assert engine.sync_account(account.pk).ok
     account.refresh_from_db()
@@ -63,10 +63,10 @@ def test_connect_then_sync_against_the_sandbox(client_user, user, ml):
 
 def test_reconnect_replaces_the_tokens_of_the_same_account(client_user, user, ml):
     client_user.get(CALLBACK, authorize(client_user))
-    first = MLAccount.objects.get(owner=user)
+    first = MLAccount.objects.get(workspace__personal_for=user)
     MLAccount.objects.filter(pk=first.pk).update(status="expired")
     client_user.get(CALLBACK, authorize(client_user))
-    again = MLAccount.objects.get(owner=user)
+    again = MLAccount.objects.get(workspace__personal_for=user)
     assert again.pk == first.pk
     assert again.status == "active"
     assert again.refresh_token != first.refresh_token
@@ -102,10 +102,10 @@ def test_reused_state_writes_nothing(client_user, user, ml):
 def test_reused_code_is_refused_by_ml_and_writes_nothing(client_user, user, ml):
     used = authorize(client_user)
     client_user.get(CALLBACK, used)
-    account = MLAccount.objects.get(owner=user)
+    account = MLAccount.objects.get(workspace__personal_for=user)
     fresh = authorize(client_user)  # a valid new state, but the old, spent code
     response = client_user.get(CALLBACK, {"code": used["code"], "state": fresh["state"]}, follow=True)
-    assert MLAccount.objects.get(owner=user).access_token == account.access_token
+    assert MLAccount.objects.get(workspace__personal_for=user).access_token == account.access_token
     assert any("did not accept" in str(m) for m in response.context["messages"])
 
 

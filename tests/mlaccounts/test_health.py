@@ -34,7 +34,7 @@ def test_reports_the_last_heartbeat_and_nothing_about_accounts(client, user, ml_
 
 def test_database_failure_answers_503(client):
     cache.delete(schedule.HEARTBEAT_CACHE_KEY)
-    with mock.patch("mlaccounts.views.connection.cursor", side_effect=DatabaseError("down")):
+    with mock.patch("mlaccounts.views.accounts.connection.cursor", side_effect=DatabaseError("down")):
         response = client.get("/health/")
     assert response.status_code == 503
     assert response.json() == {

@@ -659,7 +659,7 @@ def test_connect_with_a_token_pair(client_user, user):
     response = client_user.post(NEW, TOKENS)
     assert response.status_code == 302 and response["Location"] == OVERVIEW
     assert messages_after(response) == ["A conta LOJA_COLADA está conectada."]
-    account = MLAccount.objects.get(owner=user)
+    account = MLAccount.objects.get(workspace__personal_for=user)
     assert account.ml_user_id == 2500000001234 and account.is_primary
     assert account.access_token == "APP_USR-pasted-access-0001"
     assert account.refresh_token == "TG-pasted-refresh-0001"
@@ -674,7 +674,7 @@ def test_connect_with_a_token_pair_reconnects_a_known_seller(client_user, user):
     assert messages_after(response) == ["A conta LOJA_COLADA foi reconectada."]
     existing.refresh_from_db()
     assert existing.status == "active" and existing.access_token == "APP_USR-pasted-access-0001"
-    assert MLAccount.objects.filter(owner=user).count() == 1
+    assert MLAccount.objects.filter(workspace__personal_for=user).count() == 1
 
 
 def test_connect_with_bad_tokens_never_echoes_them(client_user):

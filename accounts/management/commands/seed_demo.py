@@ -31,6 +31,7 @@ class Command(BaseCommand):
                 user = User.objects.create_user(
                     DEMO_EMAIL, DEMO_PASSWORD, first_name="Demo", last_name="Seller"
                 )
+        workspace = services.workspace_personal(user=user)
         for seller in sandbox.DEMO_SELLERS[:DEMO_SELLERS]:
             # A fresh grant on every run: the sandbox's state file may have been reset, and
             # a new authorization is what a real seller reconnecting would do.
@@ -38,7 +39,11 @@ class Command(BaseCommand):
                 sandbox.mint_into_state_file(settings.ML_SANDBOX_STATE_FILE, seller.id)
             )
             services.mlaccount_connect(
-                owner=user,
+                workspace=workspace,
+                connected_by=user,
+                # A grant just minted: the only valid pair, kept even where another workspace
+                # has this seller (mercadolivre-api.md §1.5).
+                fresh_grant=True,
                 ml_user_id=seller.id,
                 nickname=seller.nickname,
                 email=seller.email,

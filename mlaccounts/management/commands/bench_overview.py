@@ -23,6 +23,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import services
 from accounts.models import MLAccount, User
 
 
@@ -56,10 +57,11 @@ class Command(BaseCommand):
     def _throwaway_rows(self, count: int) -> User:
         now = timezone.now()
         user = User.objects.create_user(email=f"bench-{uuid.uuid4().hex}@example.invalid", password=None)
+        workspace = services.workspace_personal(user=user)
         statuses = [MLAccount.Status.ACTIVE] * 7 + [MLAccount.Status.PAUSED, MLAccount.Status.ERROR]
         MLAccount.objects.bulk_create(
             MLAccount(
-                owner=user,
+                workspace=workspace,
                 ml_user_id=9_000_000_000 + n,
                 nickname=f"BENCH_SELLER_{n}",
                 email=f"bench{n}@example.invalid",

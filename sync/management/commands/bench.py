@@ -48,6 +48,7 @@ from django.db.models import Max
 from django.utils import timezone
 from psycopg import sql
 
+from accounts import services
 from accounts.mercadolivre import ratelimit
 from accounts.models import MLAccount, User
 from sync import engine, harness, schedule, tasks
@@ -224,6 +225,7 @@ class Command(BaseCommand):
     def _seed(self, sandbox: Sandbox, count: int) -> None:
 
         user = User.objects.create_user("bench@example.com", None)
+        workspace = services.workspace_personal(user=user)
         far = timezone.now() + timedelta(days=1)  # nothing due until a phase says so
         rows = []
         for n in range(count):
@@ -231,7 +233,7 @@ class Command(BaseCommand):
             pair = sandbox.call("POST", "mint", {"user_id": user_id})
             rows.append(
                 MLAccount(
-                    owner=user,
+                    workspace=workspace,
                     ml_user_id=user_id,
                     nickname=f"BENCH_{n}",
                     account_name=f"Bench {n}",

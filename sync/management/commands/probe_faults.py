@@ -385,11 +385,13 @@ class Probe:
     def _seed(self) -> None:
         self.password = harness.random_key(24)
         self.user = User.objects.create_user(PROBE_EMAIL, self.password)
+        workspace = services.workspace_personal(user=self.user)
         for n in range(self.count):
             user_id = PROBE_USER_IDS + n
             token_set = parse_token_response(self.sandbox.call("POST", "mint", {"user_id": user_id}))
             services.mlaccount_connect(
-                owner=self.user,
+                workspace=workspace,
+                connected_by=self.user,
                 ml_user_id=user_id,
                 nickname=f"PROBE_{n}",
                 email=f"probe{n}@example.com",
@@ -479,7 +481,7 @@ class Probe:
     # --- database figures ---------------------------------------------------------------------
 
     def _accounts(self):
-        return MLAccount.objects.filter(owner=self.user)
+        return MLAccount.objects.filter(workspace__personal_for=self.user)
 
     def _make_due(self) -> None:
         """Every account due now (claims untouched: a claimed account stays claimed)."""

@@ -148,7 +148,7 @@ def test_connect_creates_the_first_account_as_primary(alice, user):
     assert response.status_code == 201, response.content
     data = body(response)["data"]
     assert set(data) == ACCOUNT_FIELDS
-    account = MLAccount.objects.get(owner=user)
+    account = MLAccount.objects.get(workspace__personal_for=user)
     assert data["id"] == str(account.pk)
     assert data["mlUserId"] == "987654321012"
     assert data["accountName"] == "LOJA_NOVA"  # defaults to the nickname
@@ -186,7 +186,7 @@ def test_connect_the_same_seller_twice_is_account_exists(alice, user):
     response = alice.post("/api/ml-accounts", connect_payload(accessToken="APP_USR-OTHER-secretaccess"))
 
     assert_error(response, 409, "ACCOUNT_EXISTS")
-    assert MLAccount.objects.get(owner=user).access_token == "APP_USR-CONNECT-0001-secretaccess"
+    assert MLAccount.objects.get(workspace__personal_for=user).access_token == "APP_USR-CONNECT-0001-secretaccess"
 
 
 def test_another_user_may_connect_the_same_seller(alice, charlie, other_user):
@@ -354,7 +354,7 @@ def test_update_is_primary_demotes_the_previous_primary(alice, user, ml_account)
     response = alice.put(_url(second), {"isPrimary": True})
 
     assert body(response)["data"]["isPrimary"] is True
-    assert list(MLAccount.objects.filter(owner=user, is_primary=True).values_list("pk", flat=True)) == [
+    assert list(MLAccount.objects.filter(workspace__personal_for=user, is_primary=True).values_list("pk", flat=True)) == [
         second.pk
     ]
     assert body(alice.get("/api/ml-accounts"))["data"]["accounts"][0]["id"] == str(second.pk)

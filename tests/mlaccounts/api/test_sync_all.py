@@ -122,7 +122,7 @@ def test_sync_all_answers_once_the_queued_syncs_end(alice, user, ml_mock, eager)
     assert (results[3]["success"], results[3]["code"]) == (False, "TOKEN_EXPIRED")
     assert data["summary"] == {"total": 4, "successful": 1, "failed": 3}
 
-    states = {a.pk: a for a in MLAccount.objects.filter(owner=user)}
+    states = {a.pk: a for a in MLAccount.objects.filter(workspace__personal_for=user)}
     assert states[ok.pk].cached_products == 5
     assert states[ok.pk].last_sync_status == "success"
     assert (states[garbled.pk].status, states[garbled.pk].last_sync_status) == ("active", "failed")
@@ -154,11 +154,11 @@ def test_sync_all_queues_tasks_and_runs_no_sync_in_the_request(alice, user, ml_m
     assert len(ml_mock.calls) == 0
     job = SyncJob.objects.get(owner=user)
     assert captured == [((str(account.pk),), {"job_id": str(job.pk)}) for account in (first, second)]
-    assert all(a.sync_requested_at is not None for a in MLAccount.objects.filter(owner=user))
+    assert all(a.sync_requested_at is not None for a in MLAccount.objects.filter(workspace__personal_for=user))
 
     # The worker runs them later: they record their outcome on the account and the job.
     run_captured(captured)
-    assert {a.last_sync_status for a in MLAccount.objects.filter(owner=user)} == {"success"}
+    assert {a.last_sync_status for a in MLAccount.objects.filter(workspace__personal_for=user)} == {"success"}
     assert list(SyncJobItem.objects.filter(job=job).values_list("success", flat=True)) == [True, True]
 
 

@@ -38,7 +38,8 @@ def test_the_service_refuses_non_ascii_digits_without_error(user, value):
     # "²".isdigit() is true and int("²") raises: this used to be a 500.
     with pytest.raises(AccountValidationError) as error:
         services.mlaccount_connect(
-            owner=user,
+            workspace=services.workspace_personal(user=user),
+            connected_by=user,
             ml_user_id=value,
             nickname="X",
             email="",

@@ -1,6 +1,7 @@
-"""Dashboard pages: thin views that call accounts.selectors and accounts.services.
+"""Dashboard pages of the accounts: thin views that call accounts.selectors and accounts.services.
 
-Every view: authenticate → selector (another user's account is a 404) → form → one
+Every view: authenticate → the access helper (an account the user cannot see is a 404, an
+action their role does not allow a 403) → form → one
 service (sync.ondemand queues "sync now" and "sync all", accounts.tokens renews a token)
 → render, or redirect with a message. Actions that call ML or queue ML work share the
 API's per-user `ml_action` limit. Actions are POST only and CSRF protected. The overview's forms
@@ -28,10 +29,11 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import selectors, services, tokens
-from accounts.errors import AccountValidationError, DomainError, NoRefreshToken
+from accounts.errors import AccountConnectedElsewhere, AccountValidationError, DomainError, NoRefreshToken
 from accounts.mercadolivre import deadline
 from accounts.mercadolivre.errors import MLError, MLInvalidGrant
 from accounts.models import AccountStatus, SyncStatus
+from accounts.roles import Can, abilities
 from mlaccounts import outages
 from mlaccounts.api.throttles import ml_action_wait
 from mlaccounts.forms import AccountSettingsForm, SiteForm, TokenConnectForm, add_service_errors
@@ -121,19 +123,28 @@ def _row_urls() -> dict[str, tuple[str, str]]:
     return {name: tuple(reverse(f"dashboard:{name}", args=[_ID]).split(_ID)) for name in ROW_URL_NAMES}
 
 
-def _overview_context(user) -> dict:
+def current_workspace(request):
+    """The workspace the dashboard shows this user (remembered on the user), once per request."""
+    if getattr(request, "workspace", None) is None:
+        request.workspace = services.workspace_current(user=request.user)
+    return request.workspace
+
+
+def _overview_context(request) -> dict:
     # One query for the whole list: totals and token health are computed from its rows.
-    accounts = list(selectors.mlaccount_list_for_overview(user=user))
+    workspace = current_workspace(request)
+    accounts = list(selectors.mlaccount_list_for_overview(user=request.user, workspace=workspace))
     now = timezone.now()
     urls = _row_urls()
     for account in accounts:
         account.health = tokens.token_health(account, now=now)
+        account.can = abilities(account.role)
         account.urls = {name: f"{head}{account.pk}{tail}" for name, (head, tail) in urls.items()}
-    return {"accounts": accounts, "totals": Totals.of(accounts), "now": now}
+    return {"accounts": accounts, "totals": Totals.of(accounts), "now": now, "workspace": workspace}
 
 
 def _account_list(request, *, with_messages: bool):
-    context = _overview_context(request.user)
+    context = _overview_context(request)
     context["oob_messages"] = with_messages
     return render(request, "_partials/_account_list.html", context)
 
@@ -145,8 +156,10 @@ def _after_action(request):
     return redirect(_next_url(request, reverse("dashboard:overview")))
 
 
-def _account(request, account_id):
-    return selectors.mlaccount_get_for_user(user=request.user, account_id=account_id)
+def _account(request, account_id, need: Can = Can.VIEW):
+    """The access helper: 404 for an account the user cannot see, 403 when `need` is not
+    allowed by their role (buttons their role does not allow are hidden, and refused here)."""
+    return selectors.mlaccount_get_for_user(user=request.user, account_id=account_id, need=need)
 
 
 def _throttled(request, wait: float):
@@ -164,7 +177,7 @@ def _throttled(request, wait: float):
     if is_htmx(request):
         response = _account_list(request, with_messages=True)
     else:
-        response = render(request, "mlaccounts/overview.html", _overview_context(request.user))
+        response = render(request, "mlaccounts/overview.html", _overview_context(request))
     response.status_code = 429
     response["Retry-After"] = str(seconds)
     return response
@@ -176,7 +189,7 @@ def _throttled(request, wait: float):
 @require_GET
 @dashboard_login_required
 def overview(request):
-    context = _overview_context(request.user)
+    context = _overview_context(request)
     return render(request, "mlaccounts/overview.html", context)
 
 
@@ -202,7 +215,7 @@ def sync_all(request):
     wait = ml_action_wait(request)
     if wait is not None:
         return _throttled(request, wait)
-    plan = ondemand.sync_all(user=request.user)
+    plan = ondemand.sync_all(user=request.user, workspace=current_workspace(request))
     queued = len(plan.queued)
     if queued:
         messages.success(
@@ -242,7 +255,7 @@ def sync_all(request):
 @dashboard_login_required
 def account_sync(request, account_id):
     """Queue a sync of one account (sync.ondemand.sync_request); its row shows the rest."""
-    account = _account(request, account_id)
+    account = _account(request, account_id, Can.SYNC)
     wait = ml_action_wait(request)
     if wait is not None:
         return _throttled(request, wait)
@@ -261,7 +274,7 @@ def account_sync(request, account_id):
 @require_POST
 @dashboard_login_required
 def account_pause(request, account_id):
-    account = services.mlaccount_pause(account=_account(request, account_id))
+    account = services.mlaccount_pause(account=_account(request, account_id, Can.MANAGE))
     messages.success(
         request,
         _("%(name)s is paused: it will not sync until you resume it.") % {"name": account.account_name},
@@ -272,7 +285,7 @@ def account_pause(request, account_id):
 @require_POST
 @dashboard_login_required
 def account_resume(request, account_id):
-    account = services.mlaccount_resume(account=_account(request, account_id))
+    account = services.mlaccount_resume(account=_account(request, account_id, Can.MANAGE))
     messages.success(
         request, _("%(name)s is active again and will sync shortly.") % {"name": account.account_name}
     )
@@ -282,8 +295,10 @@ def account_resume(request, account_id):
 @require_POST
 @dashboard_login_required
 def account_make_primary(request, account_id):
-    account = services.mlaccount_make_primary(account=_account(request, account_id))
-    messages.success(request, _("%(name)s is now your primary account.") % {"name": account.account_name})
+    account = services.mlaccount_make_primary(account=_account(request, account_id, Can.MANAGE))
+    messages.success(
+        request, _("%(name)s is now the workspace's primary account.") % {"name": account.account_name}
+    )
     return _after_action(request)
 
 
@@ -291,7 +306,7 @@ def account_make_primary(request, account_id):
 @dashboard_login_required
 def account_renew_token(request, account_id):
     """Renew the token pair now, through the one refresh path (accounts.tokens)."""
-    account = _account(request, account_id)
+    account = _account(request, account_id, Can.MANAGE)
     wait = ml_action_wait(request)
     if wait is not None:
         return _throttled(request, wait)
@@ -319,7 +334,7 @@ def account_renew_token(request, account_id):
 @dashboard_login_required
 def account_remove(request, account_id):
     """GET: a confirmation page naming the account. POST: remove it."""
-    account = _account(request, account_id)
+    account = _account(request, account_id, Can.MANAGE)
     if request.method == "POST":
         services.mlaccount_remove(account=account)
         messages.success(
@@ -336,7 +351,7 @@ def account_remove(request, account_id):
 @dashboard_login_required
 def account_detail(request, account_id):
     """The account's numbers, token, history and settings form (POST saves the settings)."""
-    account = _account(request, account_id)
+    account = _account(request, account_id, Can.MANAGE if request.method == "POST" else Can.VIEW)
     if request.method == "POST":
         form = AccountSettingsForm(request.POST)
         if form.is_valid():
@@ -373,12 +388,14 @@ def account_detail(request, account_id):
 @dashboard_login_required
 def connect_new(request):
     """Connect a seller: the OAuth site picker, and the advanced token-pair form (POST)."""
+    workspace = _workspace_to_connect_into(request)
     token_form = TokenConnectForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and token_form.is_valid():
         data = token_form.cleaned_data
         try:
             account, created = services.mlaccount_connect(
-                owner=request.user,
+                workspace=workspace,
+                connected_by=request.user,
                 ml_user_id=data["ml_user_id"],
                 nickname=data["nickname"],
                 email=data["email"],
@@ -404,8 +421,15 @@ def connect_new(request):
         "site_form": SiteForm(),
         "token_form": token_form,
         "token_form_open": token_form.is_bound,
+        "workspace": workspace,
     }
     return render(request, "mlaccounts/connect.html", context, status=400 if token_form.is_bound else 200)
+
+
+def _workspace_to_connect_into(request):
+    """The current workspace, if the user may connect accounts there (manager and up): 403 otherwise."""
+    workspace = current_workspace(request)
+    return selectors.workspace_get_for_user(user=request.user, workspace_id=workspace.pk, need=Can.MANAGE)
 
 
 def _redirect_uri(request) -> str:
@@ -418,11 +442,13 @@ def _redirect_uri(request) -> str:
 def connect(request):
     """Send the browser to Mercado Livre's authorization page (OAuth 2.0 with PKCE)."""
     site_id = request.GET.get("site") or settings.ML_SITE_ID
+    workspace = _workspace_to_connect_into(request)
     if not request.session.session_key:
         request.session.save()
     try:
         url = services.oauth_begin(
             user=request.user,
+            workspace=workspace,
             session_key=request.session.session_key,
             site_id=site_id.upper()[:4],
             redirect_uri=_redirect_uri(request),
@@ -446,6 +472,9 @@ def connect_callback(request):
                 code=request.GET.get("code"),
                 error=request.GET.get("error"),
             )
+    except AccountConnectedElsewhere as error:
+        # The seller's new pair was kept on its account in the other workspace (alive).
+        messages.warning(request, str(error.message))
     except DomainError as error:
         messages.error(request, str(error.message))
     except MLError as error:

@@ -1,8 +1,6 @@
 from django.conf import settings
 from django.utils.functional import cached_property
 
-from accounts import selectors
-
 
 def sandbox(request):
     """Tell every template whether the app talks to the bundled sandbox."""
@@ -23,7 +21,9 @@ class WorkspaceNav:
 
     @cached_property
     def all(self):
-        return list(selectors.workspace_list_for_user(user=self.request.user))
+        from mlaccounts.views.accounts import user_workspaces
+
+        return user_workspaces(self.request)
 
 
 def workspaces(request):

@@ -20,7 +20,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.emails import InvalidEmail, canonical_email
-from accounts.errors import AccountValidationError, Forbidden, InvitationInvalid, WorkspaceNotFound
+from accounts.errors import (
+    AccountValidationError,
+    Forbidden,
+    InvitationInvalid,
+    InvitationNotFound,
+    WorkspaceNotFound,
+)
 from accounts.models import (
     Invitation,
     Membership,
@@ -285,18 +291,24 @@ def invitation_revoke(*, invitation: Invitation, now=None) -> None:
 
 
 def invitation_check(*, token, user: User | None = None, now=None) -> Invitation:
-    """The pending invitation of `token`, for `user` if given; InvitationInvalid otherwise."""
+    """The pending invitation of `token`, for `user` if given.
+
+    InvitationNotFound for a token no invitation ever had; InvitationInvalid for one that is
+    used, expired, revoked or meant for another address.
+    """
     now = now or timezone.now()
-    if not isinstance(token, str) or not 20 <= len(token) <= 100:
-        raise InvitationInvalid()
-    invitation = (
-        Invitation.objects.select_related("workspace", "invited_by")
-        .filter(token_hash=invitation_token_hash(token))
-        .first()
-    )
+    invitation = None
+    if isinstance(token, str) and 20 <= len(token) <= 100:
+        invitation = (
+            Invitation.objects.select_related("workspace", "invited_by")
+            .filter(token_hash=invitation_token_hash(token))
+            .first()
+        )
+    if invitation is None:
+        # No invitation ever had this token: nothing to see (404), like any unknown id.
+        raise InvitationNotFound()
     if (
-        invitation is None
-        or invitation.accepted_at is not None
+        invitation.accepted_at is not None
         or invitation.revoked_at is not None
         or invitation.expires_at <= now
         or (user is not None and user.email != invitation.email)

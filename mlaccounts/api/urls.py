@@ -37,7 +37,7 @@ urlpatterns = [
     re_path(rf"^workspaces/{ID}/?$", workspaces.WorkspaceDetailView.as_view(), name="workspace-detail"),
     re_path(rf"^workspaces/{ID}/members/?$", workspaces.MemberListView.as_view(), name="member-list"),
     re_path(
-        rf"^workspaces/{ID}/members/(?P<user_id>[^/]+)/?$",
+        rf"^workspaces/{ID}/members/(?P<userId>[^/]+)/?$",
         workspaces.MemberDetailView.as_view(),
         name="member-detail",
     ),
@@ -45,7 +45,7 @@ urlpatterns = [
         rf"^workspaces/{ID}/invitations/?$", workspaces.InvitationListView.as_view(), name="invitation-list"
     ),
     re_path(
-        rf"^workspaces/{ID}/invitations/(?P<invitation_id>[^/]+)/?$",
+        rf"^workspaces/{ID}/invitations/(?P<invitationId>[^/]+)/?$",
         workspaces.InvitationDetailView.as_view(),
         name="invitation-detail",
     ),

@@ -167,9 +167,9 @@ class MemberDetailView(WorkspaceView):
         errors={404: ("NOT_FOUND",)},
         parameters=[WORKSPACE_ID, MEMBER_ID],
     )
-    def patch(self, request, id, user_id):
+    def patch(self, request, id, userId):
         workspace = self.get_workspace(id, Can.ADMIN)
-        membership = selectors.workspace_member_get(workspace=workspace, user_id=user_id)
+        membership = selectors.workspace_member_get(workspace=workspace, user_id=userId)
         serializer = s.MemberUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.membership_update(membership=membership, **serializer.validated_data)
@@ -184,10 +184,10 @@ class MemberDetailView(WorkspaceView):
         errors={404: ("NOT_FOUND",)},
         parameters=[WORKSPACE_ID, MEMBER_ID],
     )
-    def delete(self, request, id, user_id):
-        leaving = str(user_id) == str(request.user.pk)
+    def delete(self, request, id, userId):
+        leaving = str(userId) == str(request.user.pk)
         workspace = self.get_workspace(id, Can.VIEW if leaving else Can.ADMIN)
-        membership = selectors.workspace_member_get(workspace=workspace, user_id=user_id)
+        membership = selectors.workspace_member_get(workspace=workspace, user_id=userId)
         services.membership_remove(membership=membership)
         return envelope(message=_("Member removed."), with_data=False)
 
@@ -237,9 +237,9 @@ class InvitationDetailView(WorkspaceView):
         errors={404: ("NOT_FOUND",)},
         parameters=[WORKSPACE_ID, INVITATION_ID],
     )
-    def delete(self, request, id, invitation_id):
+    def delete(self, request, id, invitationId):
         workspace = self.get_workspace(id, Can.ADMIN)
-        invitation = selectors.invitation_get(workspace=workspace, invitation_id=invitation_id)
+        invitation = selectors.invitation_get(workspace=workspace, invitation_id=invitationId)
         services.invitation_revoke(invitation=invitation)
         return envelope(message=_("Invitation revoked."), with_data=False)
 
@@ -250,7 +250,7 @@ class InvitationAcceptView(APIView):
         summary="Accept an invitation, signed in with the invited address",
         tag=WORKSPACES,
         ok={200: InvitationAcceptedResponse},
-        errors={400: ("INVITATION_INVALID",)},
+        errors={400: ("INVITATION_INVALID",), 404: ("NOT_FOUND",)},
         parameters=[INVITATION_TOKEN],
     )
     def post(self, request, token):

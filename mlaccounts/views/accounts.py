@@ -123,10 +123,29 @@ def _row_urls() -> dict[str, tuple[str, str]]:
     return {name: tuple(reverse(f"dashboard:{name}", args=[_ID]).split(_ID)) for name in ROW_URL_NAMES}
 
 
+def user_workspaces(request) -> list:
+    """The user's workspaces with their role (the header's switcher), one query per request."""
+    if getattr(request, "workspaces", None) is None:
+        request.workspaces = list(selectors.workspace_list_for_user(user=request.user))
+    return request.workspaces
+
+
 def current_workspace(request):
-    """The workspace the dashboard shows this user (remembered on the user), once per request."""
+    """The workspace the dashboard shows this user (remembered on the user), once per request.
+
+    Picked from user_workspaces, so the switcher and the page cost one query together; a
+    user whose remembered workspace is gone (removed, deleted) falls back to their personal
+    one (accounts.services.workspace_current).
+    """
     if getattr(request, "workspace", None) is None:
-        request.workspace = services.workspace_current(user=request.user)
+        chosen = request.user.current_workspace_id
+        workspace = next((w for w in user_workspaces(request) if chosen and w.pk == chosen), None)
+        if workspace is None:
+            workspace = services.workspace_current(user=request.user)
+            request.workspaces = None  # a personal workspace may just have been made
+        else:
+            workspace.can = abilities(workspace.role)
+        request.workspace = workspace
     return request.workspace
 
 
@@ -296,9 +315,7 @@ def account_resume(request, account_id):
 @dashboard_login_required
 def account_make_primary(request, account_id):
     account = services.mlaccount_make_primary(account=_account(request, account_id, Can.MANAGE))
-    messages.success(
-        request, _("%(name)s is now the workspace's primary account.") % {"name": account.account_name}
-    )
+    messages.success(request, _("%(name)s is now your primary account.") % {"name": account.account_name})
     return _after_action(request)
 
 

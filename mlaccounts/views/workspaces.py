@@ -16,7 +16,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import selectors, services
-from accounts.errors import AccountValidationError, DomainError, InvitationInvalid
+from accounts.errors import AccountValidationError, DomainError, InvitationInvalid, InvitationNotFound
 from accounts.roles import Can
 from mlaccounts import invitations
 from mlaccounts.forms import MemberAccessForm, WorkspaceForm, add_service_errors
@@ -239,6 +239,9 @@ def invitation(request, token):
     the invited address: accept (POST). Signed in with another: say so, change nothing."""
     try:
         pending = services.invitation_check(token=token)
+    except InvitationNotFound:
+        error = InvitationInvalid.default_message
+        return render(request, "workspaces/invitation.html", {"error": error}, status=404)
     except InvitationInvalid as error:
         return render(request, "workspaces/invitation.html", {"error": error.message}, status=400)
     context = {"invitation": pending, "token": token, "here": request.get_full_path()}

@@ -79,7 +79,9 @@ class TestConnect:
         # OAuth: Mercado Livre has just issued the only valid pair and killed the stored one.
         account, _ = connect(user)
         services.mlaccount_mark_expired(account_id=account.pk, message="invalid_grant")
-        again, created = connect(other_user, fresh_grant=True, access_token="APP_USR-new", refresh_token="TG-new")
+        again, created = connect(
+            other_user, fresh_grant=True, access_token="APP_USR-new", refresh_token="TG-new"
+        )
         assert not created
         assert again.pk == account.pk
         account.refresh_from_db()

@@ -228,6 +228,8 @@ def test_new_seller_manages_two_accounts(
     expect(page).to_have_url(base + "/")
     expect(page.locator("#messages")).to_contain_text(text["removed"])
     expect(page.locator(".account-card")).to_have_count(1)
-    assert list(MLAccount.objects.filter(workspace__personal_for=user).values_list("ml_user_id", flat=True)) == [MEGA]
+    assert list(
+        MLAccount.objects.filter(workspace__personal_for=user).values_list("ml_user_id", flat=True)
+    ) == [MEGA]
 
     assert page.csp_violations == []

@@ -46,7 +46,7 @@ def test_change_form_never_shows_tokens_and_shows_events(admin_client, ml_accoun
 def test_saving_the_change_form_keeps_the_tokens(admin_client, ml_account):
     url = reverse("admin:accounts_mlaccount_change", args=[ml_account.pk])
     data = {
-        "owner": ml_account.owner_id,
+        "workspace": ml_account.workspace_id,
         "nickname": ml_account.nickname,
         "email": ml_account.email,
         "site_id": "MLB",

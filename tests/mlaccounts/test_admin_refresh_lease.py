@@ -25,7 +25,7 @@ def test_an_admin_save_keeps_a_refresh_lease_taken_after_the_page_loaded(client,
     response = client.post(
         reverse("admin:accounts_mlaccount_change", args=[ml_account.pk]),
         {
-            "owner": ml_account.owner_id,
+            "workspace": ml_account.workspace_id,
             "nickname": ml_account.nickname,
             "email": ml_account.email,
             "site_id": "MLB",

@@ -14,8 +14,10 @@ from tests.factories import AccountEventFactory, MLAccountFactory
 
 pytestmark = pytest.mark.django_db
 
-# The session, the user, the accounts (with their newest event kind, in the same query).
-OVERVIEW_QUERIES = 3
+# The session, the user, their workspaces with their role (the switcher, which also names the
+# current one), the accounts (with the newest event kind and the caller's role, in the same
+# query: the membership checks are subqueries of it).
+OVERVIEW_QUERIES = 4
 
 
 def make_accounts(user, count):
@@ -53,10 +55,11 @@ def test_overview_costs_the_same_for_1_and_100_accounts(client, path, headers, d
     make_accounts(one, 1)
     make_accounts(hundred, 100)
     client.force_login(one)
-    queries_for(client, path, headers=headers)  # warm caches (content types, translations)
+    queries_for(client, path, headers=headers)  # warm caches; remember the current workspace
     with django_assert_num_queries(OVERVIEW_QUERIES):
         small = client.get(path, headers=headers)
     client.force_login(hundred)
+    queries_for(client, path, headers=headers)  # the first visit remembers the current workspace
     with django_assert_num_queries(OVERVIEW_QUERIES):
         large = client.get(path, headers=headers)
     assert small.content.decode().count('<li class="account-card ') == 1
@@ -68,8 +71,9 @@ def test_account_page_query_count_is_fixed(client_user, ml_account, django_asser
         AccountEventFactory(account=ml_account)
     path = reverse("dashboard:account", args=[ml_account.pk])
     client_user.get(path)
-    # Session, user, the account, its events.
-    with django_assert_num_queries(4):
+    # Session, user, the account (with the membership check and its workspace), its events,
+    # the user's workspaces (the header's switcher).
+    with django_assert_num_queries(5):
         client_user.get(path)
 
 

@@ -16,6 +16,8 @@ pytestmark = pytest.mark.django_db
 
 ACCOUNT_FIELDS = {
     "id",
+    "workspaceId",  # issue 11: the account's workspace and the caller's role there
+    "role",
     "mlUserId",
     "nickname",
     "email",
@@ -155,6 +157,8 @@ def test_connect_creates_the_first_account_as_primary(alice, user):
     assert data["isPrimary"] is True
     assert data["syncInterval"] == 120_000
     assert data["status"] == "active"
+    assert data["workspaceId"] == str(account.workspace_id) == str(user.personal_workspace.pk)
+    assert data["role"] == "owner"
     assert account.sync_interval == 120
     assert account.account_type == "store"
     assert account.access_token == payload["accessToken"]
@@ -186,16 +190,27 @@ def test_connect_the_same_seller_twice_is_account_exists(alice, user):
     response = alice.post("/api/ml-accounts", connect_payload(accessToken="APP_USR-OTHER-secretaccess"))
 
     assert_error(response, 409, "ACCOUNT_EXISTS")
-    assert MLAccount.objects.get(workspace__personal_for=user).access_token == "APP_USR-CONNECT-0001-secretaccess"
+    assert (
+        MLAccount.objects.get(workspace__personal_for=user).access_token
+        == "APP_USR-CONNECT-0001-secretaccess"
+    )
 
 
-def test_another_user_may_connect_the_same_seller(alice, charlie, other_user):
+def test_a_seller_connected_in_another_workspace_is_refused_and_nothing_is_stored(alice, charlie, user):
+    # One live grant per (application, seller) at Mercado Livre: a second row would kill the first.
     alice.post("/api/ml-accounts", connect_payload())
 
-    response = charlie.post("/api/ml-accounts", connect_payload())
+    response = charlie.post(
+        "/api/ml-accounts", connect_payload(accessToken="APP_USR-CHARLIE", refreshToken="TG-CHARLIE")
+    )
 
-    assert response.status_code == 201
-    assert MLAccount.objects.filter(ml_user_id=987_654_321_012).count() == 2
+    error = assert_error(response, 409, "ACCOUNT_CONNECTED_ELSEWHERE")
+    assert "workspace" in error["message"]
+    assert user.personal_workspace.name not in error["message"]  # a token pair proves nothing
+    account = MLAccount.objects.get(ml_user_id=987_654_321_012)
+    assert account.workspace.personal_for == user
+    assert account.access_token == "APP_USR-CONNECT-0001-secretaccess"
+    assert not account.events.exists()
 
 
 def test_connect_names_every_missing_field(alice):
@@ -354,9 +369,9 @@ def test_update_is_primary_demotes_the_previous_primary(alice, user, ml_account)
     response = alice.put(_url(second), {"isPrimary": True})
 
     assert body(response)["data"]["isPrimary"] is True
-    assert list(MLAccount.objects.filter(workspace__personal_for=user, is_primary=True).values_list("pk", flat=True)) == [
-        second.pk
-    ]
+    assert list(
+        MLAccount.objects.filter(workspace__personal_for=user, is_primary=True).values_list("pk", flat=True)
+    ) == [second.pk]
     assert body(alice.get("/api/ml-accounts"))["data"]["accounts"][0]["id"] == str(second.pk)
 
 

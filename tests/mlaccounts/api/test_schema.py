@@ -27,6 +27,13 @@ CONTRACT = {
     "/api/ml-accounts/{id}/token-info": {"get"},
     # Additions after the seed: the asynchronous sync-all's job.
     "/api/sync-jobs/{id}": {"get"},
+    "/api/workspaces": {"get", "post"},
+    "/api/workspaces/{id}": {"get", "patch", "delete"},
+    "/api/workspaces/{id}/members": {"get"},
+    "/api/workspaces/{id}/members/{userId}": {"patch", "delete"},
+    "/api/workspaces/{id}/invitations": {"get", "post"},
+    "/api/workspaces/{id}/invitations/{invitationId}": {"delete"},
+    "/api/invitations/{token}/accept": {"post"},
 }
 
 
@@ -84,7 +91,12 @@ def test_the_schema_names_each_documented_error_code(schema):
     assert _codes(schema, "/api/ml-accounts/{id}/sync", "post", "429") == {"ML_RATE_LIMITED", "RATE_LIMITED"}
     assert _codes(schema, "/api/ml-accounts/{id}/sync", "post", "502") == {"ML_UNAVAILABLE"}
     assert _codes(schema, "/api/ml-accounts/{id}/sync", "post", "409") == {"SYNC_IN_PROGRESS"}
-    assert _codes(schema, "/api/ml-accounts", "post", "409") == {"ACCOUNT_EXISTS"}
+    assert _codes(schema, "/api/ml-accounts", "post", "409") == {
+        "ACCOUNT_EXISTS",
+        "ACCOUNT_CONNECTED_ELSEWHERE",
+    }
+    assert _codes(schema, "/api/ml-accounts/{id}", "patch", "403") == {"FORBIDDEN"}
+    assert _codes(schema, "/api/invitations/{token}/accept", "post", "400") == {"INVITATION_INVALID"}
     assert _codes(schema, "/api/auth/register", "post", "409") == {"EMAIL_EXISTS"}
     assert _codes(schema, "/api/auth/login", "post", "400") >= {"MISSING_CREDENTIALS"}
     assert _codes(schema, "/api/auth/login", "post", "401") == {"INVALID_CREDENTIALS"}

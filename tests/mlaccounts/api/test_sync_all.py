@@ -154,7 +154,9 @@ def test_sync_all_queues_tasks_and_runs_no_sync_in_the_request(alice, user, ml_m
     assert len(ml_mock.calls) == 0
     job = SyncJob.objects.get(owner=user)
     assert captured == [((str(account.pk),), {"job_id": str(job.pk)}) for account in (first, second)]
-    assert all(a.sync_requested_at is not None for a in MLAccount.objects.filter(workspace__personal_for=user))
+    assert all(
+        a.sync_requested_at is not None for a in MLAccount.objects.filter(workspace__personal_for=user)
+    )
 
     # The worker runs them later: they record their outcome on the account and the job.
     run_captured(captured)

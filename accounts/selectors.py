@@ -166,6 +166,8 @@ def workspace_member_get(*, workspace: Workspace, user_id) -> Membership:
         user_pk = int(str(user_id))
     except (TypeError, ValueError):
         raise MemberNotFound() from None
+    if not 0 < user_pk < 2**63:  # beyond the column's range: no such member, not an overflow
+        raise MemberNotFound()
     membership = (
         Membership.objects.select_related("user").filter(workspace=workspace, user_id=user_pk).first()
     )

@@ -52,7 +52,10 @@ def to_workspaces(apps, schema_editor):
         rows = list(MLAccount.objects.using(db).filter(ml_user_id=ml_user_id))
         # The newest pair is the only one Mercado Livre still honours (mercadolivre-api.md §1.5).
         rows.sort(
-            key=lambda row: (row.last_token_refresh or row.token_obtained_at or EPOCH, row.updated_at),
+            key=lambda row: (
+                max(row.last_token_refresh or EPOCH, row.token_obtained_at or EPOCH),
+                row.updated_at,
+            ),
             reverse=True,
         )
         keep, *others = rows

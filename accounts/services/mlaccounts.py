@@ -30,9 +30,9 @@ def _lock_workspace(workspace_id) -> None:
 
 
 REAUTHORIZED_ELSEWHERE = (
-    "Re-authorized at Mercado Livre by another user of this installation, who is not a member "
-    "of this workspace; the new token pair (the only one Mercado Livre still honours) was kept "
-    "here and that user was given no access."
+    "Re-authorized at Mercado Livre by a user of this installation connecting from another "
+    "workspace; the new token pair (the only one Mercado Livre still honours) was kept here, "
+    "and the account stays in this workspace."
 )
 
 

@@ -77,7 +77,13 @@ def _check_scope(errors: dict, workspace: Workspace, role, account_ids) -> list 
     ids = []
     for value in account_ids:
         try:
-            ids.append(uuid.UUID(value) if isinstance(value, str) else None)
+            ids.append(
+                value
+                if isinstance(value, uuid.UUID)
+                else uuid.UUID(value)
+                if isinstance(value, str)
+                else None
+            )
         except ValueError:
             ids.append(None)
     if None in ids:

@@ -80,6 +80,7 @@ class WorkspaceListView(APIView):
         parameters=[PAGE],
     )
     def get(self, request):
+        services.workspace_personal(user=request.user)  # every user has one, however made
         items, total = page_of(request, selectors.workspace_list_for_user(user=request.user))
         data = {"workspaces": [_workspace_data(w, request.user) for w in items], "total": total}
         return envelope(s.WorkspaceListSerializer(data).data)

@@ -8,6 +8,7 @@ import pytest
 import requests
 from django.urls import reverse
 
+from accounts import tokens
 from accounts.mercadolivre import sandbox
 from accounts.models import MLAccount
 from sync import engine
@@ -115,3 +116,38 @@ def test_denied_consent_writes_nothing(client_user, ml):
     response = client_user.get(CALLBACK, params, follow=True)
     assert not MLAccount.objects.exists()
     assert any("not authorised" in str(m) for m in response.context["messages"])
+
+
+def test_a_second_user_authorizing_a_seller_keeps_the_first_users_account_alive(
+    client, client_user, user, other_user, ml
+):
+    """One grant per (application, seller): B's authorization of S must not kill A's account.
+
+    Mercado Livre has just given B the only valid pair, and invalidated A's: the pair goes
+    onto A's account (which keeps syncing), B gets no access and is told, by workspace
+    name, where the seller is managed; ML never answers invalid_grant.
+    """
+    client_user.get(CALLBACK, authorize(client_user))
+    account = MLAccount.objects.get(workspace__personal_for=user)
+    assert engine.sync_account(account.pk).ok
+    ml.state.reset_stats()
+
+    client.force_login(other_user)
+    response = client.get(CALLBACK, authorize(client), follow=True)
+
+    text = " ".join(str(m) for m in response.context["messages"])
+    assert "managed in the workspace “Alice Owner”" in text
+    assert "alice@example.com" not in text  # the workspace's name, never its members
+    assert list(MLAccount.objects.values_list("pk", flat=True)) == [account.pk]
+    account.refresh_from_db()
+    assert account.workspace.personal_for == user
+    assert account.connected_by == user
+    assert account.events.filter(message__contains="another user of this installation").exists()
+    # B sees nothing of it, on the dashboard or through the API.
+    assert SELLER.nickname not in client.get(reverse("dashboard:overview")).content.decode()
+    assert client.get(reverse("dashboard:account", args=[account.pk])).status_code == 404
+    # A's account keeps syncing, renewing its token included, with the pair B's consent made.
+    assert engine.sync_account(account.pk).ok
+    tokens.get_fresh_access_token(account.pk, force=True)
+    assert engine.sync_account(account.pk).ok
+    assert ml.state.stats()["answered_invalid_grant"] == 0

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import MLAccount
-from tests.factories import MLAccountFactory
+from tests.factories import WorkspaceFactory, member, MLAccountFactory
 from tests.mlaccounts.api.conftest import assert_error, assert_unauthorized, body, connect_payload
 
 pytestmark = pytest.mark.django_db
@@ -136,6 +136,24 @@ def test_list_costs_the_same_queries_for_1_or_50_accounts(alice, user, django_as
     with django_assert_num_queries(one):
         response = alice.get("/api/ml-accounts")
     assert body(response)["data"]["total"] == 50
+    assert one == 2
+
+
+def test_list_costs_the_same_with_many_workspaces_and_scoped_memberships(
+    alice, user, django_assert_num_queries
+):
+    # The membership checks are subqueries of the one list query, whatever the memberships.
+    MLAccountFactory(owner=user, is_primary=True)
+    one = _queries_for_list(alice)
+    for n in range(5):
+        workspace = WorkspaceFactory()
+        accounts = MLAccountFactory.create_batch(4, workspace=workspace)
+        member(workspace, user, "viewer", accounts=accounts[:2] if n % 2 else None)
+        MLAccountFactory.create_batch(3)  # other users' accounts, never listed
+
+    with django_assert_num_queries(one):
+        response = alice.get("/api/ml-accounts")
+    assert body(response)["data"]["total"] == 1 + 3 * 4 + 2 * 2
     assert one == 2
 
 

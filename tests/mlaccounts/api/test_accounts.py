@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import MLAccount
-from tests.factories import WorkspaceFactory, member, MLAccountFactory
+from tests.factories import MLAccountFactory, WorkspaceFactory, member
 from tests.mlaccounts.api.conftest import assert_error, assert_unauthorized, body, connect_payload
 
 pytestmark = pytest.mark.django_db

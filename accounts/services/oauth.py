@@ -66,9 +66,7 @@ def _oauth_take_state(*, user: User, session_key: str, state: str) -> OAuthState
     if not state or not isinstance(state, str) or len(state) > 64:
         raise OAuthStateInvalid()
     with transaction.atomic():
-        pending = (
-            OAuthState.objects.select_for_update().select_related("workspace").filter(state=state).first()
-        )
+        pending = OAuthState.objects.select_for_update().filter(state=state).first()
         if pending is None:  # unknown, or already used
             raise OAuthStateInvalid()
         # Used once, whatever comes next: delete before checking the rest.

@@ -1,4 +1,4 @@
-"""Migrations 0006/0007: accounts move into their owners' personal workspaces, nothing lost,
+"""Migrations 0006 to 0008: accounts move into their owners' personal workspaces, nothing lost,
 and a seller connected by two users is resolved to the one live grant."""
 
 from datetime import timedelta
@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import AccountEvent, Membership, MLAccount, Workspace
 
 BEFORE = [("accounts", "0005_security_canonical_email_token_version")]
-AFTER = [("accounts", "0007_one_grant_per_seller")]
+AFTER = [("accounts", "0008_one_grant_per_seller")]
 
 
 def _migrate(targets):

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0006_workspaces'),
+        ('accounts', '0007_move_accounts_into_workspaces'),
     ]
 
     operations = [

@@ -44,7 +44,7 @@ def _release_transport(connection: Connection) -> None:
 
 
 def test_the_upstream_transport_still_has_the_bug(queue_name):
-    # When this fails, kombu fixed celery/kombu#582: mlaccounts/broker.py can go.
+    # When this fails, kombu fixed celery/kombu#582: Channel._connparams in broker.py can go.
     connection = Connection(settings.REDIS_URL, transport="kombu.transport.redis:Transport")
     channel = _channel_holding_an_unacked_message(connection, queue_name)
     _release_transport(connection)

@@ -544,6 +544,9 @@ CORS_EXPOSE_HEADERS = ["Retry-After", "WWW-Authenticate", "X-Request-ID"]
 CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost/"
 if not REDIS_URL:
     _celery_dir = VAR_DIR / "celery"
+    # kombu's filesystem transport, listing its folder once per batch of messages rather
+    # than once per message (mlaccounts/broker.py).
+    CELERY_BROKER_TRANSPORT = "mlaccounts.broker:FilesystemTransport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # One folder for both directions: producers (web, beat) and the worker share it.
         "data_folder_in": str(_celery_dir / "queue"),

@@ -44,7 +44,7 @@ def _release_transport(connection: Connection) -> None:
 
 
 def test_the_upstream_transport_still_has_the_bug(queue_name):
-    # When this fails, kombu fixed celery/kombu#582: mlaccounts/broker.py can go.
+    # When this fails, kombu fixed celery/kombu#582: Channel._connparams in broker.py can go.
     connection = Connection(settings.REDIS_URL, transport="kombu.transport.redis:Transport")
     channel = _channel_holding_an_unacked_message(connection, queue_name)
     _release_transport(connection)
@@ -65,3 +65,20 @@ def test_closing_a_channel_of_a_released_transport_is_a_connection_error(queue_n
         queue_name.encode() in payload
         for payload in redis.Redis.from_url(settings.REDIS_URL).hvals("unacked")
     )
+
+
+def test_a_channel_makes_one_client_per_connection_pool(queue_name):
+    # Every unacked-set update and every ack asked kombu for a new client; one per pool is
+    # enough (a client takes a connection from the pool per command), and a pool dropped
+    # with a lost connection must not keep its client alive.
+    connection = Connection(settings.REDIS_URL, transport="mlaccounts.broker:Transport")
+    try:
+        channel = _channel_holding_an_unacked_message(connection, queue_name)
+        with channel.conn_or_acquire() as first, channel.conn_or_acquire() as second:
+            assert first is second and first.connection_pool is channel.pool
+        channel._disconnect_pools()
+        with channel.conn_or_acquire() as after:
+            assert after is not first and after.connection_pool is channel.pool
+            assert after.ping()
+    finally:
+        connection.release()

@@ -196,6 +196,8 @@ class MemberAccessForm(forms.Form):
         self.fields["role"].choices = Role.choices
         self.fields["accounts"].choices = [(str(a.pk), a.account_name) for a in workspace_accounts]
         if with_email:
+            # The most common invitation; an owner is a deliberate choice, never the default.
+            self.fields["role"].initial = Role.OPERATOR
             self.fields = {
                 "email": forms.EmailField(label=_("Email address"), max_length=254),
                 **self.fields,

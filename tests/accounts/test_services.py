@@ -89,7 +89,7 @@ class TestConnect:
         assert account.connected_by == user  # the other user was given nothing
         assert account.access_token == "APP_USR-new"
         assert account.status == MLAccount.Status.ACTIVE
-        assert account.events.filter(message__contains="user of this installation connecting from another workspace").exists()
+        assert account.events.filter(message__contains="connecting from another workspace").exists()
 
     @pytest.mark.parametrize(
         ("overrides", "field"),

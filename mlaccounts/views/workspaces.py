@@ -62,6 +62,7 @@ def _members_context(request, workspace, *, invite_form=None, rename_form=None) 
     accounts = list(selectors.workspace_accounts_for_scope(workspace=workspace))
     members = selectors.workspace_members(workspace=workspace)
     names = {account.pk: account.account_name for account in accounts}
+    owners = sum(1 for member in members if member.role == "owner")
     for member in members:
         member.form = MemberAccessForm(
             workspace_accounts=accounts,
@@ -75,6 +76,8 @@ def _members_context(request, workspace, *, invite_form=None, rename_form=None) 
         member.account_names = [names[pk] for pk in member.account_ids or [] if pk in names]
         member.is_self = member.user_id == request.user.pk
         member.is_personal_owner = workspace.personal_for_id == member.user_id
+        # The last owner cannot leave nor be removed (the services refuse): offer neither.
+        member.is_last_owner = member.role == "owner" and owners == 1
     return {
         "workspace": workspace,
         "members": members,

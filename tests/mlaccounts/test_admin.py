@@ -99,3 +99,50 @@ def test_pause_and_resume_actions(admin_client, ml_account):
 def test_users_are_listed(admin_client, user):
     response = admin_client.get(reverse("admin:accounts_user_changelist"))
     assert user.email in response.content.decode()
+
+
+def test_the_admin_shows_and_edits_workspaces_with_their_members(admin_client, ml_account, user, other_user):
+    workspace = ml_account.workspace
+    listing = admin_client.get(reverse("admin:accounts_workspace_changelist"))
+    assert listing.status_code == 200
+    assert workspace.name in listing.content.decode()
+    page = admin_client.get(reverse("admin:accounts_workspace_change", args=[workspace.pk]))
+    assert page.status_code == 200
+    membership = workspace.memberships.get()
+    response = admin_client.post(
+        reverse("admin:accounts_workspace_change", args=[workspace.pk]),
+        {
+            "name": "Renamed in admin",
+            "personal_for": user.pk,
+            "memberships-TOTAL_FORMS": "2",
+            "memberships-INITIAL_FORMS": "1",
+            "memberships-MIN_NUM_FORMS": "0",
+            "memberships-MAX_NUM_FORMS": "1000",
+            "memberships-0-id": membership.pk,
+            "memberships-0-workspace": workspace.pk,
+            "memberships-0-user": user.pk,
+            "memberships-0-role": "owner",
+            "memberships-1-workspace": workspace.pk,
+            "memberships-1-user": other_user.pk,
+            "memberships-1-role": "viewer",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    workspace.refresh_from_db()
+    assert workspace.name == "Renamed in admin"
+    assert workspace.memberships.get(user=other_user).role == "viewer"
+
+
+def test_the_admin_lists_invitations_without_their_token(admin_client, ml_account, user):
+    from accounts import services
+
+    invitation, token = services.invitation_create(
+        workspace=ml_account.workspace, invited_by=user, email="bob@example.com", role="viewer"
+    )
+    listing = admin_client.get(reverse("admin:accounts_invitation_changelist")).content.decode()
+    page = admin_client.get(
+        reverse("admin:accounts_invitation_change", args=[invitation.pk])
+    ).content.decode()
+    assert "bob@example.com" in listing and "bob@example.com" in page
+    for html in (listing, page):
+        assert token not in html and invitation.token_hash not in html

@@ -302,3 +302,26 @@ def test_the_invitation_page_refuses_another_address_and_accepts_the_right_one(
 
 def test_an_unknown_invitation_link_is_a_404_page(client):
     assert client.get(reverse("dashboard:invitation", args=["x" * 43])).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/workspaces"),
+        ("post", "/api/workspaces"),
+        ("get", "/api/workspaces/{ws}"),
+        ("patch", "/api/workspaces/{ws}"),
+        ("delete", "/api/workspaces/{ws}"),
+        ("get", "/api/workspaces/{ws}/members"),
+        ("patch", "/api/workspaces/{ws}/members/1"),
+        ("delete", "/api/workspaces/{ws}/members/1"),
+        ("get", "/api/workspaces/{ws}/invitations"),
+        ("post", "/api/workspaces/{ws}/invitations"),
+        ("delete", "/api/workspaces/{ws}/invitations/{ws}"),
+    ],
+)
+def test_every_workspace_endpoint_refuses_anonymous_callers(api_client, agency, method, path):
+    workspace, _, _ = agency
+    response = getattr(api_client, method)(path.format(ws=workspace.pk), {"name": "x"}, format="json")
+    assert_error(response, 401, "UNAUTHORIZED")
+    assert workspace.memberships.count() == 1

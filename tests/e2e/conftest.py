@@ -84,3 +84,28 @@ def e2e_settings(settings, sandbox, live_server):
 def screenshot_dir():
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture
+def open_page(browser):
+    contexts = []
+
+    def open_page(viewport):
+        # A fresh browser (its own cookies), a Brazilian seller's; tests switch language with the
+        # app's own switcher. Content-Security-Policy violations are collected per page.
+        context = browser.new_context(viewport=viewport, locale="pt-BR", timezone_id="America/Sao_Paulo")
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.csp_violations = []
+
+        def watch(message):
+            if "Content Security Policy" in message.text:
+                page.csp_violations.append(message.text)
+
+        page.on("console", watch)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()

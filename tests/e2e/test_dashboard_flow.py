@@ -71,30 +71,6 @@ def eager_tasks():
     celery_app.conf.task_always_eager = previous
 
 
-@pytest.fixture
-def open_page(browser):
-    contexts = []
-
-    def open_page(viewport):
-        # A Brazilian seller's browser; the English run switches with the app's own switcher.
-        context = browser.new_context(viewport=viewport, locale="pt-BR", timezone_id="America/Sao_Paulo")
-        context.set_default_timeout(15_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.csp_violations = []
-
-        def watch(message):
-            if "Content Security Policy" in message.text:
-                page.csp_violations.append(message.text)
-
-        page.on("console", watch)
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
-
-
 def card(page, account):
     return page.locator(f"#account-{account.pk}")
 

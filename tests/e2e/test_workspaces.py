@@ -40,30 +40,6 @@ def role_label(role):
 
 
 @pytest.fixture
-def open_page(browser):
-    contexts = []
-
-    def open_page(viewport):
-        # A fresh browser each time (its own cookies): a Brazilian user's.
-        context = browser.new_context(viewport=viewport, locale="pt-BR", timezone_id="America/Sao_Paulo")
-        context.set_default_timeout(15_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.csp_violations = []
-
-        def watch(message):
-            if "Content Security Policy" in message.text:
-                page.csp_violations.append(message.text)
-
-        page.on("console", watch)
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
-
-
-@pytest.fixture
 def held_syncs(monkeypatch):
     """No worker runs here: "Sync now" queues its task into this list instead of the broker."""
     held = []

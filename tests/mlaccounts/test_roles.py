@@ -175,6 +175,20 @@ def test_api_sync_all_covers_the_accounts_the_role_may_sync(team, ml, who, setti
 # --- the workspace endpoints -----------------------------------------------------------------
 
 
+def _shared_state():
+    """What a refused workspace action must leave as it was (personal workspaces made on a
+    first visit aside): the shared workspace, its memberships, the invitations."""
+    return (
+        list(Workspace.objects.filter(personal_for=None).values_list("pk", "name")),
+        list(
+            Membership.objects.filter(workspace__personal_for=None)
+            .order_by("pk")
+            .values_list("pk", "role", "scoped")
+        ),
+        Invitation.objects.count(),
+    )
+
+
 def _workspace_actions(team):
     ws = team["workspace"].pk
     subject = team["subject"].pk
@@ -199,15 +213,7 @@ def _workspace_actions(team):
 @pytest.mark.parametrize("action", range(8))
 def test_api_workspace_actions_by_role(team, who, action):
     method, path, payload, need = _workspace_actions(team)[action]
-    before = (
-        list(Workspace.objects.filter(personal_for=None).values_list("pk", "name")),
-        list(
-            Membership.objects.filter(workspace__personal_for=None)
-            .order_by("pk")
-            .values_list("pk", "role", "scoped")
-        ),
-        Invitation.objects.count(),
-    )
+    before = _shared_state()
 
     response = getattr(api_as(team["users"][who]), method)(path, payload, format="json")
 
@@ -217,15 +223,7 @@ def test_api_workspace_actions_by_role(team, who, action):
     assert response.status_code == status, response.content
     if status >= 400:
         assert body(response)["code"] == {403: "FORBIDDEN", 404: "NOT_FOUND"}[status]
-        after = (
-            list(Workspace.objects.filter(personal_for=None).values_list("pk", "name")),
-            list(
-                Membership.objects.filter(workspace__personal_for=None)
-                .order_by("pk")
-                .values_list("pk", "role", "scoped")
-            ),
-            Invitation.objects.count(),
-        )
+        after = _shared_state()
         assert after == before
         assert not mail.outbox
 
@@ -344,15 +342,7 @@ def _dashboard_workspace_actions(team):
 @pytest.mark.parametrize("action", range(8))
 def test_dashboard_workspace_pages_by_role(client, team, who, action):
     method, path, data, need = _dashboard_workspace_actions(team)[action]
-    before = (
-        list(Workspace.objects.filter(personal_for=None).values_list("pk", "name")),
-        list(
-            Membership.objects.filter(workspace__personal_for=None)
-            .order_by("pk")
-            .values_list("pk", "role", "scoped")
-        ),
-        Invitation.objects.count(),
-    )
+    before = _shared_state()
     client.force_login(team["users"][who])
 
     response = getattr(client, method)(path, data)
@@ -362,15 +352,7 @@ def test_dashboard_workspace_pages_by_role(client, team, who, action):
         assert response.status_code in (200, 302), response.content[:500]
         return
     assert response.status_code == status
-    after = (
-        list(Workspace.objects.filter(personal_for=None).values_list("pk", "name")),
-        list(
-            Membership.objects.filter(workspace__personal_for=None)
-            .order_by("pk")
-            .values_list("pk", "role", "scoped")
-        ),
-        Invitation.objects.count(),
-    )
+    after = _shared_state()
     assert after == before
     assert not mail.outbox
 

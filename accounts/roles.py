@@ -45,8 +45,3 @@ def allows(role: str | None, action: Can) -> bool:
 def abilities(role: str | None) -> frozenset[str]:
     """Every action `role` allows, for templates: `{% if "manage" in account.can %}`."""
     return frozenset(action.value for action in Can if allows(role, action))
-
-
-def roles_at_most(role: str) -> list[str]:
-    """The roles a member with `role` could hand out (an owner: every role)."""
-    return [candidate for candidate in RANK if RANK[candidate] <= RANK[role]]

@@ -97,16 +97,6 @@ def mlaccount_get_for_user(*, user, account_id, need: Can = Can.VIEW, with_token
     return account
 
 
-def mlaccount_find_by_ml_user_id(*, ml_user_id: int) -> MLAccount | None:
-    """The installation's one account of a seller, if any (system-wide: never shown as is)."""
-    return (
-        MLAccount.objects.defer(*MLAccount.SECRET_FIELDS)
-        .select_related("workspace")
-        .filter(ml_user_id=ml_user_id)
-        .first()
-    )
-
-
 # --- workspaces ---------------------------------------------------------------------------------
 
 
@@ -176,17 +166,8 @@ def workspace_member_get(*, workspace: Workspace, user_id) -> Membership:
     return membership
 
 
-def workspace_owner_count(*, workspace: Workspace) -> int:
-    return Membership.objects.filter(workspace=workspace, role="owner").count()
-
-
 def workspace_account_count(*, workspace: Workspace) -> int:
     return MLAccount.objects.filter(workspace=workspace).count()
-
-
-def workspace_account_ids(*, workspace: Workspace, account_ids) -> set:
-    """Those of `account_ids` that are accounts of `workspace`."""
-    return set(MLAccount.objects.filter(workspace=workspace, pk__in=account_ids).values_list("pk", flat=True))
 
 
 def workspace_accounts_for_scope(*, workspace: Workspace) -> QuerySet[MLAccount]:
@@ -211,10 +192,6 @@ def invitation_get(*, workspace: Workspace, invitation_id) -> Invitation:
     if invitation is None:
         raise InvitationNotFound()
     return invitation
-
-
-def invitation_by_token_hash(*, token_hash: str) -> Invitation | None:
-    return Invitation.objects.select_related("workspace").filter(token_hash=token_hash).first()
 
 
 def mlaccount_events(*, account: MLAccount) -> QuerySet[AccountEvent]:

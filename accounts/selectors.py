@@ -13,7 +13,20 @@ request, for sessions and bearer tokens alike.
 import uuid
 from datetime import datetime
 
-from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 
 from accounts.errors import (
     AccountNotFound,
@@ -231,6 +244,104 @@ def mlaccount_list_for_overview(*, user, workspace=None) -> QuerySet[MLAccount]:
         AccountEvent.objects.filter(account=OuterRef("pk")).order_by("-created_at", "-id").values("kind")[:1]
     )
     return mlaccount_list_for_user(user=user, workspace=workspace).annotate(last_event_kind=Subquery(newest))
+
+
+# The overview's sort keys (the dashboard's `?sort=`, "-" in front for descending). Counts
+# not known yet sort last either way. "problems", the default, puts what needs the seller
+# first: reconnect needed, then error, then a token about to die, then a failing sync,
+# then the healthy accounts, then the paused ones.
+OVERVIEW_SORTS = {
+    "problems": "attention",
+    "name": "account_name",
+    "status": "status",
+    "site": "site_id",
+    "products": "cached_products",
+    "orders": "cached_orders",
+    "questions": "cached_questions",
+    "claims": "cached_claims",
+    "token": "token_expires_at",
+    "last_sync": "last_sync",
+    "next_sync": "next_sync",
+}
+OVERVIEW_STATUSES = ("active", "paused", "error", "expired")
+OVERVIEW_HAS = ("questions", "claims")
+
+
+def mlaccount_overview(
+    *,
+    user,
+    workspace,
+    now: datetime,
+    token_margin,
+    statuses=(),
+    sites=(),
+    has=(),
+    search: str = "",
+    sort: str = "problems",
+) -> QuerySet[MLAccount]:
+    """The overview's accounts of `workspace` that `user` can see, filtered and sorted.
+
+    `statuses`, `sites`: any of them (none: all). `has`: "questions" and/or "claims", the
+    accounts with some unanswered or open. `search`: a piece of the name or the nickname, or
+    the ML user id. `sort`: a key of OVERVIEW_SORTS, "-" in front for descending; ties
+    (and "problems") fall back to the name. Each account carries `attention` (0 reconnect,
+    1 error, 2 token about to die: expiring within `token_margin` of `now`, 3 last sync
+    failed, 4 fine, 5 paused) and `last_event_kind`; no token columns.
+    """
+    queryset = mlaccount_list_for_overview(user=user, workspace=workspace)
+    if statuses:
+        queryset = queryset.filter(status__in=statuses)
+    if sites:
+        queryset = queryset.filter(site_id__in=sites)
+    if "questions" in has:
+        queryset = queryset.filter(cached_questions__gt=0)
+    if "claims" in has:
+        queryset = queryset.filter(cached_claims__gt=0)
+    search = search.strip()
+    if search:
+        match = Q(account_name__icontains=search) | Q(nickname__icontains=search.removeprefix("@"))
+        if search.isascii() and search.isdigit() and len(search) <= 18:
+            match |= Q(ml_user_id=int(search))
+        queryset = queryset.filter(match)
+    queryset = queryset.annotate(
+        attention=Case(
+            When(status=MLAccount.Status.EXPIRED, then=Value(0)),
+            When(status=MLAccount.Status.ERROR, then=Value(1)),
+            When(status=MLAccount.Status.PAUSED, then=Value(5)),
+            When(token_expires_at__lte=now + token_margin, then=Value(2)),
+            When(last_sync_status="failed", then=Value(3)),
+            default=Value(4),
+            output_field=IntegerField(),
+        )
+    )
+    column = OVERVIEW_SORTS.get(sort.removeprefix("-"), "attention")
+    if column == "attention":
+        return queryset.order_by("attention", "-is_primary", "account_name", "id")
+    key = F(column).desc(nulls_last=True) if sort.startswith("-") else F(column).asc(nulls_last=True)
+    return queryset.order_by(key, "account_name", "id")
+
+
+def mlaccount_overview_totals(*, user, workspace) -> dict:
+    """The overview's totals over every account of `workspace` that `user` can see, in one
+    query: how many in each status, and the four counts summed over the synced ones (None
+    while none has been synced)."""
+    queryset = mlaccount_list_for_user(user=user, workspace=workspace).order_by()
+    synced = Q(cached_at__isnull=False)
+    totals = queryset.aggregate(
+        accounts=Count("pk"),
+        synced=Count("pk", filter=synced),
+        **{status: Count("pk", filter=Q(status=status)) for status in OVERVIEW_STATUSES},
+        products=Sum("cached_products", filter=synced),
+        orders=Sum("cached_orders", filter=synced),
+        questions=Sum("cached_questions", filter=synced),
+        claims=Sum("cached_claims", filter=synced),
+    )
+    for field in ("products", "orders", "questions", "claims"):
+        if totals["synced"]:
+            totals[field] = totals[field] or 0
+        else:
+            totals[field] = None
+    return totals
 
 
 def sync_job_get_for_user(*, user, job_id) -> SyncJob:

@@ -9,6 +9,7 @@ dashboard_patterns = (
         path("", views.overview, name="overview"),
         path("ml-accounts/list/", views.overview_list, name="overview_list"),
         path("ml-accounts/sync-all/", views.sync_all, name="sync_all"),
+        path("ml-accounts/bulk/", views.bulk_action, name="bulk"),
         path("ml-accounts/new/", views.connect_new, name="connect_new"),
         path("ml-accounts/connect/", views.connect, name="connect"),
         path(CALLBACK_PATH.removeprefix("/"), views.connect_callback, name="connect_callback"),

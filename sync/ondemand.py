@@ -64,6 +64,14 @@ def sync_request(*, account: MLAccount) -> None:
         tasks.sync_account.apply_async_on_commit((str(account.pk),))
 
 
+def sync_request_many(*, accounts: list[MLAccount]) -> None:
+    """Queue a sync of each of `accounts` now (a bulk "sync now"), in one transaction."""
+    with transaction.atomic():
+        services.mlaccount_mark_sync_requested(account_ids=[account.pk for account in accounts])
+        for account in accounts:
+            tasks.sync_account.apply_async_on_commit((str(account.pk),))
+
+
 def skip_code(account: MLAccount) -> str:
     """Why "sync all" leaves an account out ("" when it syncs it).
 

@@ -98,3 +98,17 @@ def sync_phase(account) -> str:
 def role_name(role: str | None) -> str:
     """A workspace role in the reader's language (owner → Proprietário)."""
     return Role(role).label if role in Role.values else ""
+
+
+@register.simple_tag
+def timetag(value, kind: str = "past"):  # TEMPORARY: replaced by the wording branch's version
+    from django.utils.dateformat import format as date_format
+    from django.utils.html import format_html
+
+    if value is None:
+        return ""
+    text = next_sync(value) if kind == "next" else relative(value)
+    title = date_format(timezone.localtime(value), "DATETIME_FORMAT")
+    return format_html(
+        '<time datetime="{}" title="{}" data-relative="{}">{}</time>', value.isoformat(), title, kind, text
+    )

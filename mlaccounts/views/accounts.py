@@ -19,24 +19,27 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, connection
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.cache import patch_cache_control
+from django.utils.http import parse_etags, url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import selectors, services, tokens
 from accounts.errors import AccountConnectedElsewhere, AccountValidationError, DomainError, NoRefreshToken
-from accounts.mercadolivre import deadline
+from accounts.mercadolivre import deadline, oauth
 from accounts.mercadolivre.errors import MLError, MLInvalidGrant
 from accounts.models import AccountStatus, SyncStatus
-from accounts.roles import Can, abilities
-from mlaccounts import outages
+from accounts.roles import Can, abilities, allows
+from mlaccounts import bulk, outages
+from mlaccounts import overview as overview_page
 from mlaccounts.api.throttles import ml_action_wait
 from mlaccounts.forms import AccountSettingsForm, SiteForm, TokenConnectForm, add_service_errors
+from mlaccounts.templatetags.dashboard import site_name
 from sync import ondemand, outcomes, schedule
 
 logger = logging.getLogger(__name__)
@@ -77,52 +80,6 @@ def _next_url(request, default: str) -> str:
     return default
 
 
-@dataclass(frozen=True)
-class Totals:
-    """The numbers at the top of the overview, summed over the user's accounts."""
-
-    accounts: int
-    active: int
-    paused: int
-    error: int
-    expired: int
-    products: int | None
-    orders: int | None
-    questions: int | None
-    claims: int | None
-
-    @classmethod
-    def of(cls, accounts) -> "Totals":
-        statuses = [account.status for account in accounts]
-        synced = [account for account in accounts if account.cached_at is not None]
-
-        def total(field):
-            # None ("not known yet") until at least one account has been synced.
-            return sum(getattr(a, field) or 0 for a in synced) if synced else None
-
-        return cls(
-            accounts=len(statuses),
-            active=statuses.count(AccountStatus.ACTIVE),
-            paused=statuses.count(AccountStatus.PAUSED),
-            error=statuses.count(AccountStatus.ERROR),
-            expired=statuses.count(AccountStatus.EXPIRED),
-            products=total("cached_products"),
-            orders=total("cached_orders"),
-            questions=total("cached_questions"),
-            claims=total("cached_claims"),
-        )
-
-
-ROW_URL_NAMES = ("account", "account_sync", "account_pause", "account_resume", "account_primary")
-_ID = "00000000-0000-0000-0000-000000000000"
-
-
-def _row_urls() -> dict[str, tuple[str, str]]:
-    # Reversed once per page with a stand-in id, then filled in per row: a {% url %} per
-    # button made reversing a quarter of the page's time with 100 accounts.
-    return {name: tuple(reverse(f"dashboard:{name}", args=[_ID]).split(_ID)) for name in ROW_URL_NAMES}
-
-
 def user_workspaces(request) -> list:
     """The user's workspaces with their role (the header's switcher), one query per request."""
     if getattr(request, "workspaces", None) is None:
@@ -150,28 +107,50 @@ def current_workspace(request):
 
 
 def _overview_context(request) -> dict:
-    # One query for the whole list: totals and token health are computed from its rows.
+    """The overview of the current workspace that the URL's query asks for (mlaccounts.overview)."""
     workspace = current_workspace(request)
-    accounts = list(selectors.mlaccount_list_for_overview(user=request.user, workspace=workspace))
-    now = timezone.now()
-    urls = _row_urls()
-    for account in accounts:
-        account.health = tokens.token_health(account, now=now)
-        account.can = abilities(account.role)
-        account.urls = {name: f"{head}{account.pk}{tail}" for name, (head, tail) in urls.items()}
-    return {"accounts": accounts, "totals": Totals.of(accounts), "now": now, "workspace": workspace}
+    query = overview_page.OverviewQuery.from_params(request.GET)
+    page = overview_page.build(
+        request, user=request.user, workspace=workspace, query=query, now=timezone.now()
+    )
+    return {
+        "overview": page,
+        "accounts": page.accounts,
+        "totals": page.totals,
+        "query": query,
+        "now": page.now,
+        "workspace": workspace,
+        "status_choices": [(value, label) for value, label in AccountStatus.choices],
+        "site_choices": [(site, site_name(site)) for site, _name in oauth.SITES],
+    }
 
 
-def _account_list(request, *, with_messages: bool):
+def _account_list(request, *, with_messages: bool, notice=None):
     context = _overview_context(request)
     context["oob_messages"] = with_messages
+    context["notice"] = notice
     return render(request, "_partials/_account_list.html", context)
 
 
-def _after_action(request):
-    """htmx: the refreshed list and the messages; otherwise back to where the action started."""
+@dataclass(frozen=True)
+class RowNotice:
+    """The outcome of a row's action, shown next to that row (htmx) instead of at the top."""
+
+    account_id: str
+    text: str
+    level: str = "success"
+
+
+def _after_action(request, account=None, text: str = "", level: str = "success"):
+    """htmx: the refreshed list, with the outcome next to the row it concerns (or among the
+    messages for a list-wide action); otherwise the message, and back to where the action
+    started."""
     if is_htmx(request):
+        if account is not None:
+            return _account_list(request, with_messages=False, notice=RowNotice(str(account.pk), text, level))
         return _account_list(request, with_messages=True)
+    if text:
+        messages.add_message(request, getattr(messages, level.upper()), text)
     return redirect(_next_url(request, reverse("dashboard:overview")))
 
 
@@ -218,9 +197,19 @@ def overview_list(request):
     """The overview's totals and rows alone, for htmx to refresh every few seconds.
 
     It never renders the messages: reading them here would consume them before the page
-    that should show them.
+    that should show them. A request that names the version it shows (If-None-Match, sent
+    by app.js from the list's `data-etag`) gets 304 and no body while nothing changed.
     """
-    return _account_list(request, with_messages=False)
+    context = _overview_context(request)
+    etag = context["overview"].etag
+    if etag in parse_etags(request.headers.get("If-None-Match", "")):
+        response = HttpResponseNotModified()
+    else:
+        context["oob_messages"] = False
+        response = render(request, "_partials/_account_list.html", context)
+    response["ETag"] = etag
+    patch_cache_control(response, private=True, no_cache=True)
+    return response
 
 
 @require_POST
@@ -267,6 +256,48 @@ def sync_all(request):
     return _after_action(request)
 
 
+@require_POST
+@dashboard_login_required
+def bulk_action(request):
+    """Sync now, pause, resume or remove the ticked rows, or everything the filter matches
+    (`scope=matching` with the filter's fields): mlaccounts.bulk. Removing asks first, on a
+    page that says how many accounts it will remove."""
+    action = request.POST.get("action", "")
+    back = _next_url(request, reverse("dashboard:overview"))
+    matching = request.POST.get("scope") == "matching"
+    ids = None if matching else request.POST.getlist("ids")
+    if action not in bulk.ACTIONS or ids == []:
+        if action not in bulk.ACTIONS:
+            messages.error(request, _("Choose what to do with the accounts."))
+        else:
+            messages.error(request, _("Tick the accounts first, or choose every account that matches."))
+        response = render(request, "mlaccounts/overview.html", _overview_context(request))
+        response.status_code = 400
+        return response
+    if action == "sync":
+        wait = ml_action_wait(request)
+        if wait is not None:
+            return _throttled(request, wait)
+    query = overview_page.OverviewQuery.from_params(request.POST)
+    accounts, not_found = bulk.targets(
+        user=request.user, workspace=current_workspace(request), ids=ids, query=query
+    )
+    if action == "remove" and request.POST.get("confirm") != "yes":
+        removable = [account for account in accounts if allows(account.role, Can.MANAGE)]
+        context = {
+            "accounts": removable[:20],
+            "more": max(0, len(removable) - 20),
+            "count": len(removable),
+            "ids": [str(account.pk) for account in removable],
+            "next": back,
+        }
+        return render(request, "mlaccounts/bulk_remove.html", context)
+    outcome = bulk.apply(action=action, accounts=accounts, not_found=not_found)
+    level = messages.SUCCESS if outcome.done else messages.INFO
+    messages.add_message(request, level, outcome.message())
+    return redirect(back)
+
+
 # --- one account: actions ----------------------------------------------------------------------
 
 
@@ -279,44 +310,35 @@ def account_sync(request, account_id):
     if wait is not None:
         return _throttled(request, wait)
     if ondemand.sync_phase(account) == "syncing":
-        messages.info(
-            request,
-            _("%(name)s is already being synced; the numbers will update in a moment.")
-            % {"name": account.account_name},
-        )
-    else:
-        ondemand.sync_request(account=account)
-        messages.success(request, _("Sync queued for %(name)s.") % {"name": account.account_name})
-    return _after_action(request)
+        text = _("%(name)s is already being synced; the numbers will update in a moment.")
+        return _after_action(request, account, text % {"name": account.account_name}, "info")
+    ondemand.sync_request(account=account)
+    return _after_action(request, account, _("Sync queued for %(name)s.") % {"name": account.account_name})
 
 
 @require_POST
 @dashboard_login_required
 def account_pause(request, account_id):
+    """Stop syncing one account (nothing changes on Mercado Livre: its listings stay live)."""
     account = services.mlaccount_pause(account=_account(request, account_id, Can.MANAGE))
-    messages.success(
-        request,
-        _("%(name)s is paused: it will not sync until you resume it.") % {"name": account.account_name},
-    )
-    return _after_action(request)
+    text = _("Syncing of %(name)s is paused: its numbers will not update until you resume it.")
+    return _after_action(request, account, text % {"name": account.account_name})
 
 
 @require_POST
 @dashboard_login_required
 def account_resume(request, account_id):
     account = services.mlaccount_resume(account=_account(request, account_id, Can.MANAGE))
-    messages.success(
-        request, _("%(name)s is active again and will sync shortly.") % {"name": account.account_name}
-    )
-    return _after_action(request)
+    text = _("Syncing of %(name)s is resumed; it will sync shortly.")
+    return _after_action(request, account, text % {"name": account.account_name})
 
 
 @require_POST
 @dashboard_login_required
 def account_make_primary(request, account_id):
     account = services.mlaccount_make_primary(account=_account(request, account_id, Can.MANAGE))
-    messages.success(request, _("%(name)s is now your primary account.") % {"name": account.account_name})
-    return _after_action(request)
+    text = _("%(name)s is now your primary account.")
+    return _after_action(request, account, text % {"name": account.account_name})
 
 
 @require_POST

@@ -40,6 +40,145 @@
     }
   });
 
+  // --- the overview's live list ---------------------------------------------------------
+  // The poll names the version it shows; the server answers 304 (nothing to swap) while
+  // nothing changed, so an idle tab costs a few hundred bytes a refresh.
+  function isList(elt) {
+    return elt && elt.id === "account-list";
+  }
+
+  document.addEventListener("htmx:configRequest", function (event) {
+    var elt = event.detail.elt;
+    if (isList(elt) && event.detail.verb === "get" && elt.getAttribute("data-etag")) {
+      event.detail.headers["If-None-Match"] = elt.getAttribute("data-etag");
+    }
+  });
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr && event.detail.xhr.status === 304) {
+      event.detail.shouldSwap = false;
+      event.detail.isError = false;
+    }
+  });
+
+  // A swap of the list keeps what the user ticked and the control they used focused.
+  var kept = null;
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (isList(event.detail.target)) {
+      var active = document.activeElement;
+      kept = { focus: active && active.id ? active.id : null };
+    }
+  });
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (!isList(event.detail.target) || !event.detail.shouldSwap) {
+      return;
+    }
+    var ticked = [];
+    document.querySelectorAll("input[data-select-row]:checked").forEach(function (box) {
+      ticked.push(box.value);
+    });
+    var active = document.activeElement;
+    kept = {
+      ticked: ticked,
+      focus: (kept && kept.focus) || (active && active.id ? active.id : null),
+    };
+  });
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var list = document.getElementById("account-list");
+    if (!kept || !list || !list.isConnected) {
+      return;
+    }
+    (kept.ticked || []).forEach(function (value) {
+      var box = list.querySelector('input[data-select-row][value="' + CSS.escape(value) + '"]');
+      if (box) {
+        box.checked = true;
+      }
+    });
+    var focus = kept.focus && document.getElementById(kept.focus);
+    if (focus && focus !== document.activeElement) {
+      focus.focus({ preventScroll: true });
+    }
+    kept = null;
+    countTicked();
+    refreshTimes();
+  });
+
+  // "Tick every account on this page", and how many are ticked.
+  function countTicked() {
+    var label = document.querySelector("[data-selected-count]");
+    if (!label) {
+      return;
+    }
+    if (!label.hasAttribute("data-template")) {
+      label.setAttribute("data-template", label.textContent);
+    }
+    var ticked = document.querySelectorAll("input[data-select-row]:checked").length;
+    var template = label.getAttribute("data-template");
+    label.textContent = ticked ? template + " (" + ticked + ")" : template;
+  }
+
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target.hasAttribute("data-select-page")) {
+      document.querySelectorAll("input[data-select-row]").forEach(function (box) {
+        box.checked = target.checked;
+      });
+    }
+    if (target.hasAttribute("data-select-page") || target.hasAttribute("data-select-row")) {
+      var scope = document.querySelector('#bulk-form input[name="scope"][value="selected"]');
+      if (scope) {
+        scope.checked = true;
+      }
+      countTicked();
+    }
+  });
+
+  // Relative times ("3 minutes ago") move on in the browser, from their datetime: the
+  // list is only sent again when something in it changed.
+  var UNITS = [
+    ["day", 86400],
+    ["hour", 3600],
+    ["minute", 60],
+  ];
+
+  function refreshTimes() {
+    var list = document.getElementById("account-list");
+    if (!list || typeof Intl === "undefined" || !Intl.RelativeTimeFormat) {
+      return;
+    }
+    var format = new Intl.RelativeTimeFormat(document.documentElement.lang || undefined, { numeric: "always" });
+    var now = Date.now();
+    list.querySelectorAll("time[data-relative]").forEach(function (time) {
+      var at = Date.parse(time.getAttribute("datetime"));
+      if (isNaN(at)) {
+        return;
+      }
+      var seconds = (at - now) / 1000;
+      var text;
+      if (time.getAttribute("data-relative") === "next" && seconds <= 0) {
+        text = list.getAttribute("data-due-now");
+      } else if (Math.abs(seconds) < 60) {
+        text = list.getAttribute("data-just-now");
+      } else {
+        for (var i = 0; i < UNITS.length; i++) {
+          if (Math.abs(seconds) >= UNITS[i][1]) {
+            var amount = Math.floor(Math.abs(seconds) / UNITS[i][1]);
+            text = format.format(seconds < 0 ? -amount : amount, UNITS[i][0]);
+            break;
+          }
+        }
+      }
+      if (text && time.textContent !== text) {
+        time.textContent = text;
+      }
+    });
+  }
+
+  setInterval(refreshTimes, 30000);
+
   document.addEventListener("htmx:responseError", report);
   document.addEventListener("htmx:sendError", report);
   document.addEventListener("htmx:afterRequest", function (event) {

@@ -15,9 +15,11 @@ from tests.factories import AccountEventFactory, MLAccountFactory
 pytestmark = pytest.mark.django_db
 
 # The session, the user, their workspaces with their role (the switcher, which also names the
-# current one), the accounts (with the newest event kind and the caller's role, in the same
-# query: the membership checks are subqueries of it).
-OVERVIEW_QUERIES = 4
+# current one), the totals (one aggregate), the page of accounts (with the newest event kind
+# and the caller's role, in the same query: the membership checks are subqueries of it).
+OVERVIEW_QUERIES = 5
+# A filtered view also counts what matches, for its pages.
+FILTERED_QUERIES = 6
 
 
 def make_accounts(user, count):
@@ -63,7 +65,23 @@ def test_overview_costs_the_same_for_1_and_100_accounts(client, path, headers, d
     with django_assert_num_queries(OVERVIEW_QUERIES):
         large = client.get(path, headers=headers)
     assert small.content.decode().count('<li class="account-card ') == 1
-    assert large.content.decode().count('<li class="account-card ') == 100
+    # Issue 12: past a handful of accounts, a table, 50 rows a page.
+    assert large.content.decode().count('<tr class="account-row ') == 50
+
+
+@pytest.mark.parametrize(
+    "query", ["?status=active", "?q=seller&sort=-questions", "?site=MLB&page=2", "?has=questions"]
+)
+def test_a_filtered_overview_costs_the_same_for_1_and_300_accounts(client, query, django_assert_num_queries):
+    one, many = User.objects.create_user("one@example.com"), User.objects.create_user("many@example.com")
+    make_accounts(one, 1)
+    make_accounts(many, 300)
+    path = reverse("dashboard:overview_list") + query
+    for user in (one, many):
+        client.force_login(user)
+        queries_for(client, path)  # the first visit remembers the current workspace
+        with django_assert_num_queries(FILTERED_QUERIES):
+            client.get(path)
 
 
 def test_account_page_query_count_is_fixed(client_user, ml_account, django_assert_num_queries):

@@ -165,10 +165,10 @@ def test_overview_shows_totals_and_one_card_per_account(client_user, user, ml_ac
     assert "★ </span>Principal" in body
     assert "Argentina" in body and "Pausada" in body
     assert "há 3\xa0minutos" in body
-    assert f'id="toggle-{second.pk}"' in body and "Retomar" in body
+    assert f'id="toggle-{second.pk}"' in body and "Retomar sincronização" in body
     assert 'id="sync-all"' in body
     # Live: the list refreshes itself through htmx.
-    assert f'hx-get="{LIST}"' in body and 'hx-trigger="every 10s"' in body
+    assert f'hx-get="{LIST}"' in body and 'hx-trigger="every 10s"' in body and "data-etag=" in body
 
 
 def test_overview_never_shows_tokens(client_user, ml_account):
@@ -218,7 +218,7 @@ def test_list_refresh_does_not_consume_pending_messages(client_user, ml_account)
     client_user.post(url("account_pause", ml_account))
     client_user.get(LIST, headers=HX)
     body = client_user.get(OVERVIEW).content.decode()
-    assert "está pausada" in body
+    assert "A sincronização de Loja da Alice está pausada" in body
 
 
 # --- sync now, sync all ----------------------------------------------------------------------------
@@ -249,21 +249,26 @@ def test_sync_now_queues_a_task_and_calls_no_ml(
     assert ml_account.sync_requested_at is not None and ml_account.last_sync_status == ""
 
 
-def test_sync_now_through_htmx_shows_the_row_queued(client_user, ml_account, queued):
+def test_sync_now_through_htmx_shows_the_outcome_next_to_the_row(client_user, ml_account, queued):
+    MLAccount.objects.filter(pk=ml_account.pk).update(cached_at=timezone.now())
     response = client_user.post(url("account_sync", ml_account), headers=HX)
     assert response.status_code == 200
     assert templates_of(response)[0] == "_partials/_account_list.html"
     body = response.content.decode()
-    assert '<div id="messages" hx-swap-oob="innerHTML">' in body
-    assert "Sincronização de Loja da Alice na fila." in body
-    assert "Na fila para sincronizar…" in body
+    # Issue 12: the outcome is next to the row that was used, not at the top of the page.
+    assert "hx-swap-oob" not in body
+    card = re.search(rf'<li [^>]*id="account-{ml_account.pk}".*?</li>', body, re.S).group(0)
+    assert f'id="notice-{ml_account.pk}"' in card and "Sincronização de Loja da Alice na fila." in card
+    assert "Na fila para sincronizar…" in card
 
 
 def test_a_row_shows_queued_then_syncing_then_the_outcome(client_user, ml_account, settings):
     def row():
         return client_user.get(LIST, headers=HX).content.decode()
 
-    MLAccount.objects.filter(pk=ml_account.pk).update(sync_requested_at=timezone.now())
+    MLAccount.objects.filter(pk=ml_account.pk).update(
+        sync_requested_at=timezone.now(), cached_at=timezone.now()
+    )
     assert "Na fila para sincronizar…" in row()
     MLAccount.objects.filter(pk=ml_account.pk).update(sync_started_at=timezone.now())
     assert "Sincronizando…" in row() and "Na fila" not in row()
@@ -402,13 +407,15 @@ def test_actions_need_the_csrf_token(user, ml_account):
 def test_pause_and_resume(client_user, ml_account):
     response = client_user.post(url("account_pause", ml_account))
     assert response["Location"] == OVERVIEW
-    assert messages_after(response) == ["Loja da Alice está pausada: não vai sincronizar até você retomá-la."]
+    assert messages_after(response) == [
+        "A sincronização de Loja da Alice está pausada: os números não serão atualizados até você retomá-la."
+    ]
     ml_account.refresh_from_db()
     assert ml_account.status == "paused" and not ml_account.sync_enabled and ml_account.next_sync is None
 
     response = client_user.post(url("account_resume", ml_account), headers=HX)
     assert templates_of(response)[0] == "_partials/_account_list.html"
-    assert "Loja da Alice está ativa de novo" in response.content.decode()
+    assert "A sincronização de Loja da Alice foi retomada" in response.content.decode()
     ml_account.refresh_from_db()
     assert ml_account.status == "active" and ml_account.sync_enabled and ml_account.next_sync is not None
 

@@ -6,12 +6,14 @@ values the page does not know are dropped rather than refused (a stale bookmark 
 opens). The rows come from accounts.selectors (the access helper's visibility and roles);
 this module only decorates them for the templates.
 
-The live refresh polls the list every few seconds with the version (`etag`) of what it
-shows: a page whose rows, totals and wording have not changed answers 304 with no body.
-The version covers every value a row displays, the states derived from the clock
-(syncing, queued, token about to die), and a ten-minute tick for the rest of what moves
-with time (token health percentages); relative times ("3 minutes ago") are kept current by
-the browser from their `datetime`, so they do not force a refresh every minute.
+The live refresh polls the list every few seconds with the versions of what it shows
+(`versions`): a page whose rows, totals and wording have not changed answers 304 with no
+body; a page that holds the same rows in the same order gets only the rows (and totals)
+that changed; anything else gets the whole list. A row's version covers every value it
+displays and the states derived from the clock (syncing, queued, token about to die);
+relative times ("3 minutes ago") are kept current by the browser from their `datetime`, so
+they do not force a refresh every minute. Cards also show the token's health in percent:
+for them a ten-minute tick stands in for the clock.
 """
 
 import hashlib
@@ -159,6 +161,8 @@ class Overview:
     now: datetime
     can_bulk: bool = False
     etag: str = ""
+    layout: str = ""
+    totals_version: str = ""
     sorts: dict = field(default_factory=dict)
 
     @property
@@ -241,14 +245,32 @@ def build(request, *, user, workspace, query: OverviewQuery, now: datetime) -> O
         can_bulk="sync" in getattr(workspace, "can", ()),
     )
     overview.sorts = {column: query.sort_link(column) for column in selectors.OVERVIEW_SORTS}
-    overview.etag = version(overview, workspace=workspace)
+    versions(overview, workspace=workspace)
     return overview
 
 
-def version(overview: Overview, *, workspace) -> str:
-    """A strong ETag of what the list shows (see the module docstring)."""
-    digest = hashlib.blake2b(digest_size=16)
-    tick = int(overview.now.timestamp() // TICK.total_seconds())
+def _short(value) -> str:
+    return hashlib.blake2b(repr(value).encode(), digest_size=4).hexdigest()
+
+
+def row_version(account, *, cards: bool, now: datetime) -> str:
+    """The version of one row: every value it shows, and the states it derives from the
+    clock. Cards also show the token's health in percent, which moves with the clock: for
+    them a ten-minute tick stands in for it (see the module docstring)."""
+    values = tuple(getattr(account, name) for name in ROW_FIELDS)
+    tick = int(now.timestamp() // TICK.total_seconds()) if cards else 0
+    return _short((values, account.dying, account.health.is_expired, account.health.needs_refresh, tick))
+
+
+def versions(overview: Overview, *, workspace) -> None:
+    """Set the versions the live refresh compares (see the module docstring):
+
+    - each row's `version`;
+    - `layout`: what the page is (language, workspace and role, view, query, page) and
+      which rows it holds in which order;
+    - `totals_version`: the totals;
+    - `etag`: all of them together.
+    """
     head = (
         settings.STATIC_URL,
         get_language(),
@@ -258,11 +280,32 @@ def version(overview: Overview, *, workspace) -> str:
         overview.query.params(),
         overview.page.number,
         overview.page.paginator.count,
-        sorted(overview.totals.items()),
-        tick,
+        [str(account.pk) for account in overview.accounts],
     )
-    digest.update(repr(head).encode())
+    cards = overview.view == "cards"
     for account in overview.accounts:
-        values = tuple(getattr(account, name) for name in ROW_FIELDS)
-        digest.update(repr((values, account.dying, account.health.is_expired)).encode())
-    return f'"{digest.hexdigest()}"'
+        account.version = row_version(account, cards=cards, now=overview.now)
+    overview.layout = _short(head)
+    overview.totals_version = _short(sorted(overview.totals.items()))
+    rows = ",".join(account.version for account in overview.accounts)
+    overview.etag = f'"{overview.layout}-{overview.totals_version}-{_short(rows)}"'
+
+
+def changed_rows(overview: Overview, shown: str) -> tuple[list, bool] | None:
+    """What changed since the client's view `shown` ("layout;totals;v1,v2,…", the versions
+    of the page it shows, in order): the rows to send again and whether the totals changed.
+    None when the page itself changed (another language, filter, page, or other rows or
+    another order): then the whole list is sent."""
+    try:
+        layout, totals, rows = shown.split(";")
+    except ValueError:
+        return None
+    if layout != overview.layout:
+        return None
+    versions = rows.split(",") if rows else []
+    if len(versions) != len(overview.accounts):
+        return None
+    changed = [
+        account for account, seen in zip(overview.accounts, versions, strict=True) if account.version != seen
+    ]
+    return changed, totals != overview.totals_version

@@ -23,7 +23,7 @@ from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_cache_control
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import parse_etags, url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -151,7 +151,9 @@ def _after_action(request, account=None, text: str = "", level: str = "success")
         return _account_list(request, with_messages=True)
     if text:
         messages.add_message(request, getattr(messages, level.upper()), text)
-    return redirect(_next_url(request, reverse("dashboard:overview")))
+    # The rows' forms post to their action with the overview's query: back to that view.
+    view = reverse("dashboard:overview") + (f"?{request.GET.urlencode()}" if request.GET else "")
+    return redirect(_next_url(request, view))
 
 
 def _account(request, account_id, need: Can = Can.VIEW):
@@ -197,18 +199,28 @@ def overview_list(request):
     """The overview's totals and rows alone, for htmx to refresh every few seconds.
 
     It never renders the messages: reading them here would consume them before the page
-    that should show them. A request that names the version it shows (If-None-Match, sent
-    by app.js from the list's `data-etag`) gets 304 and no body while nothing changed.
+    that should show them. A request that names the versions it shows (app.js sends the
+    list's `data-etag` as If-None-Match, and the page's row versions as X-Overview-Rows)
+    gets 304 and no body while nothing changed, only the changed rows while the page holds
+    the same rows in the same order (X-Overview-Delta: 1), and the whole list otherwise
+    (mlaccounts.overview).
     """
     context = _overview_context(request)
-    etag = context["overview"].etag
-    if etag in parse_etags(request.headers.get("If-None-Match", "")):
+    page = context["overview"]
+    changes = overview_page.changed_rows(page, request.headers.get("X-Overview-Rows", ""))
+    if page.etag in parse_etags(request.headers.get("If-None-Match", "")):
         response = HttpResponseNotModified()
+    elif changes is not None:
+        # The same rows in the same order: only those that changed (app.js puts them in place).
+        context["changed"], context["totals_changed"] = changes
+        response = render(request, "_partials/_account_delta.html", context)
+        response["X-Overview-Delta"] = "1"
     else:
         context["oob_messages"] = False
         response = render(request, "_partials/_account_list.html", context)
-    response["ETag"] = etag
+    response["ETag"] = page.etag
     patch_cache_control(response, private=True, no_cache=True)
+    patch_vary_headers(response, ["X-Overview-Rows"])
     return response
 
 

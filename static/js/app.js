@@ -47,17 +47,66 @@
     return elt && elt.id === "account-list";
   }
 
+  // With the versions of the rows it shows, a page that holds the same rows gets only
+  // those that changed (X-Overview-Delta), put in place here.
+  function shownVersions(list) {
+    var totals = list.querySelector("#totals");
+    var rows = [];
+    list.querySelectorAll("[data-v]").forEach(function (row) {
+      if (row.id !== "totals") {
+        rows.push(row.getAttribute("data-v"));
+      }
+    });
+    return [list.getAttribute("data-layout") || "", totals ? totals.getAttribute("data-v") : "", rows.join(",")].join(";");
+  }
+
   document.addEventListener("htmx:configRequest", function (event) {
     var elt = event.detail.elt;
     if (isList(elt) && event.detail.verb === "get" && elt.getAttribute("data-etag")) {
       event.detail.headers["If-None-Match"] = elt.getAttribute("data-etag");
+      event.detail.headers["X-Overview-Rows"] = shownVersions(elt);
     }
   });
 
+  function applyDelta(list, xhr) {
+    var template = document.createElement("template");
+    template.innerHTML = xhr.responseText;
+    var ticked = {};
+    list.querySelectorAll("input[data-select-row]:checked").forEach(function (box) {
+      ticked[box.value] = true;
+    });
+    var focused = document.activeElement && document.activeElement.id;
+    template.content.querySelectorAll("[data-v][id]").forEach(function (fresh) {
+      var current = document.getElementById(fresh.id);
+      if (!current || !list.contains(current)) {
+        return;
+      }
+      current.replaceWith(fresh);
+      htmx.process(fresh);
+      fresh.querySelectorAll("input[data-select-row]").forEach(function (box) {
+        box.checked = !!ticked[box.value];
+      });
+    });
+    list.setAttribute("data-etag", xhr.getResponseHeader("ETag") || "");
+    var focus = focused && document.getElementById(focused);
+    if (focus && focus !== document.activeElement) {
+      focus.focus({ preventScroll: true });
+    }
+    countTicked();
+    refreshTimes();
+  }
+
   document.addEventListener("htmx:beforeSwap", function (event) {
-    if (event.detail.xhr && event.detail.xhr.status === 304) {
+    var xhr = event.detail.xhr;
+    if (!xhr) {
+      return;
+    }
+    if (xhr.status === 304) {
       event.detail.shouldSwap = false;
       event.detail.isError = false;
+    } else if (xhr.getResponseHeader("X-Overview-Delta") && isList(event.detail.target)) {
+      event.detail.shouldSwap = false;
+      applyDelta(event.detail.target, xhr);
     }
   });
 

@@ -389,3 +389,45 @@ def test_bulk_is_for_signed_in_users_only(client, ml_account):
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
     ml_account.refresh_from_db()
     assert ml_account.status == "active"
+
+
+def shown(body: str) -> str:
+    """The versions app.js sends for the list in `body` (X-Overview-Rows)."""
+    layout = re.search(r'data-layout="([^"]*)"', body).group(1)
+    totals = re.search(r'id="totals" data-v="([^"]*)"', body).group(1)
+    rows = re.findall(r'id="account-[0-9a-f-]+" data-v="([0-9a-f]+)"', body)
+    return f"{layout};{totals};{','.join(rows)}"
+
+
+def test_the_live_refresh_sends_only_the_rows_that_changed(client_user, fleet):
+    first = client_user.get(LIST, headers=HX)
+    versions = shown(first.content.decode())
+    MLAccount.objects.filter(pk=fleet["fine"].pk).update(cached_orders=41)
+    headers = {**HX, "If-None-Match": first["ETag"], "X-Overview-Rows": versions}
+    delta = client_user.get(LIST, headers=headers)
+    assert delta.status_code == 200 and delta["X-Overview-Delta"] == "1"
+    body = delta.content.decode()
+    # That row, and the totals (their orders moved), nothing else.
+    assert rows(body) == [str(fleet["fine"].pk)] and 'id="totals"' in body
+    assert "41" in body and 'id="account-list"' not in body
+    # A change that moves a row (problems first) is the whole list again.
+    MLAccount.objects.filter(pk=fleet["fine"].pk).update(status="error")
+    whole = client_user.get(LIST, headers=headers)
+    assert "X-Overview-Delta" not in whole and 'id="account-list"' in whole.content.decode()
+
+
+def test_a_row_change_that_leaves_the_totals_sends_the_row_alone(client_user, fleet):
+    first = client_user.get(LIST, headers=HX)
+    MLAccount.objects.filter(pk=fleet["dying"].pk).update(sync_started_at=timezone.now())
+    headers = {**HX, "If-None-Match": first["ETag"], "X-Overview-Rows": shown(first.content.decode())}
+    body = client_user.get(LIST, headers=headers).content.decode()
+    assert rows(body) == [str(fleet["dying"].pk)] and 'id="totals"' not in body
+
+
+NONSENSE = ["", ";;", "a;b;c", "x" * 20000, "\x00;\x00;\x00", "a;b;" + ",".join(["z"] * 999)]
+
+
+@pytest.mark.parametrize("header", NONSENSE)
+def test_nonsense_versions_get_the_whole_list(client_user, fleet, header):
+    response = client_user.get(LIST, headers={**HX, "X-Overview-Rows": header, "If-None-Match": "garbage"})
+    assert response.status_code == 200 and 'id="account-list"' in response.content.decode()

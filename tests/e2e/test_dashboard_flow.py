@@ -28,7 +28,7 @@ TEXT = {
         "empty": "Conecte sua primeira conta do Mercado Livre",
         "connected": "A conta CASA_DA_ANA está conectada.",
         "synced": "Sincronização de CASA_DA_ANA na fila.",
-        "queued_row": "Na fila para sincronizar…",
+        "queued_row": "Primeira sincronização…",
         "paused": "Pausada",
         "active": "Ativa",
         "saved": "As configurações foram salvas.",
@@ -42,7 +42,7 @@ TEXT = {
         "empty": "Connect your first Mercado Livre account",
         "connected": "CASA_DA_ANA is connected.",
         "synced": "Sync queued for CASA_DA_ANA.",
-        "queued_row": "Sync queued…",
+        "queued_row": "First sync…",
         "paused": "Paused",
         "active": "Active",
         "saved": "The settings were saved.",
@@ -132,14 +132,16 @@ def test_new_seller_manages_two_accounts(
                 tasks.sync_account, "apply_async", lambda args=(), kwargs=None, **o: held.append(args)
             )
             card(page, ana).locator(f"#sync-{ana.pk}").click()
-            expect(page.locator("#messages")).to_contain_text(text["synced"])
-            expect(card(page, ana)).to_contain_text(text["queued_row"])
+            # Issue 12: the outcome next to the row, and the focus still on the button used.
+            expect(page.locator(f"#notice-{ana.pk}")).to_contain_text(text["synced"])
+            expect(page.locator(f"#sync-{ana.pk}")).to_be_focused()
+            expect(card(page, ana)).to_contain_text(text["queued_row"])  # never synced yet
         for args in held:
             tasks.sync_account.apply(args, throw=True)
         expect(card(page, ana).locator(".counts dd").first).to_have_text("37", timeout=15_000)
     else:
         card(page, ana).locator(f"#sync-{ana.pk}").click()
-        expect(page.locator("#messages")).to_contain_text(text["synced"])
+        expect(page.locator(f"#notice-{ana.pk}")).to_contain_text(text["synced"])
         expect(card(page, ana).locator(".counts dd").first).to_have_text("37")
     ana.refresh_from_db()
     assert ana.cached_products == 37 and ana.cached_orders == 58 and ana.last_sync_status == "success"
@@ -153,6 +155,7 @@ def test_new_seller_manages_two_accounts(
     # Pause, then resume.
     card(page, ana).locator(f"#toggle-{ana.pk}").click()
     expect(card(page, ana).locator(".status")).to_have_text(text["paused"])
+    expect(page.locator(f"#toggle-{ana.pk}")).to_be_focused()
     ana.refresh_from_db()
     assert ana.status == "paused" and not ana.sync_enabled
     card(page, ana).locator(f"#toggle-{ana.pk}").click()

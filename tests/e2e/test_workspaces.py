@@ -169,7 +169,7 @@ def test_owner_invites_an_operator_and_a_viewer(
     expect(ops_page.locator(f"header a[href='/workspaces/{shared.pk}/members/']")).to_have_count(0)
     # Sync now works for an operator: queued, and said so.
     ops_page.locator(f"#sync-{ana.pk}").click()
-    expect(ops_page.locator("#messages")).to_contain_text(
+    expect(ops_page.locator(f"#notice-{ana.pk}")).to_contain_text(
         pt_br("Sync queued for %(name)s.", name="Casa da Ana")
     )
     assert held_syncs == [(str(ana.pk),)]

@@ -1,4 +1,5 @@
-"""django-allauth's hooks (settings.ACCOUNT_ADAPTER): addresses in their canonical form.
+"""django-allauth's hooks (settings.ACCOUNT_ADAPTER): addresses in their canonical form,
+the product's name in emails.
 
 allauth lower()s an address and then compares it exactly with the stored one (users and
 its EmailAddress rows alike). Returning the canonical form from clean_email (sign-up,
@@ -9,7 +10,11 @@ authentication backends, whose get_by_natural_key canonicalises too.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core import context as allauth_context
+from django.conf import settings
 from django.contrib.sites.shortcuts import get_current_site
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -33,6 +38,14 @@ class AccountAdapter(DefaultAccountAdapter):
 
             services.workspace_personal(user=user)
         return user
+
+    def send_mail(self, template_prefix, email, context):
+        # Without django.contrib.sites allauth names the site after the request's host
+        # ("Hello from 127.0.0.1:8000!"): every email names the product (SITE_NAME) instead,
+        # on the same domain. The subject prefix is ACCOUNT_EMAIL_SUBJECT_PREFIX (settings).
+        domain = get_current_site(allauth_context.request).domain
+        site = SimpleNamespace(name=settings.SITE_NAME, domain=domain)
+        super().send_mail(template_prefix, email, {"current_site": site, **context})
 
     def _get_login_attempts_cache_key(self, request, **credentials) -> str:
         # allauth's own key lower()s the login: `bf@ſec.test` would get a lockout of its own

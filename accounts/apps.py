@@ -1,9 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AccountsConfig(AppConfig):
     name = "accounts"
-    verbose_name = "Accounts"
+    # Not "Accounts": in Portuguese and Spanish that is allauth's section (email addresses).
+    verbose_name = _("Users and Mercado Livre accounts")
 
     def ready(self):
         from django.contrib.auth.signals import user_logged_out

@@ -159,7 +159,12 @@ class Workspace(models.Model):
     # The user whose personal workspace this is: it cannot be deleted, and accounts connected
     # through the API without a workspaceId land in it.
     personal_for = models.OneToOneField(
-        User, on_delete=models.CASCADE, null=True, blank=True, related_name="personal_workspace"
+        User,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="personal_workspace",
+        verbose_name=_("personal workspace of"),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
@@ -182,8 +187,12 @@ class Membership(models.Model):
     (an agency's client, say, sees only their own store).
     """
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("workspace")
+    )
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("user")
+    )
     role = models.CharField(_("role"), max_length=16, choices=Role.choices)
     scoped = models.BooleanField(_("limited to chosen accounts"), default=False)
     accounts = models.ManyToManyField(
@@ -234,18 +243,29 @@ class Invitation(models.Model):
     LIFETIME_DAYS = 7
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="invitations", verbose_name=_("workspace")
+    )
     # Canonical form (accounts.emails), compared exactly with the accepting user's.
     email = models.EmailField(_("email address"), max_length=254)
     role = models.CharField(_("role"), max_length=16, choices=Role.choices)
     # None: every account of the workspace; otherwise the ids of the accounts it grants.
     account_ids = models.JSONField(_("accounts"), null=True, blank=True)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
-    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    invited_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("invited by")
+    )
     created_at = models.DateTimeField(_("created"))
     expires_at = models.DateTimeField(_("expires"))
     accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
-    accepted_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    accepted_by = models.ForeignKey(
+        User,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("accepted by"),
+    )
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
 
     class Meta:
@@ -296,10 +316,18 @@ class MLAccount(models.Model):
     AccountType = AccountType
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="ml_accounts")
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="ml_accounts", verbose_name=_("workspace")
+    )
     # Who connected it (or last reconnected it): a record, not an access right.
     connected_by = models.ForeignKey(
-        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+        User,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        verbose_name=_("connected by"),
     )
 
     ml_user_id = models.BigIntegerField(_("Mercado Livre user id"))
@@ -491,7 +519,9 @@ class SyncJob(models.Model):
     MAX_AGE_HOURS = 24
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    owner = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sync_jobs")
+    owner = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="sync_jobs", verbose_name=_("owner")
+    )
     created_at = models.DateTimeField(_("created"), db_index=True)
 
     class Meta:

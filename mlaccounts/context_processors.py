@@ -1,10 +1,16 @@
 from django.conf import settings
 from django.utils.functional import cached_property
 
+CONSOLE_EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
 
 def sandbox(request):
-    """Tell every template whether the app talks to the bundled sandbox."""
-    return {"ML_SANDBOX": settings.ML_SANDBOX}
+    """Tell every template whether the app talks to the bundled sandbox, and whether emails
+    are only printed to the console (no EMAIL_URL: `make run`)."""
+    return {
+        "ML_SANDBOX": settings.ML_SANDBOX,
+        "EMAIL_TO_CONSOLE": settings.EMAIL_BACKEND == CONSOLE_EMAIL_BACKEND,
+    }
 
 
 class WorkspaceNav:

@@ -224,7 +224,9 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_PRESERVE_USERNAME_CASING = False
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_SESSION_REMEMBER = None
-ACCOUNT_EMAIL_SUBJECT_PREFIX = "[ML Accounts] "
+# The product's name in emails (allauth's greeting, the subject prefix) and the admin.
+SITE_NAME = env_str("SITE_NAME").strip() or "ML Accounts"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{SITE_NAME}] "
 
 # --- Email ----------------------------------------------------------------------------
 
@@ -250,7 +252,10 @@ else:
 
 LANGUAGE_CODE = "pt-br"
 LANGUAGES = [("pt-br", _("Portuguese (Brazil)")), ("en", _("English")), ("es", _("Spanish"))]
+# Our catalog is read last, so it wins over every app's own (allauth's, celery-beat's).
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# English dates in an order nobody misreads (mlaccounts/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["mlaccounts.formats"]
 TIME_ZONE = env_str("TIME_ZONE", "America/Sao_Paulo")
 USE_I18N = True
 USE_TZ = True

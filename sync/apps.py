@@ -1,6 +1,7 @@
 from django.apps import AppConfig, apps
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 def install_missing_jobs(sender, *, using=DEFAULT_DB_ALIAS, verbosity=1, stdout=None, **kwargs):
@@ -25,7 +26,7 @@ def install_missing_jobs(sender, *, using=DEFAULT_DB_ALIAS, verbosity=1, stdout=
 
 class SyncConfig(AppConfig):
     name = "sync"
-    verbose_name = "Sync"
+    verbose_name = _("Sync")
 
     def ready(self):
         # Sent for django_celery_beat (sync has no models, so no signal of its own), once per

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from .errors import MLBadResponse
 from .http import request_json
@@ -51,28 +52,28 @@ SITE_AUTH_HOSTS: dict[str, str] = {
     "CBT": "https://global-selling.mercadolibre.com",
 }
 
-# For a site picker: Brazil first (the default market), then ML's own order. Country
-# names in their own language, as pickers usually show them.
+# For a site picker: Brazil first (the default market), then ML's own order. Country names
+# in the reader's language (lazy: read when shown); "Global Selling" is ML's cross-border site.
 SITES: list[tuple[str, str]] = [
-    ("MLB", "Brasil"),
-    ("MLA", "Argentina"),
-    ("MLM", "México"),
-    ("MCO", "Colombia"),
-    ("MLC", "Chile"),
-    ("MLU", "Uruguay"),
-    ("MPE", "Perú"),
-    ("MEC", "Ecuador"),
-    ("MLV", "Venezuela"),
-    ("MCR", "Costa Rica"),
-    ("MPA", "Panamá"),
-    ("MRD", "República Dominicana"),
-    ("MBO", "Bolivia"),
-    ("MPY", "Paraguay"),
-    ("MGT", "Guatemala"),
-    ("MHN", "Honduras"),
-    ("MNI", "Nicaragua"),
-    ("MSV", "El Salvador"),
-    ("CBT", "Global Selling"),
+    ("MLB", _("Brazil")),
+    ("MLA", _("Argentina")),
+    ("MLM", _("Mexico")),
+    ("MCO", _("Colombia")),
+    ("MLC", _("Chile")),
+    ("MLU", _("Uruguay")),
+    ("MPE", _("Peru")),
+    ("MEC", _("Ecuador")),
+    ("MLV", _("Venezuela")),
+    ("MCR", _("Costa Rica")),
+    ("MPA", _("Panama")),
+    ("MRD", _("Dominican Republic")),
+    ("MBO", _("Bolivia")),
+    ("MPY", _("Paraguay")),
+    ("MGT", _("Guatemala")),
+    ("MHN", _("Honduras")),
+    ("MNI", _("Nicaragua")),
+    ("MSV", _("El Salvador")),
+    ("CBT", _("Global Selling")),
 ]
 
 

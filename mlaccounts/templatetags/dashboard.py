@@ -5,6 +5,8 @@ from datetime import datetime
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
 from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -16,7 +18,8 @@ from sync import ondemand, outcomes
 register = template.Library()
 
 SITE_NAMES = dict(oauth.SITES)
-JUST_NOW_SECONDS = 45
+# timesince() counts whole minutes: anything closer than one would read "0 minutes".
+UNDER_A_MINUTE = 60
 
 
 @register.filter
@@ -29,13 +32,15 @@ def count(value) -> str:
 
 @register.filter
 def relative(value: datetime | None) -> str:
-    """How long ago or how far ahead, in words: "há 3 minutos", "em 2 horas"."""
+    """How long ago or how far ahead, in words: "há 3 minutos", "em 2 horas", "agora mesmo"."""
     if value is None:
         return ""
     now = timezone.now()
     seconds = (value - now).total_seconds()
-    if abs(seconds) < JUST_NOW_SECONDS:
+    if -UNDER_A_MINUTE < seconds <= 0:
         return _("just now")
+    if 0 < seconds < UNDER_A_MINUTE:
+        return _("in less than a minute")
     if seconds < 0:
         return _("%(time)s ago") % {"time": timesince(value, now, depth=1)}
     return _("in %(time)s") % {"time": timeuntil(value, now, depth=1)}
@@ -49,6 +54,36 @@ def next_sync(value: datetime | None) -> str:
     if value <= timezone.now():
         return _("due now")
     return relative(value)
+
+
+TIMETAG_KINDS = {"": relative, "next": next_sync}
+
+
+@register.simple_tag
+def timetag(value: datetime | None, kind: str = "") -> str:
+    """A moment as a <time> element: the relative words as its text, the absolute local date
+    and time (SHORT_DATETIME_FORMAT: "01/12/2026 17:12", in English "1 Dec 2026, 17:12") as
+    its tooltip, and the ISO form in `datetime`. Nothing for None.
+
+        {% load dashboard %}
+        {% timetag account.last_sync %}          → <time datetime="2026-12-01T17:12:00-03:00"
+                                                     title="01/12/2026 17:12">há 3 minutos</time>
+        {% timetag account.next_sync kind="next" %}   "due now" (next_sync) once it has come
+        {% timetag invitation.expires_at as when %}   stored, for {% blocktranslate %}…{{ when }}
+
+    Both texts are escaped (format_html); a wrapper adds "Last sync:" and the like itself.
+    """
+    if value is None:
+        return ""
+    if kind not in TIMETAG_KINDS:
+        raise ValueError(f"timetag: unknown kind {kind!r} (expected one of {sorted(TIMETAG_KINDS)})")
+    local = timezone.localtime(value)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        local.isoformat(timespec="seconds"),
+        date_format(local, "SHORT_DATETIME_FORMAT"),
+        TIMETAG_KINDS[kind](value),
+    )
 
 
 @register.filter
@@ -71,15 +106,23 @@ def expiry(health) -> str:
     if health.expires_at is None:
         return _("no expiry date stored")
     now = timezone.now()
+    seconds = (health.expires_at - now).total_seconds()
     if health.is_expired:
+        if seconds > 0:
+            # Expired before its clock ran out: Mercado Livre refused the grant (token_health).
+            return _("refused by Mercado Livre")
+        if seconds > -UNDER_A_MINUTE:
+            return _("expired just now")
         return _("expired %(time)s ago") % {"time": timesince(health.expires_at, now, depth=1)}
+    if seconds < UNDER_A_MINUTE:
+        return _("expires in less than a minute")
     return _("expires in %(time)s") % {"time": timeuntil(health.expires_at, now)}
 
 
 @register.filter
 def site_name(site_id: str) -> str:
-    """The country of a Mercado Livre site id (MLB → Brasil)."""
-    return SITE_NAMES.get(site_id, site_id)
+    """The country of a Mercado Livre site id, in the reader's language (MLB → Brasil, Brazil)."""
+    return str(SITE_NAMES.get(site_id, site_id))
 
 
 @register.filter

@@ -102,3 +102,36 @@ def test_a_bcrypt_hash_from_the_old_system_verifies_and_is_upgraded(settings, us
     assert authenticate(username=user.email, password=PASSWORD) == user
     user.refresh_from_db()
     assert user.password.startswith("argon2")
+
+
+# --- wording (issue 12) ---------------------------------------------------------------------------
+
+
+def test_the_password_reset_email_names_the_product_not_the_host(client, user, settings):
+    client.post(reverse("account_reset_password"), {"email": user.email})
+    message = mail.outbox[-1]
+    assert message.subject.startswith("[ML Accounts] ")
+    assert message.body.startswith("Olá! Esta mensagem é de ML Accounts.")
+    assert "Obrigado por usar ML Accounts!" in message.body
+    assert "Olá da" not in message.body
+    settings.SITE_NAME = "Contas da Loja"
+    client.post(reverse("account_reset_password"), {"email": user.email})
+    assert mail.outbox[-1].body.startswith("Olá! Esta mensagem é de Contas da Loja.")
+
+
+def test_the_reset_sent_page_says_where_the_email_went_without_an_email_server(client, user, settings):
+    response = client.post(reverse("account_reset_password"), {"email": user.email}, follow=True)
+    assert response.status_code == 200 and 'id="email-in-terminal"' not in response.content.decode()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    body = client.get(reverse("account_reset_password_done")).content.decode()
+    assert 'id="email-in-terminal"' in body and "no terminal onde o <code>make run</code>" in body
+
+
+def test_the_password_changed_page_leads_to_sign_in(client):
+    body = client.get(reverse("account_reset_password_from_key_done")).content.decode()
+    assert f'href="{reverse("account_login")}"' in body and "Entrar com a nova senha" in body
+
+
+def test_remember_me_in_brazilian_sentence_case(client):
+    body = client.get(reverse("account_login")).content.decode()
+    assert "Lembrar de mim" in body and "Lembrar de Mim" not in body

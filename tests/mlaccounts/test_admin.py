@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -146,3 +148,71 @@ def test_the_admin_lists_invitations_without_their_token(admin_client, ml_accoun
     assert "bob@example.com" in listing and "bob@example.com" in page
     for html in (listing, page):
         assert token not in html and invitation.token_hash not in html
+
+
+# --- in the reader's language (issue 12) -------------------------------------------------------------
+
+
+def admin_text(client, url, language):
+    client.cookies["django_language"] = language
+    html = client.get(url).content.decode()
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+@pytest.mark.parametrize(
+    ("language", "header"),
+    [
+        ("pt-br", "Administração do ML Accounts"),
+        ("es", "Administración de ML Accounts"),
+        ("en", "ML Accounts administration"),
+    ],
+)
+def test_the_admin_is_named_after_the_product(admin_client, language, header, settings):
+    text = admin_text(admin_client, reverse("admin:index"), language)
+    assert header in text and "Django" not in text
+    settings.SITE_NAME = "Contas da Loja"
+    assert "Contas da Loja" in admin_text(admin_client, reverse("admin:index"), language)
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        (
+            "pt-br",
+            ["Usuários e contas do Mercado Livre", "Tarefas periódicas", "Intervalos", "Eventos solares"],
+        ),
+        (
+            "es",
+            ["Usuarios y cuentas de Mercado Libre", "Tareas periódicas", "Intervalos", "Eventos solares"],
+        ),
+    ],
+)
+def test_the_admin_index_names_every_app_and_model_in_the_readers_language(admin_client, language, words):
+    text = admin_text(admin_client, reverse("admin:index"), language)
+    for word in words:
+        assert word in text
+    for english in ["Periodic Tasks", "Periodic tasks", "Solar events", "Clocked", "Accounts"]:
+        assert english not in text.replace("ML Accounts", "")
+
+
+def test_the_admins_columns_and_labels_are_translated(admin_client, ml_account):
+    workspaces = admin_text(admin_client, reverse("admin:accounts_workspace_changelist"), "pt-br")
+    assert "Espaço pessoal de" in workspaces and "Personal for" not in workspaces
+    workspace = admin_text(
+        admin_client, reverse("admin:accounts_workspace_change", args=[ml_account.workspace_id]), "pt-br"
+    )
+    assert "Usuário" in workspace and " User " not in workspace
+    account = admin_text(
+        admin_client, reverse("admin:accounts_mlaccount_change", args=[ml_account.pk]), "pt-br"
+    )
+    assert "Conectada por" in account and "Connected by" not in account
+    tasks = admin_text(admin_client, reverse("admin:django_celery_beat_periodictask_changelist"), "pt-br")
+    assert "Ativar as tarefas selecionadas" in tasks and "a cada 60 segundos" in tasks
+    for english in ["Enable selected tasks", "Start Datetime", "One-off Task", "every 60 seconds"]:
+        assert english not in tasks
+
+
+def test_the_account_list_has_short_columns(admin_client, ml_account):
+    text = admin_text(admin_client, reverse("admin:accounts_mlaccount_changelist"), "pt-br")
+    assert "Intervalo real de sincronização" not in text and "Erros seguidos" not in text
+    assert f"@{ml_account.nickname}" in text

@@ -178,3 +178,16 @@ def test_compose_file_is_valid(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert set(result.stdout.split()) >= {"postgres", "redis", "web", "worker", "beat"}
+
+
+def test_the_site_name_comes_from_the_environment():
+    code = (
+        "import os; os.environ['DJANGO_SETTINGS_MODULE']='mlaccounts.settings';"
+        "from django.conf import settings;"
+        "print(settings.SITE_NAME + '|' + settings.ACCOUNT_EMAIL_SUBJECT_PREFIX)"
+    )
+    assert (
+        run_python(code, DEBUG="1", SITE_NAME="Contas da Loja").stdout.rstrip("\n")
+        == "Contas da Loja|[Contas da Loja] "
+    )
+    assert run_python(code, DEBUG="1", SITE_NAME="").stdout.rstrip("\n") == "ML Accounts|[ML Accounts] "

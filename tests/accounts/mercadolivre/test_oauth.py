@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from django.utils import translation
 
 from accounts.mercadolivre import oauth, ratelimit
 from accounts.mercadolivre.errors import (
@@ -144,7 +145,10 @@ def test_authorization_url_rejects_an_unknown_site():
 
 
 def test_sites_start_with_brazil_and_all_have_an_auth_host():
-    assert oauth.SITES[0] == ("MLB", "Brasil")
+    with translation.override("en"):
+        assert oauth.SITES[0] == ("MLB", "Brazil")
+    with translation.override("pt-br"):
+        assert oauth.SITES[0] == ("MLB", "Brasil")
     assert {site_id for site_id, _ in oauth.SITES} == set(oauth.SITE_AUTH_HOSTS)
     assert len({site_id for site_id, _ in oauth.SITES}) == len(oauth.SITES)
 

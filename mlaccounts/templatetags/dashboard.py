@@ -72,6 +72,8 @@ def timetag(value: datetime | None, kind: str = "") -> str:
         {% timetag invitation.expires_at as when %}   stored, for {% blocktranslate %}…{{ when }}
 
     Both texts are escaped (format_html); a wrapper adds "Last sync:" and the like itself.
+    `data-relative` ("past" or "next") lets app.js keep the words current in the overview's
+    live list without asking the server again.
     """
     if value is None:
         return ""
@@ -79,9 +81,10 @@ def timetag(value: datetime | None, kind: str = "") -> str:
         raise ValueError(f"timetag: unknown kind {kind!r} (expected one of {sorted(TIMETAG_KINDS)})")
     local = timezone.localtime(value)
     return format_html(
-        '<time datetime="{}" title="{}">{}</time>',
+        '<time datetime="{}" title="{}" data-relative="{}">{}</time>',
         local.isoformat(timespec="seconds"),
         date_format(local, "SHORT_DATETIME_FORMAT"),
+        kind or "past",
         TIMETAG_KINDS[kind](value),
     )
 
@@ -142,16 +145,3 @@ def role_name(role: str | None) -> str:
     """A workspace role in the reader's language (owner → Proprietário)."""
     return Role(role).label if role in Role.values else ""
 
-
-@register.simple_tag
-def timetag(value, kind: str = "past"):  # TEMPORARY: replaced by the wording branch's version
-    from django.utils.dateformat import format as date_format
-    from django.utils.html import format_html
-
-    if value is None:
-        return ""
-    text = next_sync(value) if kind == "next" else relative(value)
-    title = date_format(timezone.localtime(value), "DATETIME_FORMAT")
-    return format_html(
-        '<time datetime="{}" title="{}" data-relative="{}">{}</time>', value.isoformat(), title, kind, text
-    )

@@ -189,7 +189,13 @@ def _throttled(request, wait: float):
 @require_GET
 @dashboard_login_required
 def overview(request):
+    """The overview. A query string in any other form than its own (empty fields of the
+    filter form, a `?view=` choice, values it dropped) is redirected to that form, so the
+    address bar always holds the clean, shareable URL of what is shown."""
     context = _overview_context(request)
+    canonical = context["query"].params()
+    if request.META.get("QUERY_STRING", "") != canonical:
+        return redirect(reverse("dashboard:overview") + (f"?{canonical}" if canonical else ""))
     return render(request, "mlaccounts/overview.html", context)
 
 

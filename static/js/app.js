@@ -209,8 +209,10 @@
       var text;
       if (time.getAttribute("data-relative") === "next" && seconds <= 0) {
         text = list.getAttribute("data-due-now");
-      } else if (Math.abs(seconds) < 60) {
+      } else if (seconds > -60 && seconds <= 0) {
         text = list.getAttribute("data-just-now");
+      } else if (seconds > 0 && seconds < 60) {
+        text = list.getAttribute("data-soon");
       } else {
         for (var i = 0; i < UNITS.length; i++) {
           if (Math.abs(seconds) >= UNITS[i][1]) {

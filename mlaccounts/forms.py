@@ -96,24 +96,35 @@ class SiteForm(forms.Form):
 
 
 class _SecretInput(forms.PasswordInput):
-    """A password-type input that never sends a value back to the browser."""
+    """A password-type input for a pasted token, kept after a validation error.
+
+    Rendered back only to the person who just pasted it, in the answer to their own POST
+    (the view sends it with no-store and hides it from error reports), so one mistyped
+    field does not make them paste both tokens again. Browsers must not offer to save it.
+    """
 
     def __init__(self):
-        super().__init__(render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"})
+        super().__init__(render_value=True, attrs={"autocomplete": "off", "spellcheck": "false"})
 
 
 class TokenConnectForm(forms.Form):
-    """Connect a seller with a token pair obtained elsewhere (the advanced path)."""
+    """Connect a seller with a token pair obtained elsewhere (the advanced path).
+
+    Only the country and the access token are required: a user id, nickname or email left
+    empty is read from Mercado Livre with the token, an expiry left empty is six hours from
+    now (accounts.services.mlaccount_connect_pasted).
+    """
 
     site = forms.ChoiceField(label=_("Country"), choices=oauth.SITES)
     ml_user_id = forms.CharField(
         label=_("Mercado Livre user id"),
         max_length=19,
+        required=False,
         validators=[RegexValidator(r"^[0-9]+$", _("Use digits only."))],
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
         help_text=_("The seller's numeric id, the user_id of the token answer."),
     )
-    nickname = forms.CharField(label=_("Nickname"), max_length=255)
+    nickname = forms.CharField(label=_("Nickname"), max_length=255, required=False)
     email = forms.EmailField(label=_("Email"), required=False)
     access_token = forms.CharField(label=_("Access token"), max_length=2000, widget=_SecretInput())
     refresh_token = forms.CharField(
@@ -125,6 +136,7 @@ class TokenConnectForm(forms.Form):
     )
     token_expires_at = forms.DateTimeField(
         label=_("Access token expires at"),
+        required=False,
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         help_text=_("In your time zone. Mercado Livre access tokens last 6 hours."),

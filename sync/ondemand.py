@@ -72,6 +72,21 @@ def sync_request_many(*, accounts: list[MLAccount]) -> None:
             tasks.sync_account.apply_async_on_commit((str(account.pk),))
 
 
+def sync_connected(*, account: MLAccount) -> bool:
+    """Queue the first sync of an account just connected or reconnected; return whether it was.
+
+    Every way of connecting calls this (the dashboard's token form and OAuth callback, the
+    API, seed_demo), so a new account shows its numbers within seconds instead of waiting for
+    the next dispatch minute; until they come its row reads "first sync…" (sync_phase
+    "queued", then "syncing", with no cached numbers yet). By the same rules as "sync all":
+    a paused or expired account is left alone.
+    """
+    if skip_code(account):
+        return False
+    sync_request(account=account)
+    return True
+
+
 def skip_code(account: MLAccount) -> str:
     """Why "sync all" leaves an account out ("" when it syncs it).
 

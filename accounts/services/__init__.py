@@ -13,6 +13,7 @@ the columns they own, never a read-modify-write `save()` of the whole row.
 from accounts.services.events import EVENT_MAX_AGE_DAYS, event_cleanup, event_record
 from accounts.services.mlaccounts import (
     mlaccount_connect,
+    mlaccount_connect_pasted,
     mlaccount_make_primary,
     mlaccount_pause,
     mlaccount_remove,
@@ -98,6 +99,7 @@ __all__ = [
     "mlaccount_claim",
     "mlaccount_clear_sync_request",
     "mlaccount_connect",
+    "mlaccount_connect_pasted",
     "mlaccount_dispatch_due",
     "mlaccount_make_primary",
     "mlaccount_mark_expired",

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.errors import AccountConnectedElsewhere, AccountExists, AccountValidationError
+from accounts.mercadolivre import resources
 from accounts.models import AccountStatus, AccountType, EventKind, MLAccount, User, Workspace
 from accounts.services.events import event_record
 from accounts.services.validation import (
@@ -158,6 +159,75 @@ def mlaccount_connect(
         raise AccountExists() from None
     account.workspace = workspace
     return account, True
+
+
+# An access token's lifetime at Mercado Livre (mercadolivre-api.md §1.4: expires_in 21600).
+ACCESS_TOKEN_LIFETIME = timedelta(hours=6)
+
+
+def mlaccount_connect_pasted(
+    *,
+    workspace: Workspace,
+    connected_by: User | None,
+    access_token: str,
+    refresh_token: str | None,
+    site_id: str,
+    ml_user_id=None,
+    nickname: str = "",
+    email: str = "",
+    token_expires_at: datetime | None = None,
+    account_name: str | None = None,
+    account_type: str = AccountType.INDIVIDUAL,
+    now: datetime | None = None,
+) -> tuple[MLAccount, bool]:
+    """Connect (or reconnect) a seller from a token pair pasted on the dashboard, filling in
+    what the person left out; returns (account, created) like mlaccount_connect.
+
+    A user id, nickname or email left empty is read from Mercado Livre's `/users/me` with
+    the access token (§3). That is an ML call: it runs before any transaction opens, and the
+    caller bounds it with a deadline; ML's errors propagate (MLUnauthorized: the token is not
+    valid). A user id that was typed must be the token's own, or AccountValidationError
+    says so and nothing is stored. An expiry left empty is six hours from now, an access
+    token's lifetime (§1.4): should the token be older, the first sync's 401 renews it.
+    """
+    now = now or timezone.now()
+    errors: dict[str, list[str]] = {}
+    typed_id = None if ml_user_id in (None, "") else parse_ml_user_id(errors, ml_user_id)
+    check_text(errors, "access_token", access_token, max_length=MAX_TOKEN_LENGTH)
+    if errors:
+        raise AccountValidationError(errors)  # before spending an ML call on it
+    if typed_id is None or not (nickname or "").strip() or not (email or "").strip():
+        me = resources.users_me(access_token)
+        if typed_id is not None and typed_id != me.id:
+            raise AccountValidationError(
+                {
+                    "ml_user_id": [
+                        _(
+                            "This access token belongs to the Mercado Livre user %(token_user)s, not to "
+                            "%(typed)s. Correct the user id, or leave it empty to use the token's."
+                        )
+                        % {"token_user": me.id, "typed": typed_id}
+                    ]
+                }
+            )
+        typed_id = me.id
+        nickname = (nickname or "").strip() or me.nickname
+        email = (email or "").strip() or me.email
+    return mlaccount_connect(
+        workspace=workspace,
+        connected_by=connected_by,
+        ml_user_id=typed_id,
+        nickname=nickname,
+        email=email,
+        access_token=access_token,
+        refresh_token=refresh_token,
+        token_expires_at=token_expires_at or now + ACCESS_TOKEN_LIFETIME,
+        site_id=site_id,
+        account_name=account_name,
+        account_type=account_type,
+        reconnect=True,
+        now=now,
+    )
 
 
 # --- settings ----------------------------------------------------------------------------------

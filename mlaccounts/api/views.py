@@ -183,9 +183,10 @@ class MLAccountListView(APIView):
         operation_id="connectMlAccount",
         summary="Connect an account with a token pair",
         description="Into your personal workspace, or `workspaceId` (manager or owner there). The "
-        "workspace's first account becomes primary. A seller already connected in another workspace "
-        "of this installation is refused (409 ACCOUNT_CONNECTED_ELSEWHERE) and nothing is stored: "
-        "Mercado Livre keeps one grant per seller.",
+        "workspace's first account becomes primary. The account's first sync is queued at once (the "
+        "worker runs it; `lastSync` is set when it is done). A seller already connected in another "
+        "workspace of this installation is refused (409 ACCOUNT_CONNECTED_ELSEWHERE) and nothing is "
+        "stored: Mercado Livre keeps one grant per seller.",
         tag=ACCOUNTS,
         request=s.ConnectSerializer,
         ok={201: AccountResponse},
@@ -204,6 +205,7 @@ class MLAccountListView(APIView):
         account, _created = services.mlaccount_connect(
             workspace=workspace, connected_by=request.user, reconnect=False, **data
         )
+        ondemand.sync_connected(account=account)
         account.role = workspace.role
         return _account_answer(account, status_code=201)
 

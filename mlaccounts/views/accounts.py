@@ -27,12 +27,14 @@ from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import parse_etags, url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import selectors, services, tokens
 from accounts.errors import AccountConnectedElsewhere, AccountValidationError, DomainError, NoRefreshToken
 from accounts.mercadolivre import deadline, oauth
-from accounts.mercadolivre.errors import MLError, MLInvalidGrant
+from accounts.mercadolivre.errors import MLError, MLInvalidGrant, MLUnauthorized
 from accounts.models import AccountStatus, SyncStatus
 from accounts.roles import Can, abilities, allows
 from mlaccounts import bulk, outages
@@ -441,6 +443,19 @@ def account_detail(request, account_id):
 # --- connecting ----------------------------------------------------------------------------------
 
 
+def _connected(request, account, *, created: bool) -> None:
+    """After a connect or reconnect: queue the account's first sync, and say it is connected."""
+    ondemand.sync_connected(account=account)
+    if created:
+        messages.success(request, _("%(name)s is connected.") % {"name": account.nickname})
+    else:
+        messages.success(request, _("%(name)s was reconnected.") % {"name": account.nickname})
+
+
+# The pasted tokens are shown back after an error (TokenConnectForm): never in an error
+# report, never in the browser's cache.
+@sensitive_post_parameters("access_token", "refresh_token")
+@never_cache
 @require_http_methods(["GET", "POST"])
 @dashboard_login_required
 def connect_new(request):
@@ -450,29 +465,42 @@ def connect_new(request):
     if request.method == "POST" and token_form.is_valid():
         data = token_form.cleaned_data
         try:
-            account, created = services.mlaccount_connect(
-                workspace=workspace,
-                connected_by=request.user,
-                ml_user_id=data["ml_user_id"],
-                nickname=data["nickname"],
-                email=data["email"],
-                access_token=data["access_token"],
-                refresh_token=data["refresh_token"] or None,
-                token_expires_at=data["token_expires_at"],
-                site_id=data["site"],
-                account_name=data["account_name"] or None,
-                account_type=data["account_type"],
-                reconnect=True,
-            )
+            # What was left empty is read from ML's /users/me: synchronous, so under one
+            # overall deadline below the web server's timeout.
+            with deadline.within(settings.SYNC_REQUEST_DEADLINE):
+                account, created = services.mlaccount_connect_pasted(
+                    workspace=workspace,
+                    connected_by=request.user,
+                    ml_user_id=data["ml_user_id"],
+                    nickname=data["nickname"],
+                    email=data["email"],
+                    access_token=data["access_token"],
+                    refresh_token=data["refresh_token"] or None,
+                    token_expires_at=data["token_expires_at"],
+                    site_id=data["site"],
+                    account_name=data["account_name"] or None,
+                    account_type=data["account_type"],
+                )
         except AccountValidationError as error:
             add_service_errors(token_form, error, TokenConnectForm.SERVICE_FIELDS)
         except DomainError as error:
             token_form.add_error(None, str(error.message))
+        except MLUnauthorized:
+            token_form.add_error(
+                "access_token",
+                _(
+                    "Mercado Livre did not accept this access token: it is wrong, expired or "
+                    "revoked. Paste a current one; nothing was stored."
+                ),
+            )
+        except MLError as error:
+            logger.warning(
+                "token connect: /users/me failed",
+                extra={"event": "token_connect", "error": type(error).__name__, "status": error.status},
+            )
+            token_form.add_error(None, outcomes.ml_error_message(error))
         else:
-            if created:
-                messages.success(request, _("%(name)s is connected.") % {"name": account.nickname})
-            else:
-                messages.success(request, _("%(name)s was reconnected.") % {"name": account.nickname})
+            _connected(request, account, created=created)
             return redirect("dashboard:overview")
     context = {
         "site_form": SiteForm(),
@@ -540,10 +568,7 @@ def connect_callback(request):
         )
         messages.error(request, outcomes.ml_error_message(error))
     else:
-        if created:
-            messages.success(request, _("%(name)s is connected.") % {"name": account.nickname})
-        else:
-            messages.success(request, _("%(name)s was reconnected.") % {"name": account.nickname})
+        _connected(request, account, created=created)
     return redirect("dashboard:overview")
 
 

@@ -684,13 +684,15 @@ def test_connect_with_a_token_pair_reconnects_a_known_seller(client_user, user):
     assert MLAccount.objects.filter(workspace__personal_for=user).count() == 1
 
 
-def test_connect_with_bad_tokens_never_echoes_them(client_user):
+def test_connect_with_bad_values_keeps_the_pasted_tokens(client_user):
+    # Issue 12: one mistyped field no longer makes the user paste both tokens again (the
+    # token form's own tests: test_connect_token_form.py).
     response = client_user.post(NEW, {**TOKENS, "ml_user_id": "12ab", "token_expires_at": "amanhã"})
     assert response.status_code == 400
     body = response.content.decode()
     assert "Use apenas dígitos." in body
     assert "Informe uma data/hora válida." in body
-    assert TOKENS["access_token"] not in body and TOKENS["refresh_token"] not in body
+    assert f'value="{TOKENS["access_token"]}"' in body and f'value="{TOKENS["refresh_token"]}"' in body
     assert '<details class="panel advanced" open>' in body
     assert not MLAccount.objects.exists()
 

@@ -66,3 +66,28 @@ def test_sync_all_queues_after_commit_with_the_same_rules_as_the_api(
     assert ([a.pk for a in plan.paused], [a.pk for a in plan.expired]) == ([paused.pk], [expired.pk])
     assert plan.job is None
     assert sorted(sent) == sorted([(str(active.pk),), (str(errored.pk),)])
+
+
+def test_sync_connected_queues_one_sync_after_commit(
+    ml_account, enqueued, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert ondemand.sync_connected(account=ml_account) is True
+        assert enqueued.calls == []  # nothing reaches the broker before the mark commits
+    for callback in callbacks:
+        callback()
+
+    assert enqueued.args_of("sync.tasks.sync_account") == [str(ml_account.pk)]
+    account = MLAccount.objects.get(pk=ml_account.pk)
+    assert ondemand.sync_phase(account) == "queued" and account.cached_at is None  # "first sync…"
+
+
+@pytest.mark.parametrize("status", ["paused", "expired"])
+def test_sync_connected_leaves_paused_and_expired_accounts_alone(
+    user, status, enqueued, django_capture_on_commit_callbacks
+):
+    account = MLAccountFactory(owner=user, status=status, sync_enabled=status != "paused")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert ondemand.sync_connected(account=account) is False
+    assert enqueued.calls == []
+    assert MLAccount.objects.get(pk=account.pk).sync_requested_at is None

@@ -9,8 +9,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import MLAccount
+from mlaccounts.celery import app as celery_app
+from sync import ondemand, tasks
 from tests.factories import MLAccountFactory, WorkspaceFactory, member
 from tests.mlaccounts.api.conftest import assert_error, assert_unauthorized, body, connect_payload
+from tests.mlmock import add_counts
 
 pytestmark = pytest.mark.django_db
 
@@ -229,6 +232,57 @@ def test_a_seller_connected_in_another_workspace_is_refused_and_nothing_is_store
     assert account.workspace.personal_for == user
     assert account.access_token == "APP_USR-CONNECT-0001-secretaccess"
     assert not account.events.exists()
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """The sync tasks sent to the broker (kept here instead), by account id."""
+    sent = []
+    monkeypatch.setattr(
+        tasks.sync_account, "apply_async", lambda args=(), kwargs=None, **options: sent.append(args[0])
+    )
+    return sent
+
+
+def test_connect_queues_the_first_sync(alice, user, queued, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice.post("/api/ml-accounts", connect_payload())
+
+    assert response.status_code == 201
+    account = MLAccount.objects.get(workspace__personal_for=user)
+    assert queued == [str(account.pk)]
+    assert ondemand.sync_phase(account) == "queued" and account.cached_at is None
+
+
+def test_connect_shows_numbers_once_the_queued_sync_runs(alice, user, ml, django_capture_on_commit_callbacks):
+    add_counts(ml, products=9, orders=4, questions=1, claims=0)
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            alice.post("/api/ml-accounts", connect_payload())
+    finally:
+        celery_app.conf.task_always_eager = previous
+
+    data = body(alice.get("/api/ml-accounts"))["data"]["accounts"][0]
+    assert data["lastSyncStatus"] == "success" and data["lastSync"] is not None
+    assert data["cachedData"]["products"] == 9
+
+
+def test_connect_refused_queues_nothing(alice, charlie, queued, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        alice.post("/api/ml-accounts", connect_payload())
+    queued.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        again = alice.post("/api/ml-accounts", connect_payload())
+        elsewhere = charlie.post("/api/ml-accounts", connect_payload())
+        invalid = alice.post("/api/ml-accounts", connect_payload(mlUserId="12ab"))
+
+    assert_error(again, 409, "ACCOUNT_EXISTS")
+    assert_error(elsewhere, 409, "ACCOUNT_CONNECTED_ELSEWHERE")
+    assert invalid.status_code == 400
+    assert queued == []
 
 
 def test_connect_names_every_missing_field(alice):

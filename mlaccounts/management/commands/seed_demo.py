@@ -1,7 +1,11 @@
 """Create the demo login and connect a few sandbox sellers to it (idempotent).
 
 Runs on every `make run`. Only in sandbox mode: with a real Mercado Livre application
-there are no demo sellers to connect.
+there are no demo sellers to connect. Each seller's first sync is queued here, like any
+connect's (sync.ondemand.sync_connected), so the dashboard shows their numbers a few
+seconds after the worker starts rather than at beat's first dispatch a minute later. The
+worker waits for the sandbox before it takes them (mlaccounts/celery.py). It lives in
+mlaccounts, not accounts, because it queues syncs: accounts never imports sync.
 """
 
 from django.conf import settings
@@ -12,6 +16,7 @@ from accounts import services
 from accounts.mercadolivre import sandbox
 from accounts.mercadolivre.oauth import parse_token_response
 from accounts.models import User
+from sync import ondemand
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - printed on the console on purpose
@@ -38,7 +43,7 @@ class Command(BaseCommand):
             token_set = parse_token_response(
                 sandbox.mint_into_state_file(settings.ML_SANDBOX_STATE_FILE, seller.id)
             )
-            services.mlaccount_connect(
+            account, _created = services.mlaccount_connect(
                 workspace=workspace,
                 connected_by=user,
                 # A grant just minted: the only valid pair, kept even where another workspace
@@ -53,6 +58,7 @@ class Command(BaseCommand):
                 token_expires_at=token_set.expires_at,
                 scopes=" ".join(token_set.scopes),
             )
+            ondemand.sync_connected(account=account)
         self.stdout.write(
             self.style.SUCCESS(f"Demo login: {DEMO_EMAIL} / {DEMO_PASSWORD} ({DEMO_SELLERS} sandbox sellers)")
         )

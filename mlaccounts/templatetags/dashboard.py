@@ -144,4 +144,3 @@ def sync_phase(account) -> str:
 def role_name(role: str | None) -> str:
     """A workspace role in the reader's language (owner → Proprietário)."""
     return Role(role).label if role in Role.values else ""
-

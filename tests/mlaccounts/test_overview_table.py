@@ -122,9 +122,9 @@ def test_filters_and_search(client_user, fleet, query, expected):
 def test_search_finds_a_seller_by_nickname_or_ml_user_id(client_user, fleet):
     fine = fleet["fine"]
     for term in (fine.nickname.lower(), str(fine.ml_user_id)):
-        assert rows(client_user.get(OVERVIEW, {"q": term, "view": "table"}, follow=True).content.decode()) == [
-            str(fine.pk)
-        ]
+        assert rows(
+            client_user.get(OVERVIEW, {"q": term, "view": "table"}, follow=True).content.decode()
+        ) == [str(fine.pk)]
 
 
 def test_a_filter_that_matches_nothing_says_so_and_keeps_the_totals(client_user, fleet):
@@ -154,7 +154,9 @@ def test_fifty_rows_a_page_and_the_links_keep_the_view(client_user, user):
     body = client_user.get(OVERVIEW, {"status": "error", "sort": "name"}, follow=True).content.decode()
     assert len(rows(body)) == 50
     assert 'href="?status=error&amp;sort=name&amp;page=2" rel="next"' in body
-    third = client_user.get(OVERVIEW, {"status": "error", "sort": "name", "page": "3"}, follow=True).content.decode()
+    third = client_user.get(
+        OVERVIEW, {"status": "error", "sort": "name", "page": "3"}, follow=True
+    ).content.decode()
     assert len(rows(third)) == 20
     # The live refresh polls the same view.
     assert f'hx-get="{LIST}?status=error&amp;sort=name&amp;page=3"' in third
@@ -174,7 +176,9 @@ def test_totals_link_to_the_matching_filter(client_user, fleet):
     # The totals count every account: their links drop the view's filter.
     filtered = client_user.get(OVERVIEW, {"status": "paused"}, follow=True).content.decode()
     assert 'href="?sort=-products" id="total-products"' in filtered
-    assert rows(client_user.get(OVERVIEW + "?status=expired", follow=True).content.decode()) == [str(fleet["expired"].pk)]
+    assert rows(client_user.get(OVERVIEW + "?status=expired", follow=True).content.decode()) == [
+        str(fleet["expired"].pk)
+    ]
 
 
 def test_table_past_a_handful_of_accounts_cards_for_a_few_and_the_choice_is_remembered(client_user, user):
@@ -234,7 +238,9 @@ def test_a_failing_account_says_last_successful_sync_and_explains_the_back_off(c
 def test_times_carry_the_absolute_date_in_a_tooltip(client_user, fleet):
     body = client_user.get(OVERVIEW + "?view=table", follow=True).content.decode()
     stamp = timezone.localtime(fleet["fine"].last_sync)
-    assert re.search(rf'<time datetime="{re.escape(stamp.isoformat(timespec="seconds"))}" title="[^"]*\d{{4}}[^"]*"', body)
+    assert re.search(
+        rf'<time datetime="{re.escape(stamp.isoformat(timespec="seconds"))}" title="[^"]*\d{{4}}[^"]*"', body
+    )
 
 
 def test_a_new_account_reads_first_sync_until_its_first_sync_lands(client_user, user):

@@ -120,7 +120,7 @@ def test_timetag_shows_the_relative_time_with_the_absolute_one_as_a_tooltip():
         html = render("{% timetag when %}", when=when)
     assert html == (
         f'<time datetime="{local.isoformat(timespec="seconds")}" '
-        f'title="{local.day} {local:%b %Y, %H:%M}">3\xa0minutes ago</time>'
+        f'title="{local.day} {local:%b %Y, %H:%M}" data-relative="past">3\xa0minutes ago</time>'
     )
 
 

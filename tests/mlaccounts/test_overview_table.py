@@ -201,8 +201,8 @@ def test_a_table_row_shows_status_counts_token_times_and_the_problem(client_user
     dying = re.search(rf'<tr [^>]*id="account-{fleet["dying"].pk}".*?</tr>', body, re.S).group(0)
     assert "Expiring" in dying
     fine = re.search(rf'<tr [^>]*id="account-{fleet["fine"].pk}".*?</tr>', body, re.S).group(0)
-    assert '<td class="num needs-attention" data-label="Unanswered questions">7</td>' in fine
-    assert "Valid" in fine and "5\xa0minutes ago" in fine
+    assert 'data-label="Questions" title="Unanswered questions">7</td>' in fine and "needs-attention" in fine
+    assert "Valid" in fine and "5\xa0minutes ago" in fine and "expires <time" in fine
 
 
 # --- wording (issue 12's first-time user) ---------------------------------------------------

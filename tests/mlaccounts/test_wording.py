@@ -19,7 +19,11 @@ pytestmark = pytest.mark.django_db
 
 def time_with_tooltip(words):
     """A <time> element reading `words`, with the day and time (pt-BR short format) as its title."""
-    return r'<time datetime="[^"]+" title="\d\d/\d\d/\d\d\d\d \d\d:\d\d">' + re.escape(words) + "</time>"
+    return (
+        r'<time datetime="[^"]+" title="\d\d/\d\d/\d\d\d\d \d\d:\d\d" data-relative="(past|next)">'
+        + re.escape(words)
+        + "</time>"
+    )
 
 
 def test_the_account_page_shows_times_in_words_with_the_exact_time_as_a_tooltip(client_user, ml_account):
@@ -50,7 +54,9 @@ def test_a_pending_invitation_says_when_it_expires_in_words(client, user):
     services.invitation_create(workspace=workspace, invited_by=user, email="bob@example.com", role="viewer")
     client.force_login(user)
     body = client.get(reverse("dashboard:members", args=[workspace.pk])).content.decode()
-    assert re.search(r"expira <time datetime=\"[^\"]+\" title=\"[^\"]+\">em 6\xa0dias</time>", body), body
+    assert re.search(
+        r'expira <time datetime="[^"]+" title="[^"]+" data-relative="past">em 6\xa0dias</time>', body
+    )
 
 
 # --- the sandbox banner ------------------------------------------------------------------------------

@@ -436,6 +436,7 @@ def account_detail(request, account_id):
         "health": tokens.token_health(account),
         "events": selectors.mlaccount_events(account=account),
         "failed": account.last_sync_status == SyncStatus.FAILED,
+        "retry": overview_page.retry_note(account),
     }
     return render(request, "mlaccounts/detail.html", context, status=status)
 

@@ -437,3 +437,20 @@ NONSENSE = ["", ";;", "a;b;c", "x" * 20000, "\x00;\x00;\x00", "a;b;" + ",".join(
 def test_nonsense_versions_get_the_whole_list(client_user, fleet, header):
     response = client_user.get(LIST, headers={**HX, "X-Overview-Rows": header, "If-None-Match": "garbage"})
     assert response.status_code == 200 and 'id="account-list"' in response.content.decode()
+
+
+def test_the_account_page_says_pause_syncing_last_successful_sync_and_the_back_off(client_user, user):
+    now = timezone.now()
+    account = MLAccountFactory(
+        owner=user,
+        status="error",
+        last_sync_status="failed",
+        error_count=6,
+        sync_interval=300,
+        last_sync=now - timedelta(hours=2),
+        next_sync=now + timedelta(minutes=19, seconds=30),
+    )
+    body = english(client_user).get(reverse("dashboard:account", args=[account.pk])).content.decode()
+    assert "Pause syncing" in body and ">Pause<" not in body
+    assert "<dt>Last successful sync</dt>" in body
+    assert "retried every 20 minutes instead of every 5 minutes" in body

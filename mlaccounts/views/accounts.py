@@ -308,7 +308,9 @@ def bulk_action(request):
             "accounts": removable[:20],
             "more": max(0, len(removable) - 20),
             "count": len(removable),
-            "ids": [str(account.pk) for account in removable],
+            # Confirming repeats the same choice: the ticked ids, or the filter's fields.
+            "ids": [] if matching else [str(account.pk) for account in removable],
+            "matching": query.filter_params() if matching else None,
             "next": back,
         }
         return render(request, "mlaccounts/bulk_remove.html", context)

@@ -454,3 +454,16 @@ def test_the_account_page_says_pause_syncing_last_successful_sync_and_the_back_o
     assert "Pause syncing" in body and ">Pause<" not in body
     assert "<dt>Last successful sync</dt>" in body
     assert "retried every 20 minutes instead of every 5 minutes" in body
+
+
+def test_bulk_remove_of_everything_that_matches_confirms_the_filter_not_a_list_of_ids(client_user, user):
+    MLAccountFactory.create_batch(3, owner=user, site_id="MLA")
+    keep = MLAccountFactory(owner=user, site_id="MLB")
+    confirm = english(client_user).post(BULK, {"action": "remove", "scope": "matching", "site": "MLA"})
+    body = confirm.content.decode()
+    assert "Remove 3 accounts?" in body
+    assert 'name="ids"' not in body and '<input type="hidden" name="site" value="MLA">' in body
+    form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', body))
+    done = client_user.post(BULK, {key: value for key, value in form.items() if key != "csrfmiddlewaretoken"})
+    assert messages_of(done) == ["3 removed."]
+    assert list(MLAccount.objects.values_list("pk", flat=True)) == [keep.pk]

@@ -28,7 +28,7 @@ TEXT = {
         "empty": "Conecte sua primeira conta do Mercado Livre",
         "connected": "A conta CASA_DA_ANA está conectada.",
         "synced": "Sincronização de CASA_DA_ANA na fila.",
-        "queued_row": "Primeira sincronização…",
+        "queued_row": "Na fila para sincronizar…",
         "paused": "Pausada",
         "active": "Ativa",
         "saved": "As configurações foram salvas.",
@@ -42,7 +42,7 @@ TEXT = {
         "empty": "Connect your first Mercado Livre account",
         "connected": "CASA_DA_ANA is connected.",
         "synced": "Sync queued for CASA_DA_ANA.",
-        "queued_row": "First sync…",
+        "queued_row": "Sync queued…",
         "paused": "Paused",
         "active": "Active",
         "saved": "The settings were saved.",
@@ -135,7 +135,7 @@ def test_new_seller_manages_two_accounts(
             # Issue 12: the outcome next to the row, and the focus still on the button used.
             expect(page.locator(f"#notice-{ana.pk}")).to_contain_text(text["synced"])
             expect(page.locator(f"#sync-{ana.pk}")).to_be_focused()
-            expect(card(page, ana)).to_contain_text(text["queued_row"])  # never synced yet
+            expect(card(page, ana)).to_contain_text(text["queued_row"])
         for args in held:
             tasks.sync_account.apply(args, throw=True)
         expect(card(page, ana).locator(".counts dd").first).to_have_text("37", timeout=15_000)

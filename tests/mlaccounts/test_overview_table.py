@@ -467,3 +467,22 @@ def test_bulk_remove_of_everything_that_matches_confirms_the_filter_not_a_list_o
     done = client_user.post(BULK, {key: value for key, value in form.items() if key != "csrfmiddlewaretoken"})
     assert messages_of(done) == ["3 removed."]
     assert list(MLAccount.objects.values_list("pk", flat=True)) == [keep.pk]
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("q=a%20%20b", "/?q=a+b"),
+        ("status=error,ERROR,paused&status=error", "/?status=error%2Cpaused"),
+        ("view=cards&page=1", "/"),
+        ("q=caf%C3%A9&sort=name", None),  # already clean
+        ("q=a%26b%3Dc%25", None),
+    ],
+)
+def test_the_page_redirects_once_to_the_clean_form_of_its_query(client_user, fleet, raw, clean):
+    first = client_user.get(f"{OVERVIEW}?{raw}")
+    if clean is None:
+        assert first.status_code == 200
+        return
+    assert first.status_code == 302 and first["Location"] == clean
+    assert client_user.get(clean).status_code == 200  # stable: no redirect loop

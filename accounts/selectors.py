@@ -42,6 +42,7 @@ from accounts.models import (
     Membership,
     MembershipAccount,
     MLAccount,
+    Role,
     SyncJob,
     SyncJobItem,
     Workspace,
@@ -147,11 +148,22 @@ def workspace_get_for_user(*, user, workspace_id, need: Can = Can.VIEW) -> Works
     return workspace
 
 
+def workspace_member_list(*, workspace: Workspace) -> QuerySet[Membership]:
+    """The workspace's members, oldest first, with their user (page it, then `with_scopes`)."""
+    return Membership.objects.filter(workspace=workspace).select_related("user").order_by("created_at", "id")
+
+
+def workspace_owner_count(*, workspace: Workspace) -> int:
+    return Membership.objects.filter(workspace=workspace, role=Role.OWNER).count()
+
+
 def workspace_members(*, workspace: Workspace) -> list[Membership]:
     """The workspace's members, oldest first, each with `account_ids` (None: every account)."""
-    memberships = list(
-        Membership.objects.filter(workspace=workspace).select_related("user").order_by("created_at", "id")
-    )
+    return with_scopes(list(workspace_member_list(workspace=workspace)))
+
+
+def with_scopes(memberships: list[Membership]) -> list[Membership]:
+    """Give each of `memberships` its `account_ids` (None: every account), in one query."""
     scoped = [m.pk for m in memberships if m.scoped]
     ids: dict[int, list] = {pk: [] for pk in scoped}
     if scoped:

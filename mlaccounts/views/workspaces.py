@@ -6,6 +6,7 @@ workspace the user is not a member of is a 404, an action their role does not al
 """
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.contrib.auth import logout
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -58,11 +59,23 @@ def workspace_new(request):
     return render(request, "workspaces/new.html", {"form": form}, status=status)
 
 
+MEMBERS_PER_PAGE = 25
+INVITATIONS_PER_PAGE = 25
+
+
 def _members_context(request, workspace, *, invite_form=None, rename_form=None) -> dict:
+    """The members page: one page of members (`?page=`) and of pending invitations
+    (`?invitations=`), whatever their number, in a fixed number of queries."""
     accounts = list(selectors.workspace_accounts_for_scope(workspace=workspace))
-    members = selectors.workspace_members(workspace=workspace)
+    member_page = Paginator(selectors.workspace_member_list(workspace=workspace), MEMBERS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    members = selectors.with_scopes(list(member_page.object_list))
+    invitation_page = Paginator(
+        selectors.invitation_pending(workspace=workspace, now=timezone.now()), INVITATIONS_PER_PAGE
+    ).get_page(request.GET.get("invitations"))
     names = {account.pk: account.account_name for account in accounts}
-    owners = sum(1 for member in members if member.role == "owner")
+    owners = selectors.workspace_owner_count(workspace=workspace)
     for member in members:
         member.form = MemberAccessForm(
             workspace_accounts=accounts,
@@ -81,7 +94,9 @@ def _members_context(request, workspace, *, invite_form=None, rename_form=None) 
     return {
         "workspace": workspace,
         "members": members,
-        "invitations": list(selectors.invitation_pending(workspace=workspace, now=timezone.now())),
+        "member_page": member_page,
+        "invitations": list(invitation_page.object_list),
+        "invitation_page": invitation_page,
         "invite_form": invite_form or MemberAccessForm(workspace_accounts=accounts, with_email=True),
         "rename_form": rename_form or WorkspaceForm(initial={"name": workspace.name}),
         "account_count": len(accounts),

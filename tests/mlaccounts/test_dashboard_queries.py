@@ -8,9 +8,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import selectors
-from accounts.models import AccountEvent, MLAccount, User
-from tests.factories import AccountEventFactory, MLAccountFactory
+from accounts import selectors, services
+from accounts.models import AccountEvent, MLAccount, Role, User
+from tests.factories import AccountEventFactory, MLAccountFactory, UserFactory, WorkspaceFactory, member
 
 pytestmark = pytest.mark.django_db
 
@@ -108,3 +108,43 @@ def test_overview_selector_annotates_the_newest_event_kind_and_skips_tokens(user
     assert rows[quiet.pk].last_event_kind is None
     assert rows[troubled.pk].last_event_kind == "unavailable"
     assert {"access_token", "refresh_token"} <= rows[quiet.pk].get_deferred_fields()
+
+
+# The session, the user, the workspaces (switcher), the workspace, its accounts (for the scope
+# choices), a page of members and their count, their scopes, a page of invitations and their
+# count, the owners.
+MEMBERS_PAGE_QUERIES = 11
+
+
+def test_the_members_page_costs_the_same_for_2_and_60_members(client, django_assert_num_queries):
+    def agency(members, invitations):
+        owner = UserFactory()
+        workspace = WorkspaceFactory()
+        member(workspace, owner, Role.OWNER)
+        account = MLAccountFactory(workspace=workspace)
+        for n in range(members - 1):
+            member(workspace, UserFactory(), Role.VIEWER, accounts=[account] if n % 2 == 0 else None)
+        for n in range(invitations):
+            services.invitation_create(
+                workspace=workspace,
+                invited_by=owner,
+                email=f"guest{n}-{workspace.pk}@example.com",
+                role="viewer",
+            )
+        return owner, workspace
+
+    counts = []
+    for size in (2, 60):
+        owner, workspace = agency(size, invitations=size // 2)
+        client.force_login(owner)
+        path = reverse("dashboard:members", args=[workspace.pk])
+        queries_for(client, path)  # warm caches
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(path)
+        counts.append(len(captured.captured_queries))
+        body = response.content.decode()
+        assert body.count('class="member-card"') == min(size, 25)
+        assert body.count('<li id="invitation-') == min(size // 2, 25)
+    assert counts == [MEMBERS_PAGE_QUERIES, MEMBERS_PAGE_QUERIES]
+    second = client.get(reverse("dashboard:members", args=[workspace.pk]) + "?page=3").content.decode()
+    assert second.count('class="member-card"') == 10 and 'id="members-prev"' in second

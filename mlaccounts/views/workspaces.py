@@ -6,8 +6,8 @@ workspace the user is not a member of is a 404, an action their role does not al
 """
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.contrib.auth import logout
+from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse

@@ -467,6 +467,8 @@ REST_FRAMEWORK = {
         # Per user, for the calls that spend the app-wide ML budget (sync, sync-all, refresh):
         # one user must not be able to starve every other seller's syncs.
         "ml_action": env_rate("API_THROTTLE_ML_ACTION", "30/min"),
+        # Per user, invitations sent (dashboard and API together): each one emails an address.
+        "invite": env_rate("API_THROTTLE_INVITE", "30/hour"),
         "login_ip": env_rate("API_THROTTLE_LOGIN_IP", "10/min"),
         # Failed logins per email address: the brute-force guard.
         "login_failures": env_rate("API_THROTTLE_LOGIN_FAILURES", "5/min"),

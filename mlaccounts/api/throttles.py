@@ -51,6 +51,12 @@ class MLActionThrottle(_RateFromSettings, UserRateThrottle):
     scope = "ml_action"
 
 
+class InviteThrottle(_RateFromSettings, UserRateThrottle):
+    """Invitations a user sends (each is an email to someone else's address)."""
+
+    scope = "invite"
+
+
 class _IPThrottle(_RateFromSettings, SimpleRateThrottle):
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
@@ -117,6 +123,15 @@ def ml_action_wait(request) -> float | None:
     None when the action may go ahead, otherwise the seconds to wait.
     """
     throttle = MLActionThrottle()
+    if throttle.allow_request(request, None):
+        return None
+    return throttle.wait() or 0.0
+
+
+def invite_wait(request) -> float | None:
+    """Count one invitation of `request.user` against the `invite` limit, shared by the
+    dashboard and the API. None when it may go ahead, otherwise the seconds to wait."""
+    throttle = InviteThrottle()
     if throttle.allow_request(request, None):
         return None
     return throttle.wait() or 0.0

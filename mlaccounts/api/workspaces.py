@@ -27,6 +27,7 @@ from mlaccounts.api.schema import (
     api_operation,
     envelope_of,
 )
+from mlaccounts.api.throttles import invite_wait
 
 WORKSPACES = "workspaces"
 PAGE_SIZE = 50
@@ -215,13 +216,16 @@ class InvitationListView(WorkspaceView):
         tag=WORKSPACES,
         request=s.InvitationInputSerializer,
         ok={201: InvitationCreatedResponse},
-        errors={404: ("NOT_FOUND",)},
+        errors={404: ("NOT_FOUND",), 429: ("RATE_LIMITED",)},
         parameters=[WORKSPACE_ID],
     )
     def post(self, request, id):
         workspace = self.get_workspace(id, Can.ADMIN)
         serializer = s.InvitationInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        wait = invite_wait(request)
+        if wait is not None:
+            raise exceptions.Throttled(wait=wait)
         invited = invitations.invite(request._request, workspace=workspace, **serializer.validated_data)
         invitation = invited.invitation
         invitation.acceptUrl = invited.accept_url

@@ -5,6 +5,8 @@ workspace the user is not a member of is a 404, an action their role does not al
 403. Members, invitations, renaming and deleting are the owners' (Can.ADMIN).
 """
 
+import math
+
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.core.paginator import Paginator
@@ -20,6 +22,7 @@ from accounts import selectors, services
 from accounts.errors import AccountValidationError, DomainError, InvitationInvalid, InvitationNotFound
 from accounts.roles import Can
 from mlaccounts import invitations
+from mlaccounts.api.throttles import invite_wait
 from mlaccounts.forms import MemberAccessForm, WorkspaceForm, add_service_errors
 from mlaccounts.views.accounts import dashboard_login_required
 
@@ -118,6 +121,23 @@ def invite(request, workspace_id):
     accounts = list(selectors.workspace_accounts_for_scope(workspace=workspace))
     form = MemberAccessForm(request.POST, workspace_accounts=accounts, with_email=True)
     if form.is_valid():
+        # Each invitation emails someone: the API's per-user `invite` limit, shared with it.
+        wait = invite_wait(request)
+        if wait is not None:
+            seconds = max(1, math.ceil(wait))
+            form.add_error(
+                None,
+                ngettext(
+                    "Too many invitations sent. Nothing was sent; try again in %(count)d second.",
+                    "Too many invitations sent. Nothing was sent; try again in %(count)d seconds.",
+                    seconds,
+                )
+                % {"count": seconds},
+            )
+            context = _members_context(request, workspace, invite_form=form)
+            response = render(request, "workspaces/members.html", context, status=429)
+            response["Retry-After"] = str(seconds)
+            return response
         try:
             invited = invitations.invite(
                 request,

@@ -6,8 +6,11 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.core.cache import cache
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.errors import AccountValidationError, Forbidden, InvitationInvalid
@@ -325,3 +328,30 @@ def test_every_workspace_endpoint_refuses_anonymous_callers(api_client, agency, 
     response = getattr(api_client, method)(path.format(ws=workspace.pk), {"name": "x"}, format="json")
     assert_error(response, 401, "UNAUTHORIZED")
     assert workspace.memberships.count() == 1
+
+
+def test_invitations_are_limited_per_user_across_the_api_and_the_dashboard(settings, user):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "invite": "2/hour"},
+    }
+    cache.clear()
+    workspace = WorkspaceFactory()
+    member(workspace, user, "owner")
+    api = APIClient()
+    api.force_authenticate(user)
+    path = f"/api/workspaces/{workspace.pk}/invitations"
+    assert api.post(path, {"email": "one@example.com", "role": "viewer"}, format="json").status_code == 201
+    page = Client()
+    page.force_login(user)
+    invite = reverse("dashboard:invite", args=[workspace.pk])
+    assert (
+        page.post(invite, {"email": "two@example.com", "role": "viewer", "scope": "all"}).status_code == 302
+    )
+    # The third, by either way in, is refused and sends nothing.
+    refused = api.post(path, {"email": "three@example.com", "role": "viewer"}, format="json")
+    assert refused.status_code == 429 and refused.json()["code"] == "RATE_LIMITED" and refused["Retry-After"]
+    response = page.post(invite, {"email": "four@example.com", "role": "viewer", "scope": "all"})
+    assert response.status_code == 429 and response["Retry-After"]
+    emails = set(Invitation.objects.values_list("email", flat=True))
+    assert emails == {"one@example.com", "two@example.com"}

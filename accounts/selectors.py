@@ -153,6 +153,18 @@ def workspace_member_list(*, workspace: Workspace) -> QuerySet[Membership]:
     return Membership.objects.filter(workspace=workspace).select_related("user").order_by("created_at", "id")
 
 
+def workspaces_only_owned_by(*, user) -> QuerySet[Workspace]:
+    """The shared workspaces whose only owner is `user` (deleting the user would leave them
+    with nobody to manage them: their members and accounts would be stranded)."""
+    others = Membership.objects.filter(workspace=OuterRef("pk"), role=Role.OWNER).exclude(user=user)
+    return (
+        Workspace.objects.filter(memberships__user=user, memberships__role=Role.OWNER)
+        .exclude(personal_for=user)
+        .exclude(Exists(others))
+        .order_by("name", "id")
+    )
+
+
 def workspace_owner_count(*, workspace: Workspace) -> int:
     return Membership.objects.filter(workspace=workspace, role=Role.OWNER).count()
 

@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from accounts import services
+from accounts import selectors, services
 from accounts.models import AccountEvent, Invitation, Membership, MLAccount, User, Workspace
 from accounts.tokens import token_health
 from sync import schedule, tasks
@@ -67,6 +67,19 @@ class UserAdmin(DjangoUserAdmin):
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+
+    def get_deleted_objects(self, objs, request):
+        """Refuse to delete the only owner of a shared workspace (the admin lists the
+        workspace as protected): give it another owner, or delete it, first. Their personal
+        workspace goes with them, as before."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        for user in objs:
+            for workspace in selectors.workspaces_only_owned_by(user=user):
+                protected.append(
+                    _("%(workspace)s: %(email)s is its only owner; give it another owner first.")
+                    % {"workspace": workspace.name, "email": user.email}
+                )
+        return deleted, counts, perms_needed, protected
 
 
 class MembershipInline(admin.TabularInline):

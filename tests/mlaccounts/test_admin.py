@@ -3,8 +3,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from accounts.models import MLAccount
-from tests.factories import AccountEventFactory, MLAccountFactory, UserFactory
+from accounts.models import Membership, MLAccount, User
+from tests.factories import AccountEventFactory, MLAccountFactory, UserFactory, WorkspaceFactory, member
 
 pytestmark = pytest.mark.django_db
 
@@ -216,3 +216,25 @@ def test_the_account_list_has_short_columns(admin_client, ml_account):
     text = admin_text(admin_client, reverse("admin:accounts_mlaccount_changelist"), "pt-br")
     assert "Intervalo real de sincronização" not in text and "Erros seguidos" not in text
     assert f"@{ml_account.nickname}" in text
+
+
+def test_the_only_owner_of_a_shared_workspace_cannot_be_deleted(admin_client, user, other_user):
+    shared = WorkspaceFactory(name="Agência Sul")
+    member(shared, user, "owner")
+    member(shared, other_user, "manager")
+    MLAccountFactory(workspace=shared)
+    url = reverse("admin:accounts_user_delete", args=[user.pk])
+    page = admin_client.get(url).content.decode()
+    # Listed as protected, with no confirmation button.
+    assert "Agência Sul" in page and 'name="post"' not in page
+    admin_client.post(url, {"post": "yes"})
+    assert User.objects.filter(pk=user.pk).exists()
+    # The bulk action refuses too.
+    changelist = reverse("admin:accounts_user_changelist")
+    admin_client.post(changelist, {"action": "delete_selected", "_selected_action": [user.pk], "post": "yes"})
+    assert User.objects.filter(pk=user.pk).exists()
+    # With a second owner, the user can go (their personal workspace with them).
+    Membership.objects.filter(workspace=shared, user=other_user).update(role="owner")
+    admin_client.post(url, {"post": "yes"})
+    assert not User.objects.filter(pk=user.pk).exists()
+    assert Membership.objects.filter(workspace=shared, user=other_user, role="owner").exists()

@@ -117,6 +117,7 @@ def _overview_context(request) -> dict:
     )
     return {
         "overview": page,
+        "labels": page.labels,
         "accounts": page.accounts,
         "totals": page.totals,
         "query": query,

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.urls import reverse
-from django.utils.translation import get_language
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 
 from accounts import selectors, tokens
@@ -32,8 +32,9 @@ from accounts.mercadolivre import oauth
 from accounts.models import AccountStatus
 from accounts.roles import abilities
 from accounts.services import error_backoff_seconds
-from mlaccounts.templatetags.dashboard import count, site_name, timetag
+from mlaccounts.templatetags.dashboard import count, duration, site_name, timetag
 from sync import ondemand
+from sync.outcomes import problem
 
 PAGE_SIZE = 50
 # Up to this many accounts the overview shows cards, past it a table, unless the user chose.
@@ -212,6 +213,32 @@ class Presenter:
         account.next_tag = timetag(account.next_sync, kind="next") if account.next_sync else ""
         expires = account.health.expires_at
         account.expires_tag = timetag(expires, kind="next") if expires else ""
+        account.tick_label = _("Tick %(name)s") % {"name": account.account_name}
+        account.problem_text = (
+            problem(account.last_event_kind) if account.last_sync_status == "failed" else ""
+        )
+        account.retry_text = retry_sentence(account.retry) if account.retry else ""
+
+
+def retry_text(account) -> str:
+    """The back-off of a failing account explained, or "" (the account page's words too)."""
+    retry = retry_note(account)
+    return retry_sentence(retry) if retry else ""
+
+
+def retry_sentence(retry: dict) -> str:
+    """Why a failing account's next try is later than its interval, in words."""
+    return ngettext(
+        "(after %(failures)s failed sync in a row it is retried every %(backoff)s "
+        "instead of every %(interval)s)",
+        "(after %(failures)s failed syncs in a row it is retried every %(backoff)s "
+        "instead of every %(interval)s)",
+        retry["failures"],
+    ) % {
+        "failures": retry["failures"],
+        "backoff": duration(retry["backoff"]),
+        "interval": duration(retry["interval"]),
+    }
 
 
 def labels() -> dict[str, str]:

@@ -439,7 +439,7 @@ def account_detail(request, account_id):
         "health": tokens.token_health(account),
         "events": selectors.mlaccount_events(account=account),
         "failed": account.last_sync_status == SyncStatus.FAILED,
-        "retry": overview_page.retry_note(account),
+        "retry_text": overview_page.retry_text(account),
     }
     return render(request, "mlaccounts/detail.html", context, status=status)
 

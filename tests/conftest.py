@@ -5,6 +5,7 @@ import os
 import pytest
 import responses
 
+from sync import tasks
 from tests.factories import MLAccountFactory, UserFactory
 from tests.mlmock import API
 
@@ -71,3 +72,17 @@ def ml(ml_settings, request):
     every_answer_used = request.node.get_closest_marker("ml_every_answer_used") is not None
     with responses.RequestsMock(assert_all_requests_are_fired=every_answer_used) as rsps:
         yield rsps
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """The ids of the accounts whose sync task was sent to the broker (kept here instead).
+
+    Tasks are sent when the transaction commits: wrap the request in
+    `django_capture_on_commit_callbacks(execute=True)` to see them.
+    """
+    sent = []
+    monkeypatch.setattr(
+        tasks.sync_account, "apply_async", lambda args=(), kwargs=None, **options: sent.append(args[0])
+    )
+    return sent

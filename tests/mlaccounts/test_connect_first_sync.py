@@ -19,35 +19,17 @@ from accounts.mercadolivre import sandbox
 from accounts.models import MLAccount
 from mlaccounts.celery import app as celery_app
 from mlaccounts.management.commands import seed_demo
-from sync import ondemand, tasks
+from sync import ondemand
 from tests.factories import MLAccountFactory
 from tests.mlaccounts.test_connect import CALLBACK, ML_USER, ml_answers, start
+from tests.mlaccounts.test_views import TOKENS as VIEW_TOKENS
 from tests.mlmock import API, add_counts, ml_error
 
 pytestmark = pytest.mark.django_db
 
 NEW = reverse("dashboard:connect_new")
-TOKENS = {
-    "site": "MLB",
-    "ml_user_id": str(ML_USER),
-    "nickname": "LOJA_COLADA",
-    "email": "colada@example.com",
-    "access_token": "APP_USR-pasted-access-0001",
-    "refresh_token": "TG-pasted-refresh-0001",
-    "token_expires_at": "2031-05-04T10:30",
-    "account_name": "",
-    "account_type": "individual",
-}
-
-
-@pytest.fixture
-def queued(monkeypatch):
-    """The sync tasks sent to the broker (kept here instead), by account id."""
-    sent = []
-    monkeypatch.setattr(
-        tasks.sync_account, "apply_async", lambda args=(), kwargs=None, **options: sent.append(args[0])
-    )
-    return sent
+# The token form of test_views, for the seller the ML mock answers for.
+TOKENS = {**VIEW_TOKENS, "ml_user_id": str(ML_USER)}
 
 
 @contextmanager

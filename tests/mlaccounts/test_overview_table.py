@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from accounts.models import MLAccount, Role
 from mlaccounts import overview
-from sync import tasks
 from tests.factories import AccountEventFactory, MLAccountFactory, WorkspaceFactory, member
 
 pytestmark = pytest.mark.django_db
@@ -32,16 +31,6 @@ def rows(body: str) -> list[str]:
 def english(client: Client) -> Client:
     client.cookies["django_language"] = "en"
     return client
-
-
-@pytest.fixture
-def queued(monkeypatch):
-    """The sync tasks queued, kept here instead of reaching a broker."""
-    calls = []
-    monkeypatch.setattr(
-        tasks.sync_account, "apply_async", lambda args=None, kwargs=None, **options: calls.append(args[0])
-    )
-    return calls
 
 
 @pytest.fixture
@@ -214,9 +203,11 @@ def test_pause_says_it_pauses_syncing_not_the_listings(client_user, fleet):
     assert ">Pause<" not in body and ">Resume<" not in body
 
 
-def test_a_failing_account_says_last_successful_sync_and_explains_the_back_off(client_user, user):
+@pytest.fixture
+def failing(user):
+    """An account in error after 6 failures in a row: retried every 20 minutes, not 5."""
     now = timezone.now()
-    account = MLAccountFactory(
+    return MLAccountFactory(
         owner=user,
         status="error",
         last_sync_status="failed",
@@ -225,6 +216,10 @@ def test_a_failing_account_says_last_successful_sync_and_explains_the_back_off(c
         last_sync=now - timedelta(hours=2),
         next_sync=now + timedelta(minutes=19, seconds=30),
     )
+
+
+def test_a_failing_account_says_last_successful_sync_and_explains_the_back_off(client_user, failing):
+    account = failing
     for view in ("table", "cards"):
         body = english(client_user).get(f"{OVERVIEW}?view={view}", follow=True).content.decode()
         assert "Last successful sync:" in body
@@ -439,17 +434,8 @@ def test_nonsense_versions_get_the_whole_list(client_user, fleet, header):
     assert response.status_code == 200 and 'id="account-list"' in response.content.decode()
 
 
-def test_the_account_page_says_pause_syncing_last_successful_sync_and_the_back_off(client_user, user):
-    now = timezone.now()
-    account = MLAccountFactory(
-        owner=user,
-        status="error",
-        last_sync_status="failed",
-        error_count=6,
-        sync_interval=300,
-        last_sync=now - timedelta(hours=2),
-        next_sync=now + timedelta(minutes=19, seconds=30),
-    )
+def test_the_account_page_says_pause_syncing_last_successful_sync_and_the_back_off(client_user, failing):
+    account = failing
     body = english(client_user).get(reverse("dashboard:account", args=[account.pk])).content.decode()
     assert "Pause syncing" in body and ">Pause<" not in body
     assert "<dt>Last successful sync</dt>" in body

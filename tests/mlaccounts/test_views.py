@@ -21,7 +21,6 @@ from accounts import services
 from accounts.errors import AccountValidationError
 from accounts.models import AccountEvent, MLAccount
 from mlaccounts.celery import app as celery_app
-from sync import tasks
 from tests.factories import AccountEventFactory, MLAccountFactory
 from tests.mlmock import API, add_counts, token_body
 
@@ -224,18 +223,6 @@ def test_list_refresh_does_not_consume_pending_messages(client_user, ml_account)
 # --- sync now, sync all ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def queued(monkeypatch):
-    """Sync tasks the dashboard queues, kept here instead of reaching a broker."""
-    calls = []
-
-    def apply_async(args=None, kwargs=None, **options):
-        calls.append(tuple(args or ()))
-
-    monkeypatch.setattr(tasks.sync_account, "apply_async", apply_async)
-    return calls
-
-
 def test_sync_now_queues_a_task_and_calls_no_ml(
     client_user, ml_account, ml, queued, django_capture_on_commit_callbacks
 ):
@@ -243,7 +230,7 @@ def test_sync_now_queues_a_task_and_calls_no_ml(
         response = client_user.post(url("account_sync", ml_account))
     assert response.status_code == 302 and response["Location"] == OVERVIEW
     assert messages_after(response) == ["Sincronização de Loja da Alice na fila."]
-    assert queued == [(str(ml_account.pk),)]
+    assert queued == [str(ml_account.pk)]
     assert len(ml.calls) == 0
     ml_account.refresh_from_db()
     assert ml_account.sync_requested_at is not None and ml_account.last_sync_status == ""
@@ -322,7 +309,7 @@ def test_sync_all_queues_active_accounts_and_skips_paused_and_expired(
         "1 conta pausada foi ignorada.",
         "1 conta aguardando reconexão foi ignorada.",
     ]
-    assert sorted(queued) == sorted([(str(ml_account.pk),), (str(second.pk),)])
+    assert sorted(queued) == sorted([str(ml_account.pk), str(second.pk)])
     assert len(ml.calls) == 0
 
 

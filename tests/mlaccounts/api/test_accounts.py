@@ -10,7 +10,7 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.models import MLAccount
 from mlaccounts.celery import app as celery_app
-from sync import ondemand, tasks
+from sync import ondemand
 from tests.factories import MLAccountFactory, WorkspaceFactory, member
 from tests.mlaccounts.api.conftest import assert_error, assert_unauthorized, body, connect_payload
 from tests.mlmock import add_counts
@@ -232,16 +232,6 @@ def test_a_seller_connected_in_another_workspace_is_refused_and_nothing_is_store
     assert account.workspace.personal_for == user
     assert account.access_token == "APP_USR-CONNECT-0001-secretaccess"
     assert not account.events.exists()
-
-
-@pytest.fixture
-def queued(monkeypatch):
-    """The sync tasks sent to the broker (kept here instead), by account id."""
-    sent = []
-    monkeypatch.setattr(
-        tasks.sync_account, "apply_async", lambda args=(), kwargs=None, **options: sent.append(args[0])
-    )
-    return sent
 
 
 def test_connect_queues_the_first_sync(alice, user, queued, django_capture_on_commit_callbacks):

@@ -178,6 +178,15 @@ class Overview:
         return f"?{params}" if params else ""
 
     @property
+    def prev_params(self) -> str:
+        """The query string of the previous page ("" on the first)."""
+        return self.query.params(page=str(self.page.number - 1)) if self.page.has_previous() else ""
+
+    @property
+    def next_params(self) -> str:
+        return self.query.params(page=str(self.page.number + 1)) if self.page.has_next() else ""
+
+    @property
     def connect_url(self) -> str:
         return reverse("dashboard:connect")
 

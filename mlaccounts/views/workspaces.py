@@ -6,6 +6,7 @@ workspace the user is not a member of is a 404, an action their role does not al
 """
 
 import math
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -79,6 +80,7 @@ def _members_context(request, workspace, *, invite_form=None, rename_form=None) 
     ).get_page(request.GET.get("invitations"))
     names = {account.pk: account.account_name for account in accounts}
     owners = selectors.workspace_owner_count(workspace=workspace)
+    pages = {"page": member_page.number, "invitations": invitation_page.number}
     for member in members:
         member.form = MemberAccessForm(
             workspace_accounts=accounts,
@@ -98,11 +100,25 @@ def _members_context(request, workspace, *, invite_form=None, rename_form=None) 
         "workspace": workspace,
         "members": members,
         "member_page": member_page,
+        "member_links": _page_links(member_page, "page", pages),
         "invitations": list(invitation_page.object_list),
         "invitation_page": invitation_page,
+        "invitation_links": _page_links(invitation_page, "invitations", pages),
         "invite_form": invite_form or MemberAccessForm(workspace_accounts=accounts, with_email=True),
         "rename_form": rename_form or WorkspaceForm(initial={"name": workspace.name}),
         "account_count": len(accounts),
+    }
+
+
+def _page_links(page, name: str, pages: dict) -> dict:
+    """The previous and next links of one of the members page's lists, keeping the other's page."""
+
+    def link(number):
+        return "?" + urlencode({**pages, name: number})
+
+    return {
+        "prev": link(page.previous_page_number()) if page.has_previous() else "",
+        "next": link(page.next_page_number()) if page.has_next() else "",
     }
 
 

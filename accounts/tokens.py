@@ -131,7 +131,8 @@ def _refused_meanwhile(account: MLAccount, *, asked_at: datetime) -> bool:
 
 
 # Not the refresh token: most calls find a healthy token and need not decrypt a second one.
-_STATE_FIELDS = (
+# The sync's claim returns them (services.mlaccount_claim), for `state`.
+STATE_FIELDS = (
     "access_token",
     "status",
     "token_expires_at",
@@ -143,11 +144,14 @@ _STATE_FIELDS = (
 )
 
 
-def get_fresh_access_token(account_id, *, force: bool = False) -> str:
+def get_fresh_access_token(account_id, *, force: bool = False, state: MLAccount | None = None) -> str:
     """An access token for the account that is not about to expire, refreshing if needed.
 
     With `force`, renew even a healthy token, unless another caller renewed it since this
     call began (five simultaneous "renew now" clicks cause one refresh at ML).
+
+    `state` is the account's row with STATE_FIELDS, read just now by the caller (the sync
+    takes it from its claim): the first look uses it instead of reading the row again.
 
     Single-flight across processes: take the budget, then the refresh lease, call ML with
     no transaction open, save the new pair only if the lease and the spent refresh token
@@ -164,7 +168,8 @@ def get_fresh_access_token(account_id, *, force: bool = False) -> str:
     wait_until = time.monotonic() + deadline.cap(refresh_lease_seconds())
     poll = POLL_FIRST
     while True:
-        account = MLAccount.objects.only(*_STATE_FIELDS).get(pk=account_id)
+        account = state if state is not None else MLAccount.objects.only(*STATE_FIELDS).get(pk=account_id)
+        state = None  # any later look reads the row afresh
         if _renewed(account, force=force, asked_at=asked_at):
             return account.access_token
         if _refused_meanwhile(account, asked_at=asked_at):
@@ -193,7 +198,7 @@ def _refresh_under_lease(claim: services.RefreshClaim, *, force: bool, asked_at:
     """Renew the pair while holding `claim`; the new access token, or None if it was not ours to save."""
     try:
         # Re-check under the lease: another refresh may have landed since we looked.
-        account = MLAccount.objects.only(*_STATE_FIELDS).get(pk=claim.account_id)
+        account = MLAccount.objects.only(*STATE_FIELDS).get(pk=claim.account_id)
         if _renewed(account, force=force, asked_at=asked_at):
             services.mlaccount_refresh_release(claim=claim)
             return None

@@ -46,8 +46,9 @@ class SyncResult:
         return self.outcome == Outcome.SUCCESS
 
 
-def _fetch_counts(account_id, ml_user_id: int) -> resources.Counts:
-    token = tokens.get_fresh_access_token(account_id)
+def _fetch_counts(account_id, claimed: MLAccount) -> resources.Counts:
+    token = tokens.get_fresh_access_token(account_id, state=claimed)
+    ml_user_id = claimed.ml_user_id
     try:
         counts = resources.fetch_counts(token, ml_user_id)
     except MLUnauthorized:
@@ -68,11 +69,14 @@ def sync_account(account_id, *, final_attempt: bool = True) -> SyncResult:
     started = time.monotonic()
     account_id = str(account_id)
     claimed_at = timezone.now()
-    # The claim hands back the ML user id the counts need: no separate SELECT.
-    ml_user_id = services.mlaccount_claim(
-        account_id=account_id, lease_seconds=settings.SYNC_LEASE_SECONDS, now=claimed_at
+    # The claim hands back the ML user id and the token state the sync needs: no SELECT.
+    claimed = services.mlaccount_claim(
+        account_id=account_id,
+        lease_seconds=settings.SYNC_LEASE_SECONDS,
+        now=claimed_at,
+        fields=tokens.STATE_FIELDS,
     )
-    if ml_user_id is None:
+    if claimed is None:
         held = MLAccount.objects.filter(pk=account_id).exists()
         return _done(SyncResult(account_id, Outcome.SKIPPED if held else Outcome.MISSING), started)
 
@@ -85,7 +89,7 @@ def sync_account(account_id, *, final_attempt: bool = True) -> SyncResult:
             # One overall deadline (settings.SYNC_DEADLINE_SECONDS): the sync ends before its
             # claim's lease runs out, so no second sync starts beside it.
             with ml_deadline.within(min(settings.SYNC_DEADLINE_SECONDS, settings.SYNC_LEASE_SECONDS)):
-                counts = _fetch_counts(account_id, ml_user_id)
+                counts = _fetch_counts(account_id, claimed)
         except (MLError, NoRefreshToken) as error:
             result.error = error
             if not final_attempt and isinstance(error, TRANSIENT_ERRORS):

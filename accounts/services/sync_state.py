@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connections, router, transaction
-from django.db.models import Case, F, Q, TextField, Value, When
+from django.db.models import (
+    Case,
+    DateTimeField,
+    DurationField,
+    Expression,
+    ExpressionWrapper,
+    F,
+    Field,
+    IntegerField,
+    Q,
+    TextField,
+    Value,
+    When,
+)
 from django.db.models.functions import Cast, Coalesce
 from django.db.models.lookups import Exact
 from django.db.models.sql import UpdateQuery
@@ -28,28 +42,106 @@ from accounts.services.events import event_record
 MAX_ERROR_BACKOFF = 3600  # an account in error is retried at least hourly
 
 
-def mlaccount_claim(*, account_id, lease_seconds: int, now: datetime | None = None) -> int | None:
-    """Take the sync claim with one conditional UPDATE; return the account's ML user id.
+# --- The sync's two statements, compiled once ------------------------------------------------
+
+
+class _Param(Expression):
+    """A placeholder in a _CompiledUpdate: its value, `name`, is given at each run."""
+
+    def __init__(self, name: str, output_field: Field):
+        super().__init__(output_field=output_field)
+        self.name = name
+
+    def as_sql(self, compiler, connection):
+        return "%s", [self]
+
+
+class _CompiledUpdate:
+    """An UPDATE of MLAccount that the ORM compiles once per database, then binds afresh.
+
+    A sync runs two statements, its claim and its success, and compiling them (resolving
+    the lookups and the conditional columns, writing the SQL) costs the worker several
+    times what running them costs the database. So `build` makes the query once, with a
+    `_Param` wherever a value changes; each run only prepares those values the way the ORM
+    does (the field's get_db_prep_value). The SQL and the parameters are the ORM's own.
+    """
+
+    def __init__(self, build: Callable[[], UpdateQuery]):
+        self._build = build
+        self._compiled: dict[tuple[str, str], tuple[str, tuple]] = {}
+
+    def bind(self, connection, **values) -> tuple[str, list]:
+        """The SQL and its parameters for `connection`, with `values` for the placeholders."""
+        key = (connection.alias, connection.vendor)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            sql, params = self._build().get_compiler(connection=connection).as_sql()
+            compiled = self._compiled[key] = (sql, tuple(params))
+        sql, template = compiled
+        return sql, [
+            param.output_field.get_db_prep_value(values[param.name], connection)
+            if isinstance(param, _Param)
+            else param
+            for param in template
+        ]
+
+
+def _claim_query() -> UpdateQuery:
+    query = (
+        MLAccount.objects.filter(pk=_Param("account_id", MLAccount._meta.pk))
+        .filter(Q(sync_started_at__isnull=True) | Q(sync_started_at__lt=_Param("stale", DateTimeField())))
+        .query.chain(UpdateQuery)
+    )
+    query.add_update_values(
+        {"sync_started_at": _Param("now", DateTimeField()), "last_sync_status": SyncStatus.IN_PROGRESS}
+    )
+    return query
+
+
+_CLAIM = _CompiledUpdate(_claim_query)
+
+
+def _in_model_order(names) -> tuple[str, ...]:
+    """`names` in the order of the model's fields, the order `Model.from_db` expects values in."""
+    wanted = set(names)
+    return tuple(field.attname for field in MLAccount._meta.concrete_fields if field.attname in wanted)
+
+
+def _from_row(connection, names: tuple[str, ...], row) -> MLAccount:
+    """An MLAccount with the columns `names` (in model order) as the ORM reads them (decrypted, parsed)."""
+    values = []
+    for name, value in zip(names, row, strict=True):
+        field = MLAccount._meta.get_field(name)
+        column = field.get_col(MLAccount._meta.db_table)
+        for convert in (*connection.ops.get_db_converters(column), *field.get_db_converters(connection)):
+            value = convert(value, column, connection)
+        values.append(value)
+    return MLAccount.from_db(connection.alias, names, values)
+
+
+def mlaccount_claim(
+    *, account_id, lease_seconds: int, now: datetime | None = None, fields: tuple[str, ...] = ()
+) -> MLAccount | None:
+    """Take the sync claim with one conditional UPDATE; return the account as it left it.
 
     None if another sync holds the claim or the account is gone (selectors tell which). A
     claim older than the lease counts as abandoned (its worker died) and may be taken.
-    The UPDATE returns the ml_user_id the sync needs (RETURNING: PostgreSQL, SQLite 3.35+),
-    which saves the engine a SELECT per sync.
+    The UPDATE returns (RETURNING: PostgreSQL, SQLite 3.35+) the row's ml_user_id and the
+    `fields` asked for (the sync asks for its token's state), which saves the engine a
+    SELECT per sync: the returned instance has only those, the others are deferred.
     """
     now = now or timezone.now()
-    stale = now - timedelta(seconds=lease_seconds)
-    query = (
-        MLAccount.objects.filter(pk=account_id)
-        .filter(Q(sync_started_at__isnull=True) | Q(sync_started_at__lt=stale))
-        .query.chain(UpdateQuery)
+    connection = connections[router.db_for_write(MLAccount)]
+    sql, params = _CLAIM.bind(
+        connection, account_id=account_id, now=now, stale=now - timedelta(seconds=lease_seconds)
     )
-    query.add_update_values({"sync_started_at": now, "last_sync_status": SyncStatus.IN_PROGRESS})
-    db = router.db_for_write(MLAccount)
-    sql, params = query.get_compiler(db).as_sql()
-    with connections[db].cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {connections[db].ops.quote_name('ml_user_id')}", params)
+    names = _in_model_order(("id", "ml_user_id", *fields))
+    quote = connection.ops.quote_name
+    returning = ", ".join(quote(MLAccount._meta.get_field(name).column) for name in names)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {returning}", params)
         row = cursor.fetchone()
-    return row[0] if row else None
+    return _from_row(connection, names, row) if row else None
 
 
 def mlaccount_release(*, account_id, claimed_at: datetime) -> None:
@@ -63,51 +155,80 @@ def mlaccount_release(*, account_id, claimed_at: datetime) -> None:
     )
 
 
-@transaction.atomic
+def _seconds_after(moment: Expression, seconds: Expression) -> ExpressionWrapper:
+    """`moment` + `seconds` (integer expressions, e.g. a column) as a datetime, in SQL."""
+    # Typed as a plain integer: SQLite's duration arithmetic refuses a PositiveIntegerField.
+    seconds = ExpressionWrapper(seconds, output_field=IntegerField())
+    interval = ExpressionWrapper(seconds * Value(timedelta(seconds=1)), output_field=DurationField())
+    return ExpressionWrapper(moment + interval, output_field=DateTimeField())
+
+
+def _success_query() -> UpdateQuery:
+    synced_at = _Param("synced_at", DateTimeField())
+    query = MLAccount.objects.filter(pk=_Param("account_id", MLAccount._meta.pk)).query.chain(UpdateQuery)
+    query.add_update_values(
+        {
+            # A "sync requested" mark set before the claim is served by this sync; with no
+            # `started_at` (NULL) the comparison is not true and the mark stays.
+            "sync_requested_at": Case(
+                When(sync_requested_at__lte=_Param("started_at", DateTimeField()), then=Value(None)),
+                default=F("sync_requested_at"),
+            ),
+            "cached_products": _Param("products", IntegerField()),
+            "cached_orders": _Param("orders", IntegerField()),
+            "cached_questions": _Param("questions", IntegerField()),
+            "cached_claims": _Param("claims", IntegerField()),
+            "cached_at": synced_at,
+            "last_sync": synced_at,
+            "last_sync_status": SyncStatus.SUCCESS,
+            "last_sync_error": "",
+            "error_count": 0,
+            "sync_started_at": None,
+            # A success means the account works: `active`, whatever it was (an `expired`
+            # account synced through the API after its grant came back included), unless
+            # the user paused it, possibly while this sync ran.
+            "status": Case(
+                When(status=AccountStatus.PAUSED, then=Value(AccountStatus.PAUSED)),
+                default=Value(AccountStatus.ACTIVE),
+            ),
+            "disconnected_at": None,
+            "next_sync": Case(
+                When(sync_enabled=True, then=_seconds_after(synced_at, F("sync_interval"))),
+                default=Value(None, output_field=DateTimeField()),
+            ),
+            "updated_at": synced_at,
+        }
+    )
+    return query
+
+
+_SUCCESS = _CompiledUpdate(_success_query)
+
+
 def mlaccount_record_sync_success(
     *, account_id, counts: Counts, synced_at: datetime | None = None, started_at: datetime | None = None
 ) -> None:
     """Save the counts of a successful sync, reset the error streak and schedule the next one.
 
-    With `started_at` (when the sync took its claim) it also drops a "sync requested" mark
-    set before then, which this sync served, in the same UPDATE (one query less per sync).
+    One conditional UPDATE, no transaction: what depends on the row's current state (a
+    pause, the interval) is computed by the database as it writes, so a pause or an
+    interval change made while the sync ran is kept as a row lock would keep it. With
+    `started_at` (when the sync took its claim) it also drops a "sync requested" mark set
+    before then, which this sync served. An account removed meanwhile updates nothing.
     """
-    synced_at = synced_at or timezone.now()
-    account = (
-        MLAccount.objects.select_for_update()
-        .only("status", "sync_enabled", "sync_interval")
-        .filter(pk=account_id)
-        .first()
+    connection = connections[router.db_for_write(MLAccount)]
+    sql, params = _SUCCESS.bind(
+        connection,
+        account_id=account_id,
+        synced_at=synced_at or timezone.now(),
+        started_at=started_at,
+        products=counts.products,
+        orders=counts.orders,
+        questions=counts.questions,
+        claims=counts.claims,
     )
-    if account is None:  # removed while it synced
-        return
-    # A success means the account works: `active`, whatever it was (an `expired` account
-    # synced through the API after its grant came back included), unless the user paused
-    # it, possibly while this sync ran.
-    status = AccountStatus.PAUSED if account.status == AccountStatus.PAUSED else AccountStatus.ACTIVE
-    next_sync = synced_at + timedelta(seconds=account.sync_interval) if account.sync_enabled else None
-    served = {}
-    if started_at is not None:
-        served["sync_requested_at"] = Case(
-            When(sync_requested_at__lte=started_at, then=Value(None)), default=F("sync_requested_at")
-        )
-    MLAccount.objects.filter(pk=account_id).update(
-        **served,
-        cached_products=counts.products,
-        cached_orders=counts.orders,
-        cached_questions=counts.questions,
-        cached_claims=counts.claims,
-        cached_at=synced_at,
-        last_sync=synced_at,
-        last_sync_status=SyncStatus.SUCCESS,
-        last_sync_error="",
-        error_count=0,
-        sync_started_at=None,
-        status=status,
-        disconnected_at=None,
-        next_sync=next_sync,
-        updated_at=synced_at,
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def error_backoff_seconds(*, sync_interval: int, error_count: int) -> int:

@@ -223,6 +223,20 @@ class TestSyncBookkeeping:
         assert ml_account.last_sync_status == "success"
         assert ml_account.next_sync == now + timedelta(seconds=ml_account.sync_interval)
 
+    def test_success_schedules_by_the_interval_the_account_has_when_it_lands(self, ml_account):
+        # The database computes next_sync as it writes: an interval changed during the sync counts.
+        now = timezone.now()
+        MLAccount.objects.filter(pk=ml_account.pk).update(sync_interval=3600)
+        services.mlaccount_record_sync_success(
+            account_id=ml_account.pk, counts=Counts(1, 1, 1, 1), synced_at=now
+        )
+        assert MLAccount.objects.get(pk=ml_account.pk).next_sync == now + timedelta(seconds=3600)
+
+    def test_success_of_a_removed_account_writes_nothing(self, ml_account):
+        MLAccount.objects.filter(pk=ml_account.pk).delete()
+        services.mlaccount_record_sync_success(account_id=ml_account.pk, counts=Counts(1, 1, 1, 1))
+        assert not MLAccount.objects.filter(pk=ml_account.pk).exists()
+
     def test_success_keeps_a_pause_made_during_the_sync(self, ml_account):
         services.mlaccount_pause(account=ml_account)
         services.mlaccount_record_sync_success(account_id=ml_account.pk, counts=Counts(1, 1, 1, 1))
@@ -262,6 +276,28 @@ class TestSyncBookkeeping:
         assert not services.mlaccount_claim(account_id=ml_account.pk, lease_seconds=300, now=now)
         later = now + timedelta(seconds=301)
         assert services.mlaccount_claim(account_id=ml_account.pk, lease_seconds=300, now=later)
+
+    def test_claim_returns_the_fields_asked_for_as_the_orm_reads_them(self, ml_account):
+        # Asked for in another order than the model's: each value still lands in its field.
+        claimed = services.mlaccount_claim(
+            account_id=ml_account.pk,
+            lease_seconds=300,
+            fields=("token_expires_at", "access_token", "site_id"),
+        )
+        assert (
+            claimed.pk,
+            claimed.ml_user_id,
+            claimed.access_token,
+            claimed.token_expires_at,
+            claimed.site_id,
+        ) == (
+            ml_account.pk,
+            ml_account.ml_user_id,
+            ml_account.access_token,  # decrypted
+            ml_account.token_expires_at,  # an aware datetime on SQLite too
+            ml_account.site_id,
+        )
+        assert claimed.get_deferred_fields() >= {"refresh_token", "status"}
 
     def test_release_frees_only_our_own_claim(self, ml_account):
         now = timezone.now()

@@ -16,11 +16,12 @@ from tests.mlmock import add_counts
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ml_settings")]
 
 
-def test_a_successful_sync_makes_four_queries(ml_account, ml):
-    """Claim (UPDATE … RETURNING ml_user_id), token, and the result (row lock + UPDATE).
+def test_a_successful_sync_makes_two_queries(ml_account, ml):
+    """Claim (UPDATE … RETURNING the ML user id and the token state) and the result (UPDATE).
 
-    No SELECT of ml_user_id before the claim, no release UPDATE after the success: the
-    claim returns the id and recording the success frees the claim.
+    No SELECT of ml_user_id or of the token, no row lock, no release UPDATE after the
+    success: the claim returns what the sync needs and recording the success, one
+    conditional UPDATE, frees the claim.
     """
     add_counts(ml)
     with CaptureQueriesContext(connection) as queries:
@@ -28,9 +29,9 @@ def test_a_successful_sync_makes_four_queries(ml_account, ml):
     statements = [
         q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
     ]
-    assert len(statements) == 4, statements
+    assert len(statements) == 2, statements
     assert statements[0].startswith("UPDATE") and "RETURNING" in statements[0]
-    assert sum(sql.startswith("UPDATE") for sql in statements) == 2
+    assert statements[1].startswith("UPDATE")
     assert MLAccount.objects.get(pk=ml_account.pk).sync_started_at is None
 
 
@@ -44,7 +45,7 @@ def test_a_successful_sync_task_costs_no_more_than_the_engine(ml_account, ml):
     statements = [
         q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
     ]
-    assert len(statements) == 4, statements
+    assert len(statements) == 2, statements
     assert MLAccount.objects.get(pk=ml_account.pk).sync_requested_at is None
 
 

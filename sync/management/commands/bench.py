@@ -139,6 +139,10 @@ class Command(BaseCommand):
     def _run_isolated(self, options: dict) -> None:
         bench_dir = Path(settings.BASE_DIR) / "var" / "bench"
         bench_dir.mkdir(parents=True, exist_ok=True)
+        # The worker logs are appended to and read back (durations, retries): start them empty,
+        # or each run would count the syncs and retries of every run before it.
+        for leftover in bench_dir.glob("*.log"):
+            leftover.unlink()
         env = harness.environment(
             **{
                 INNER_FLAG: "1",

@@ -42,6 +42,19 @@ def test_request_identifies_the_client_and_asks_for_json(ml):
     assert "Authorization" not in headers
 
 
+def test_a_cookie_one_seller_was_sent_never_rides_along_with_the_next_call(ml):
+    # The session is the thread's, shared by every seller it syncs: it keeps no cookie jar.
+    ml.get(f"{API}/users/me", json={"id": 1}, headers={"Set-Cookie": "seller=1; Path=/"})
+    ml.get(f"{API}/users/2/items/search", json={"paging": {"total": 0}})
+
+    http.request_json("GET", "/users/me", token=TOKEN)
+    http.request_json("GET", "/users/2/items/search", token="APP_USR-another-seller", params={"limit": 1})
+
+    assert "Cookie" not in ml.calls[1].request.headers
+    assert not http.get_session().cookies
+    assert ml.calls[1].request.url == f"{API}/users/2/items/search?limit=1"
+
+
 def test_request_always_passes_the_configured_timeouts(ml, settings):
     settings.ML_CONNECT_TIMEOUT = 1.5
     settings.ML_READ_TIMEOUT = 9.0

@@ -147,4 +147,5 @@ def test_the_members_page_costs_the_same_for_2_and_60_members(client, django_ass
         assert body.count('<li id="invitation-') == min(size // 2, 25)
     assert counts == [MEMBERS_PAGE_QUERIES, MEMBERS_PAGE_QUERIES]
     second = client.get(reverse("dashboard:members", args=[workspace.pk]) + "?page=3").content.decode()
-    assert second.count('class="member-card"') == 10 and 'href="?page=2&amp;invitations=1" rel="prev" id="members-prev"' in second
+    assert second.count('class="member-card"') == 10
+    assert 'href="?page=2&amp;invitations=1" rel="prev" id="members-prev"' in second

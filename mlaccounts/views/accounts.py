@@ -468,6 +468,11 @@ def connect_new(request):
     token_form = TokenConnectForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and token_form.is_valid():
         data = token_form.cleaned_data
+        # Fields left empty cost an ML call (/users/me): the per-user `ml_action` limit.
+        if not (data["ml_user_id"] and data["nickname"] and data["email"]):
+            wait = ml_action_wait(request)
+            if wait is not None:
+                return _token_form_throttled(request, workspace, token_form, wait)
         try:
             # What was left empty is read from ML's /users/me: synchronous, so under one
             # overall deadline below the web server's timeout.
@@ -513,6 +518,29 @@ def connect_new(request):
         "workspace": workspace,
     }
     return render(request, "mlaccounts/connect.html", context, status=400 if token_form.is_bound else 200)
+
+
+def _token_form_throttled(request, workspace, token_form, wait: float):
+    """Over the ML action limit: the form back with what was pasted, nothing done, 429."""
+    seconds = max(1, math.ceil(wait))
+    token_form.add_error(
+        None,
+        ngettext(
+            "Too many requests to Mercado Livre. Nothing was done; try again in %(count)d second.",
+            "Too many requests to Mercado Livre. Nothing was done; try again in %(count)d seconds.",
+            seconds,
+        )
+        % {"count": seconds},
+    )
+    context = {
+        "site_form": SiteForm(),
+        "token_form": token_form,
+        "token_form_open": True,
+        "workspace": workspace,
+    }
+    response = render(request, "mlaccounts/connect.html", context, status=429)
+    response["Retry-After"] = str(seconds)
+    return response
 
 
 def _workspace_to_connect_into(request):

@@ -18,6 +18,7 @@ from django.views.debug import SafeExceptionReporterFilter
 from accounts.models import MLAccount
 from tests.factories import MLAccountFactory
 from tests.mlaccounts.api.test_sync_deadline import stalled_ml  # noqa: F401 - a fixture
+from tests.mlaccounts.test_views import one_ml_action_a_minute  # noqa: F401 - a fixture
 from tests.mlmock import API, ml_error
 
 pytestmark = pytest.mark.django_db
@@ -202,3 +203,15 @@ def test_the_pasted_tokens_are_never_logged(client_user, ml, caplog):
     reported = SafeExceptionReporterFilter().get_post_parameters(response.wsgi_request)
     assert ACCESS not in reported.values() and REFRESH not in reported.values()
     assert reported["access_token"] == "********************" and reported["site"] == "MLB"
+
+
+def test_reading_users_me_counts_against_the_ml_action_limit(client_user, ml, one_ml_action_a_minute):  # noqa: F811
+    users_me(ml)
+    assert client_user.post(NEW, PASTED).status_code == 302
+    again = {**PASTED, "access_token": ACCESS + "-second"}
+
+    response = client_user.post(NEW, again)
+
+    assert response.status_code == 429 and response["Retry-After"]
+    assert again["access_token"] in response.content.decode()  # the pasted token is kept
+    assert len(ml.calls) == 1 and MLAccount.objects.count() == 1

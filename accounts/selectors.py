@@ -11,8 +11,9 @@ request, for sessions and bearer tokens alike.
 """
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import (
     Case,
     Count,
@@ -27,6 +28,8 @@ from django.db.models import (
     Value,
     When,
 )
+
+from django.utils import timezone
 
 from accounts.errors import (
     AccountNotFound,
@@ -418,7 +421,15 @@ def mlaccount_schedule_groups() -> list[dict]:
     scheduled = MLAccount.objects.filter(
         sync_enabled=True, status__in=[MLAccount.Status.ACTIVE, MLAccount.Status.ERROR]
     ).order_by()
-    active = scheduled.filter(status=MLAccount.Status.ACTIVE).values("sync_interval").annotate(n=Count("id"))
+    # Active accounts whose ML notifications arrive are polled at the reconciliation
+    # interval (services.mlaccount_record_sync_success): a group of their own.
+    fed_since = timezone.now() - timedelta(seconds=settings.ML_NOTIFICATIONS_SILENT_AFTER)
+    active = (
+        scheduled.filter(status=MLAccount.Status.ACTIVE)
+        .annotate(fed=Case(When(last_notification_at__gte=fed_since, then=Value(True)), default=Value(False)))
+        .values("sync_interval", "fed")
+        .annotate(n=Count("id"))
+    )
     in_error = (
         scheduled.filter(status=MLAccount.Status.ERROR)
         .values("sync_interval", "error_count")
@@ -429,9 +440,10 @@ def mlaccount_schedule_groups() -> list[dict]:
             "status": MLAccount.Status.ACTIVE,
             "sync_interval": row["sync_interval"],
             "error_count": 0,
+            "fed": bool(row["fed"]),
             "n": row["n"],
         }
         for row in active
     ]
-    groups += [{"status": MLAccount.Status.ERROR, **row} for row in in_error]
+    groups += [{"status": MLAccount.Status.ERROR, "fed": False, **row} for row in in_error]
     return groups

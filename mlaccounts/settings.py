@@ -407,6 +407,49 @@ SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", math.ceil(SYNC_DEADLINE_SECON
 if SYNC_LEASE_SECONDS < 1:
     raise ImproperlyConfigured("SYNC_LEASE_SECONDS must be at least 1")
 
+# --- Mercado Livre notifications (sync/notifications.py) -----------------------------------------
+
+# The secret path segment of the notifications callback, /webhooks/mercadolivre/<secret>/ (ML's
+# notifications are unsigned, §6.1: the URL is the only credential). `make install` writes a
+# random one into .env; unset, the endpoint answers 404 to everything and only polling runs.
+ML_WEBHOOK_SECRET = env_str("ML_WEBHOOK_SECRET")
+if ML_WEBHOOK_SECRET and (len(ML_WEBHOOK_SECRET) < 16 or not ML_WEBHOOK_SECRET.replace("-", "").replace("_", "").isalnum()):
+    raise ImproperlyConfigured(
+        "ML_WEBHOOK_SECRET must be at least 16 characters of letters, digits, '-' and '_' "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    )
+# The numeric APP ID of the application: notifications of another `application_id` are
+# dropped. ML's client id is that number; the sandbox app has its own.
+if ML_SANDBOX:
+    from accounts.mercadolivre.sandbox import SANDBOX_APP
+
+    ML_APPLICATION_ID = SANDBOX_APP.app_id
+else:
+    ML_APPLICATION_ID = int(ML_CLIENT_ID) if ML_CLIENT_ID.isdigit() else None
+# Accounts whose notifications arrive are polled only this often, as a reconciliation.
+ML_RECONCILE_INTERVAL = env_int("ML_RECONCILE_INTERVAL", 3600)
+# An account with no notification for this long is polled at its own interval again; an
+# installation that receives none for this long while polling finds changes is warned.
+ML_NOTIFICATIONS_SILENT_AFTER = env_int("ML_NOTIFICATIONS_SILENT_AFTER", 2 * 3600)
+# Notifications arriving within this many seconds for one account are processed together.
+ML_NOTIFICATION_MERGE_SECONDS = env_float("ML_NOTIFICATION_MERGE_SECONDS", 1.0)
+# Processing tries of a notification (failures retried with back-off) before it is `failed`.
+ML_NOTIFICATION_MAX_TRIES = env_int("ML_NOTIFICATION_MAX_TRIES", 8)
+# Stored notifications are deleted after this many days by the daily cleanup.
+ML_NOTIFICATION_RETENTION_DAYS = env_int("ML_NOTIFICATION_RETENTION_DAYS", 7)
+for _name in ("ML_RECONCILE_INTERVAL", "ML_NOTIFICATIONS_SILENT_AFTER", "ML_NOTIFICATION_MAX_TRIES"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1")
+if not 0 <= ML_NOTIFICATION_MERGE_SECONDS <= 60:
+    raise ImproperlyConfigured("ML_NOTIFICATION_MERGE_SECONDS must be between 0 and 60")
+# The sandbox (sandbox mode only) posts its notifications here: the app's own callback under
+# `make run`; and its demo sellers make activity every this many seconds (0: none).
+ML_SANDBOX_NOTIFICATIONS_URL = env_str(
+    "ML_SANDBOX_NOTIFICATIONS_URL",
+    f"http://127.0.0.1:8000/webhooks/mercadolivre/{ML_WEBHOOK_SECRET}/" if ML_WEBHOOK_SECRET else "",
+)
+ML_SANDBOX_ACTIVITY_SECONDS = env_float("ML_SANDBOX_ACTIVITY_SECONDS", 0.0)
+
 # --- Logging --------------------------------------------------------------------------------
 
 LOG_FORMAT = env_str("LOG_FORMAT", "text")

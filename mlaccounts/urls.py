@@ -1,8 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from accounts.mercadolivre.sandbox import CALLBACK_PATH
 from mlaccounts import views
+from mlaccounts.views.webhooks import mercadolivre_notification
 
 dashboard_patterns = (
     [
@@ -52,6 +53,12 @@ dashboard_patterns = (
 urlpatterns = [
     path("", include(dashboard_patterns)),
     path("health/", views.health, name="health"),
+    # ML posts to the URL exactly as registered in the DevCenter: with or without the slash.
+    re_path(
+        r"^webhooks/mercadolivre/(?P<secret>[^/]{1,200})/?$",
+        mercadolivre_notification,
+        name="ml_webhook",
+    ),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

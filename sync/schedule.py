@@ -21,6 +21,7 @@ from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, transaction
+from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 from kombu.exceptions import ChannelError
 
@@ -72,6 +73,22 @@ JOBS: tuple[Job, ...] = (
         task="sync.tasks.health_check",
         description="Every 15 minutes: count accounts per status, free abandoned sync claims, "
         "record a heartbeat and log a summary.",
+        every_seconds=15 * 60,
+        expire_seconds=14 * 60,
+    ),
+    Job(
+        name="process notifications",
+        task="sync.tasks.process_notifications",
+        description="Every minute: process the Mercado Livre notifications still pending "
+        "(retries after their back-off, work of a worker that stopped).",
+        every_seconds=60,
+        expire_seconds=55,
+    ),
+    Job(
+        name="recover missed notifications",
+        task="sync.tasks.recover_notifications",
+        description="Every 15 minutes: read the notifications Mercado Livre could not deliver "
+        "(/missed_feeds) into the same processing.",
         every_seconds=15 * 60,
         expire_seconds=14 * 60,
     ),
@@ -166,12 +183,16 @@ def _budget_syncs_per_second() -> float | None:
     return rate * settings.SYNC_BUDGET_SHARE / SYNC_CALLS_PER_ACCOUNT
 
 
-def dispatch_capacity(*, period_seconds: int = DISPATCH_PERIOD_SECONDS, queued: int = 0) -> int | None:
+def dispatch_capacity(
+    *, period_seconds: int = DISPATCH_PERIOD_SECONDS, queued: int = 0, reserved_calls: float = 0
+) -> int | None:
     """How many syncs one dispatch may start: what the budget serves until the next one.
 
     ML_REQUESTS_PER_SECOND × period × SYNC_BUDGET_SHARE ÷ calls per sync, less the
-    `queued` syncs still waiting in the queue (`queued_syncs()`); at 5 requests a second,
-    71 syncs a minute. None when the budget is unlimited (no cap).
+    `queued` syncs still waiting in the queue (`queued_syncs()`) and less the calls
+    `reserved_calls` that notification processing is expected to make in the period (what
+    it made a minute lately, sync.notifications.calls_per_minute); at 5 requests a second
+    and no notifications, 71 syncs a minute. None when the budget is unlimited (no cap).
 
     The queue is first come, first served, and "sync now" / "sync all" put their syncs
     in it too. Counting what already waits keeps the queue within what the budget serves
@@ -184,7 +205,8 @@ def dispatch_capacity(*, period_seconds: int = DISPATCH_PERIOD_SECONDS, queued: 
     per_second = _budget_syncs_per_second()
     if per_second is None:
         return None
-    return max(0, max(1, math.floor(per_second * period_seconds)) - max(0, queued))
+    reserved = max(0.0, reserved_calls) / SYNC_CALLS_PER_ACCOUNT
+    return max(0, max(1, math.floor(per_second * period_seconds - reserved)) - max(0, queued))
 
 
 def queued_syncs() -> int:
@@ -202,10 +224,21 @@ def queued_syncs() -> int:
             return 0  # the queue does not exist yet: nothing waits
 
 
-def _base_interval(*, status: str, sync_interval: int, error_count: int) -> int:
+def _base_interval(*, status: str, sync_interval: int, error_count: int, fed: bool = False) -> int:
     if status == MLAccount.Status.ERROR:
         return services.error_backoff_seconds(sync_interval=sync_interval, error_count=error_count)
+    if fed:
+        # Its notifications arrive: polled only as a reconciliation.
+        return max(sync_interval, settings.ML_RECONCILE_INTERVAL)
     return sync_interval
+
+
+def notifications_arrive(account: MLAccount, *, now: datetime | None = None) -> bool:
+    """Whether the account's ML notifications arrive (one within ML_NOTIFICATIONS_SILENT_AFTER)."""
+    if account.last_notification_at is None:
+        return False
+    now = now or timezone.now()
+    return (now - account.last_notification_at).total_seconds() <= settings.ML_NOTIFICATIONS_SILENT_AFTER
 
 
 def budget_cycle_seconds(groups: list[dict] | None = None) -> int | None:
@@ -225,7 +258,10 @@ def budget_cycle_seconds(groups: list[dict] | None = None) -> int | None:
     intervals = [
         (
             _base_interval(
-                status=g["status"], sync_interval=g["sync_interval"], error_count=g["error_count"]
+                status=g["status"],
+                sync_interval=g["sync_interval"],
+                error_count=g["error_count"],
+                fed=g.get("fed", False),
             ),
             g["n"],
         )
@@ -252,13 +288,17 @@ def budget_cycle_seconds(groups: list[dict] | None = None) -> int | None:
 def effective_interval(account: MLAccount, *, budget_cycle: int | None) -> int | None:
     """Seconds between this account's scheduled syncs as things stand; None if not scheduled.
 
-    Its own interval; the error back-off for an account in `error`; at least the budget
+    Its own interval (at least ML_RECONCILE_INTERVAL while its notifications arrive); the
+    error back-off for an account in `error`; at least the budget
     cycle (`budget_cycle_seconds()`) when the fleet is larger than the budget serves.
     """
     if not account.sync_enabled or account.status not in (MLAccount.Status.ACTIVE, MLAccount.Status.ERROR):
         return None
     interval = _base_interval(
-        status=account.status, sync_interval=account.sync_interval, error_count=account.error_count
+        status=account.status,
+        sync_interval=account.sync_interval,
+        error_count=account.error_count,
+        fed=notifications_arrive(account),
     )
     return max(interval, budget_cycle or 0)
 

@@ -33,7 +33,7 @@ from accounts.errors import NoRefreshToken
 from accounts.mercadolivre import http as ml_http
 from accounts.mercadolivre.errors import MLInvalidGrant, MLRateLimited, MLUnavailable
 from accounts.models import EventKind, MLAccount
-from sync import engine, outcomes, schedule
+from sync import engine, notifications, outcomes, schedule
 
 logger = logging.getLogger(__name__)
 
@@ -244,7 +244,13 @@ def dispatch_due_syncs() -> int:
         lease = settings.SYNC_LEASE_SECONDS
         # Claims abandoned by a killed worker: freed and due now, so this run resends them.
         freed = services.mlaccount_release_stale_claims(lease_seconds=lease, now=now)
-        capacity = schedule.dispatch_capacity(queued=schedule.queued_syncs())
+        # Notification processing spends the same budget: what it spent a minute lately is
+        # kept for it (schedule.dispatch_capacity).
+        notification_calls = notifications.calls_per_minute()
+        capacity = schedule.dispatch_capacity(
+            queued=schedule.queued_syncs(),
+            reserved_calls=notification_calls * schedule.DISPATCH_PERIOD_SECONDS / 60,
+        )
         # Runs are a minute apart: taking what falls due within the next half minute too
         # keeps every account within ±30 s of its interval, where "due by now" alone would
         # sync a 5-minute account every 5 to 6 minutes.
@@ -263,6 +269,7 @@ def dispatch_due_syncs() -> int:
             enqueued=len(account_ids),
             stale_claims_freed=freed,
             capacity=capacity,
+            notification_calls_per_minute=round(notification_calls, 1),
             still_due=selectors.mlaccount_count_due(now=now) if capacity is not None else None,
         )
     return len(account_ids)
@@ -304,14 +311,63 @@ def health_check() -> dict:
 
 @shared_task(name="sync.tasks.cleanup_events", soft_time_limit=600, time_limit=660)
 def cleanup_events() -> int:
-    """Delete old account events (services.event_cleanup), abandoned authorizations
+    """Delete old account events (services.event_cleanup), old ML notifications
+    (services.notification_cleanup), abandoned authorizations
     (services.oauth_state_purge_expired) and sync jobs older than a day
     (services.sync_job_cleanup); return how many events."""
     with _job_run("cleanup_events") as facts:
         deleted = services.event_cleanup()
         facts.update(
             deleted=deleted,
+            notifications_deleted=services.notification_cleanup(),
             oauth_states_purged=services.oauth_state_purge_expired(),
             sync_jobs_deleted=services.sync_job_cleanup(),
         )
     return deleted
+
+
+# --- Mercado Livre notifications (sync/notifications.py) ---------------------------------------
+
+
+@shared_task(
+    name="sync.tasks.process_account_notifications",
+    acks_late=True,
+    soft_time_limit=notifications.PROCESS_DEADLINE_SECONDS + 15,
+    time_limit=notifications.PROCESS_DEADLINE_SECONDS + 30,
+)
+def process_account_notifications(account_id: str) -> dict:
+    """Process one account's due notifications (merge per count, re-read each once).
+
+    Queued by the webhook once per merge window and by the minute job. Running twice is
+    harmless (the claim hands each notification to one run), hence `acks_late`. Failures
+    that may pass are rescheduled on the notifications themselves, not by retrying the task.
+    """
+    result = notifications.process_account(account_id)
+    return {"claimed": result.claimed, "ml_calls": result.ml_calls, **result.outcomes}
+
+
+@shared_task(name="sync.tasks.process_notifications", soft_time_limit=45, time_limit=55)
+def process_notifications() -> int:
+    """Every minute: queue processing for every account with notifications due; return how many.
+
+    The webhook queues its own processing at once; this catches the rest: retries whose
+    back-off ended, claims of a worker that died, kicks lost to a broker outage.
+    """
+    with _job_run("process_notifications") as facts:
+        queued = notifications.process_due()
+        facts.update(accounts_queued=queued)
+    return queued
+
+
+@shared_task(name="sync.tasks.recover_notifications", soft_time_limit=600, time_limit=660)
+def recover_notifications() -> dict:
+    """Every 15 minutes: read ML's missed feeds into the notification intake (§6.5)."""
+    with _job_run("recover_notifications") as facts:
+        report = notifications.recover_missed_feeds()
+        facts.update(
+            fetched=report.fetched,
+            stored=report.stored,
+            duplicates=report.duplicates,
+            skipped=report.skipped or None,
+        )
+    return {"fetched": report.fetched, "stored": report.stored, "duplicates": report.duplicates}

@@ -188,3 +188,33 @@ def fetch_counts(token: str, user_id: int) -> Counts:
         questions=count_unanswered_questions(token, user_id),
         claims=count_open_claims(token, user_id),
     )
+
+
+# The largest page of /missed_feeds integrations use in practice (§11.1; ML's own maximum
+# is not documented, its default is 10).
+MISSED_FEEDS_PAGE = 200
+
+
+def missed_feeds(
+    token: str,
+    app_id: int,
+    *,
+    topic: str,
+    site_id: str | None = None,
+    offset: int = 0,
+    limit: int = MISSED_FEEDS_PAGE,
+) -> list[dict[str, Any]]:
+    """One page of the notifications ML could not deliver (§6.5 ``GET /missed_feeds``).
+
+    ``topic=items`` needs ``site_id`` (400 otherwise): one call per site. The answer is
+    ``{"messages": [...]}`` with no paging block; a page shorter than ``limit`` is the last.
+    Messages that are not objects are dropped here; their fields are checked by the caller.
+    """
+    params: dict[str, Any] = {"app_id": int(app_id), "topic": topic, "offset": int(offset), "limit": int(limit)}
+    if site_id:
+        params["site_id"] = site_id
+    body = request_json("GET", "/missed_feeds", token=token, params=params)
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        raise MLBadResponse("/missed_feeds answered without a 'messages' list")
+    return [message for message in messages if isinstance(message, dict)]

@@ -20,6 +20,18 @@ from accounts.services.mlaccounts import (
     mlaccount_resume,
     mlaccount_update,
 )
+from accounts.services.notifications import (
+    Incoming,
+    mlaccount_note_notifications,
+    mlaccount_set_count,
+    notification_accounts_due,
+    notification_claim,
+    notification_cleanup,
+    notification_finish,
+    notification_retry,
+    notification_retry_failed,
+    notification_store,
+)
 from accounts.services.oauth import oauth_begin, oauth_complete, oauth_state_purge_expired
 from accounts.services.sync_jobs import (
     mlaccount_clear_sync_request,
@@ -76,6 +88,7 @@ from accounts.services.workspaces import (
 
 __all__ = [
     "EVENT_MAX_AGE_DAYS",
+    "Incoming",
     "MAX_ERROR_BACKOFF",
     "MAX_ML_USER_ID",
     "MAX_NAME_LENGTH",
@@ -85,8 +98,8 @@ __all__ = [
     "MIN_PASSWORD_LENGTH",
     "ML_USER_ID_PATTERN",
     "ML_USER_ID_RE",
-    "SITE_ID_PATTERN",
     "RefreshClaim",
+    "SITE_ID_PATTERN",
     "error_backoff_seconds",
     "event_cleanup",
     "event_record",
@@ -104,6 +117,7 @@ __all__ = [
     "mlaccount_make_primary",
     "mlaccount_mark_expired",
     "mlaccount_mark_sync_requested",
+    "mlaccount_note_notifications",
     "mlaccount_pause",
     "mlaccount_record_sync_failure",
     "mlaccount_record_sync_success",
@@ -115,7 +129,15 @@ __all__ = [
     "mlaccount_release_stale_claims",
     "mlaccount_remove",
     "mlaccount_resume",
+    "mlaccount_set_count",
     "mlaccount_update",
+    "notification_accounts_due",
+    "notification_claim",
+    "notification_cleanup",
+    "notification_finish",
+    "notification_retry",
+    "notification_retry_failed",
+    "notification_store",
     "oauth_begin",
     "oauth_complete",
     "oauth_state_purge_expired",

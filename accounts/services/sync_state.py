@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import (
     Case,
@@ -31,6 +32,7 @@ from django.utils import timezone
 from accounts import selectors
 from accounts.mercadolivre.resources import Counts
 from accounts.models import (
+    COUNT_BITS,
     ERROR_STATUS_AFTER,
     AccountStatus,
     EventKind,
@@ -163,8 +165,28 @@ def _seconds_after(moment: Expression, seconds: Expression) -> ExpressionWrapper
     return ExpressionWrapper(moment + interval, output_field=DateTimeField())
 
 
+def _changed(column: str) -> Q:
+    """The sync read a different `column` count than the one stored (not on the first sync)."""
+    return Q(cached_at__isnull=False) & ~Q(**{column: _Param(column, IntegerField())})
+
+
 def _success_query() -> UpdateQuery:
     synced_at = _Param("synced_at", DateTimeField())
+    # Which counts changed since they were last stored (by a sync or a notification): a
+    # bit each (COUNT_BITS). Summed, the bits are the mask of this sync's changes.
+    found = sum(
+        (Case(When(_changed(column), then=Value(bit)), default=Value(0)) for column, bit in COUNT_BITS.items()),
+        start=Value(0),
+    )
+    changed = Q()
+    for column in COUNT_BITS:
+        changed |= _changed(column)
+    recent_change = Q(last_poll_change_at__gte=_Param("fed_since", DateTimeField()))
+    # An account whose notifications arrive (one within ML_NOTIFICATIONS_SILENT_AFTER) is
+    # polled only as a reconciliation, every ML_RECONCILE_INTERVAL, unless this very poll
+    # found a change that no notification had brought: then at its own interval again.
+    fed = Q(last_notification_at__gte=_Param("fed_since", DateTimeField())) & ~changed
+    reconcile = _Param("reconcile", IntegerField())
     query = MLAccount.objects.filter(pk=_Param("account_id", MLAccount._meta.pk)).query.chain(UpdateQuery)
     query.add_update_values(
         {
@@ -174,10 +196,20 @@ def _success_query() -> UpdateQuery:
                 When(sync_requested_at__lte=_Param("started_at", DateTimeField()), then=Value(None)),
                 default=F("sync_requested_at"),
             ),
-            "cached_products": _Param("products", IntegerField()),
-            "cached_orders": _Param("orders", IntegerField()),
-            "cached_questions": _Param("questions", IntegerField()),
-            "cached_claims": _Param("claims", IntegerField()),
+            "cached_products": _Param("cached_products", IntegerField()),
+            "cached_orders": _Param("cached_orders", IntegerField()),
+            "cached_questions": _Param("cached_questions", IntegerField()),
+            "cached_claims": _Param("cached_claims", IntegerField()),
+            "last_poll_change_at": Case(
+                When(changed, then=synced_at), default=F("last_poll_change_at"), output_field=DateTimeField()
+            ),
+            # The counts this poll found changed, with those found earlier in the window.
+            "poll_change_mask": Case(
+                When(changed & recent_change, then=found.bitor(F("poll_change_mask"))),
+                When(changed, then=found),
+                default=F("poll_change_mask"),
+                output_field=IntegerField(),
+            ),
             "cached_at": synced_at,
             "last_sync": synced_at,
             "last_sync_status": SyncStatus.SUCCESS,
@@ -193,6 +225,10 @@ def _success_query() -> UpdateQuery:
             ),
             "disconnected_at": None,
             "next_sync": Case(
+                When(
+                    Q(sync_enabled=True) & fed & Q(sync_interval__lt=reconcile),
+                    then=_seconds_after(synced_at, reconcile),
+                ),
                 When(sync_enabled=True, then=_seconds_after(synced_at, F("sync_interval"))),
                 default=Value(None, output_field=DateTimeField()),
             ),
@@ -215,17 +251,25 @@ def mlaccount_record_sync_success(
     interval change made while the sync ran is kept as a row lock would keep it. With
     `started_at` (when the sync took its claim) it also drops a "sync requested" mark set
     before then, which this sync served. An account removed meanwhile updates nothing.
+
+    It also notes the counts that changed since they were stored (`last_poll_change_at`,
+    `poll_change_mask`), and schedules an account whose ML notifications arrive (one within
+    ML_NOTIFICATIONS_SILENT_AFTER) at ML_RECONCILE_INTERVAL rather than its own interval,
+    unless this poll found a change that the notifications had missed.
     """
+    synced_at = synced_at or timezone.now()
     connection = connections[router.db_for_write(MLAccount)]
     sql, params = _SUCCESS.bind(
         connection,
         account_id=account_id,
-        synced_at=synced_at or timezone.now(),
+        synced_at=synced_at,
         started_at=started_at,
-        products=counts.products,
-        orders=counts.orders,
-        questions=counts.questions,
-        claims=counts.claims,
+        cached_products=counts.products,
+        cached_orders=counts.orders,
+        cached_questions=counts.questions,
+        cached_claims=counts.claims,
+        fed_since=synced_at - timedelta(seconds=settings.ML_NOTIFICATIONS_SILENT_AFTER),
+        reconcile=settings.ML_RECONCILE_INTERVAL,
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -44,5 +44,7 @@ def test_installing_missing_jobs_only_reports_kept_rows():
         "dispatch due syncs": "kept",
         "refresh expiring tokens": "kept",
         "health check": "created",
+        "process notifications": "kept",
+        "recover missed notifications": "kept",
         "cleanup events": "kept",
     }

@@ -22,11 +22,18 @@ pytestmark = pytest.mark.django_db
 # --- installing the jobs -------------------------------------------------------------------------
 
 
-def test_setup_periodic_tasks_installs_the_four_jobs(capsys):
+def test_setup_periodic_tasks_installs_the_six_jobs(capsys):
     call_command("setup_periodic_tasks")
 
     jobs = {task.name: task for task in PeriodicTask.objects.all()}
-    assert set(jobs) == {"dispatch due syncs", "refresh expiring tokens", "health check", "cleanup events"}
+    assert set(jobs) == {
+        "dispatch due syncs",
+        "refresh expiring tokens",
+        "health check",
+        "process notifications",
+        "recover missed notifications",
+        "cleanup events",
+    }
     assert jobs["dispatch due syncs"].task == "sync.tasks.dispatch_due_syncs"
     assert (jobs["dispatch due syncs"].interval.every, jobs["dispatch due syncs"].interval.period) == (
         60,
@@ -34,6 +41,10 @@ def test_setup_periodic_tasks_installs_the_four_jobs(capsys):
     )
     assert jobs["refresh expiring tokens"].interval.every == 30 * 60
     assert jobs["health check"].interval.every == 15 * 60
+    assert jobs["process notifications"].task == "sync.tasks.process_notifications"
+    assert jobs["process notifications"].interval.every == 60
+    assert jobs["recover missed notifications"].task == "sync.tasks.recover_notifications"
+    assert jobs["recover missed notifications"].interval.every == 15 * 60
     cron = jobs["cleanup events"].crontab
     assert (cron.minute, cron.hour, cron.day_of_week, jobs["cleanup events"].interval) == (
         "0",
@@ -43,7 +54,7 @@ def test_setup_periodic_tasks_installs_the_four_jobs(capsys):
     )
     assert str(cron.timezone) == "America/Sao_Paulo"
     assert all(task.enabled and task.expire_seconds for task in jobs.values())
-    assert "4 periodic jobs installed" in capsys.readouterr().out
+    assert "6 periodic jobs installed" in capsys.readouterr().out
 
 
 def test_setup_periodic_tasks_is_idempotent():
@@ -52,7 +63,7 @@ def test_setup_periodic_tasks_is_idempotent():
 
     results = schedule.install()
 
-    assert [action for _, action in results] == ["unchanged"] * 4
+    assert [action for _, action in results] == ["unchanged"] * 6
     assert list(PeriodicTask.objects.order_by("name").values()) == before
     assert IntervalSchedule.objects.count() == 3 and CrontabSchedule.objects.count() == 1
 
@@ -69,7 +80,7 @@ def test_setup_updates_jobs_by_name_and_keeps_an_admins_off_switch():
     task = PeriodicTask.objects.get(name="dispatch due syncs")
     assert (task.task, task.interval.every, task.enabled) == ("sync.tasks.dispatch_due_syncs", 60, False)
     assert results["dispatch due syncs"].startswith("updated: task, interval")
-    assert PeriodicTask.objects.count() == 4
+    assert PeriodicTask.objects.count() == 6
 
     schedule.install(reset=True)
 
@@ -84,6 +95,15 @@ def test_dispatch_capacity_is_what_the_budget_serves_in_a_minute(settings, rate,
     settings.ML_REQUESTS_PER_SECOND = rate
     settings.SYNC_BUDGET_SHARE = 0.95
     assert schedule.dispatch_capacity() == capacity
+
+
+def test_dispatch_capacity_leaves_room_for_the_calls_notifications_make(settings):
+    settings.ML_REQUESTS_PER_SECOND = 5
+    settings.SYNC_BUDGET_SHARE = 0.95
+    # 285 calls a minute: 71 syncs of 4 calls; notifications making 100 of them leave 46.
+    assert schedule.dispatch_capacity(reserved_calls=100) == 46
+    # Never below one sync a minute: reconciliation goes on however busy notifications are.
+    assert schedule.dispatch_capacity(reserved_calls=10_000) == 1
 
 
 def _fleet(owner, count, **fields):
@@ -127,17 +147,21 @@ def test_schedule_groups_count_the_scheduled_fleet_by_interval_and_error_streak(
     _fleet(user, 1, status="paused")
     _fleet(user, 1, status="expired")
     _fleet(user, 1, sync_enabled=False)
+    # Notifications arrive for two (one recently, one too long ago to count).
+    _fleet(user, 1, sync_interval=300, last_notification_at=timezone.now() - timedelta(minutes=5))
+    _fleet(user, 1, sync_interval=300, last_notification_at=timezone.now() - timedelta(days=1))
 
     groups = sorted(
         selectors.mlaccount_schedule_groups(),
-        key=lambda g: (g["status"], g["sync_interval"], g["error_count"]),
+        key=lambda g: (g["status"], g["sync_interval"], g["error_count"], g["fed"]),
     )
 
     assert groups == [
-        {"status": "active", "sync_interval": 300, "error_count": 0, "n": 3},
-        {"status": "active", "sync_interval": 600, "error_count": 0, "n": 2},
-        {"status": "error", "sync_interval": 300, "error_count": 6, "n": 2},
-        {"status": "error", "sync_interval": 300, "error_count": 9, "n": 1},
+        {"status": "active", "sync_interval": 300, "error_count": 0, "fed": False, "n": 4},
+        {"status": "active", "sync_interval": 300, "error_count": 0, "fed": True, "n": 1},
+        {"status": "active", "sync_interval": 600, "error_count": 0, "fed": False, "n": 2},
+        {"status": "error", "sync_interval": 300, "error_count": 6, "fed": False, "n": 2},
+        {"status": "error", "sync_interval": 300, "error_count": 9, "fed": False, "n": 1},
     ]
 
 

@@ -10,7 +10,9 @@ read on every call, so removing a member or narrowing a role takes effect on the
 request, for sessions and bearer tokens alike.
 """
 
+import math
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -20,6 +22,7 @@ from django.db.models import (
     Exists,
     F,
     IntegerField,
+    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -28,7 +31,6 @@ from django.db.models import (
     Value,
     When,
 )
-
 from django.utils import timezone
 
 from accounts.errors import (
@@ -40,11 +42,16 @@ from accounts.errors import (
     WorkspaceNotFound,
 )
 from accounts.models import (
+    COUNT_BITS,
+    SUBSCRIBED_TOPICS,
+    TOPIC_COUNTS,
     AccountEvent,
     Invitation,
     Membership,
     MembershipAccount,
     MLAccount,
+    Notification,
+    NotificationStatus,
     Role,
     SyncJob,
     SyncJobItem,
@@ -447,3 +454,136 @@ def mlaccount_schedule_groups() -> list[dict]:
     ]
     groups += [{"status": MLAccount.Status.ERROR, "fed": False, **row} for row in in_error]
     return groups
+
+
+# --- Mercado Livre notifications --------------------------------------------------------------------
+
+NOTIFICATION_HEALTH_PAGE = 50
+
+
+@dataclass
+class NotificationHealth:
+    """How ML notifications are arriving for the accounts a user can see (`notification_health`)."""
+
+    last_received_at: datetime | None
+    received_last_hour: int
+    processed_last_hour: int
+    failed_last_hour: int
+    lag_p95_seconds: float | None
+    silent_topics: list[str]
+    accounts: list[dict]
+    total: int
+    page: int
+    configured: bool
+
+    @property
+    def warning(self) -> bool:
+        """Polling keeps finding changes that no notification brought: check the DevCenter."""
+        return bool(self.silent_topics)
+
+
+def _lag_p95_seconds(processed: QuerySet[Notification], n: int) -> float | None:
+    """The 95th percentile of `processed`'s lag, read by the database (nearest rank)."""
+    if n == 0:
+        return None
+    rank = max(0, math.ceil(0.95 * n) - 1)
+    lag = processed.order_by("lag_ms").values_list("lag_ms", flat=True)[rank : rank + 1]
+    value = next(iter(lag), None)
+    return None if value is None else round(value / 1000, 3)
+
+
+def notification_health(*, user, page: int = 1, now: datetime | None = None) -> NotificationHealth:
+    """Notification health over the accounts `user` can see, in a fixed number of queries.
+
+    The last hour's received, processed (`done` or `ignored`) and failed counts and the
+    lag's 95th percentile (from ML's `received` to processed); the `silent_topics`: topics
+    of which no notification arrived within ML_NOTIFICATIONS_SILENT_AFTER although a
+    scheduled poll found their count changed meanwhile (the callback URL or the topics in
+    ML's DevCenter are likely wrong); and each account's last notification, 50 a page.
+    """
+    now = now or timezone.now()
+    hour_ago = now - timedelta(hours=1)
+    since = now - timedelta(seconds=settings.ML_NOTIFICATIONS_SILENT_AFTER)
+    visible = mlaccount_visible_to(user=user)
+    notes = Notification.objects.filter(account__in=visible.values("pk")).order_by()
+    done_last_hour = Q(status=NotificationStatus.DONE, processed_at__gte=hour_ago, lag_ms__isnull=False)
+    stats = notes.aggregate(
+        last=Max("arrived_at"),
+        received=Count("id", filter=Q(arrived_at__gte=hour_ago)),
+        processed=Count(
+            "id",
+            filter=Q(
+                status__in=[NotificationStatus.DONE, NotificationStatus.IGNORED], processed_at__gte=hour_ago
+            ),
+        ),
+        failed=Count("id", filter=Q(status=NotificationStatus.FAILED, processed_at__gte=hour_ago)),
+        lagged=Count("id", filter=done_last_hour),
+    )
+    # Which counts polling found changed lately, and which topics were heard from.
+    bits = {f"bit_{column}": F("poll_change_mask").bitand(bit) for column, bit in COUNT_BITS.items()}
+    changed = (
+        visible.order_by()
+        .annotate(**bits)
+        .aggregate(
+            **{
+                column: Count("id", filter=Q(last_poll_change_at__gte=since, **{f"bit_{column}__gt": 0}))
+                for column in COUNT_BITS
+            }
+        )
+    )
+    heard = {
+        TOPIC_COUNTS.get(topic)
+        for topic in notes.filter(arrived_at__gte=since).values_list("topic", flat=True).distinct()
+    }
+    silent = [
+        topic
+        for topic in SUBSCRIBED_TOPICS
+        if changed.get(TOPIC_COUNTS[topic]) and TOPIC_COUNTS[topic] not in heard
+    ]
+    total = visible.count()
+    pages = max(1, math.ceil(total / NOTIFICATION_HEALTH_PAGE))
+    page = min(max(1, page), pages)
+    start = (page - 1) * NOTIFICATION_HEALTH_PAGE
+    accounts = list(
+        visible.order_by("account_name", "created_at", "id").values(
+            "id", "account_name", "nickname", "last_notification_at"
+        )[start : start + NOTIFICATION_HEALTH_PAGE]
+    )
+    return NotificationHealth(
+        last_received_at=stats["last"],
+        received_last_hour=stats["received"],
+        processed_last_hour=stats["processed"],
+        failed_last_hour=stats["failed"],
+        lag_p95_seconds=_lag_p95_seconds(notes.filter(done_last_hour), stats["lagged"]),
+        silent_topics=silent,
+        accounts=accounts,
+        total=total,
+        page=page,
+        configured=bool(settings.ML_WEBHOOK_SECRET),
+    )
+
+
+def mlaccount_notification_summary(*, account: MLAccount, now: datetime | None = None) -> dict:
+    """One account's notifications for its page: the last hour's counts, the last lag, one query each."""
+    now = now or timezone.now()
+    hour_ago = now - timedelta(hours=1)
+    notes = Notification.objects.filter(account=account).order_by()
+    stats = notes.aggregate(
+        received=Count("id", filter=Q(arrived_at__gte=hour_ago)),
+        failed=Count("id", filter=Q(status=NotificationStatus.FAILED, processed_at__gte=hour_ago)),
+    )
+    last_done = (
+        notes.filter(status=NotificationStatus.DONE, lag_ms__isnull=False)
+        .order_by("-processed_at")
+        .values("processed_at", "lag_ms")
+        .first()
+    )
+    return {
+        "last_notification_at": account.last_notification_at,
+        "received_last_hour": stats["received"],
+        "failed_last_hour": stats["failed"],
+        "last_processed_at": last_done["processed_at"] if last_done else None,
+        "last_lag_seconds": round(last_done["lag_ms"] / 1000, 1) if last_done else None,
+        "reconciling": account.last_notification_at is not None
+        and account.last_notification_at >= now - timedelta(seconds=settings.ML_NOTIFICATIONS_SILENT_AFTER),
+    }

@@ -413,7 +413,9 @@ if SYNC_LEASE_SECONDS < 1:
 # notifications are unsigned, §6.1: the URL is the only credential). `make install` writes a
 # random one into .env; unset, the endpoint answers 404 to everything and only polling runs.
 ML_WEBHOOK_SECRET = env_str("ML_WEBHOOK_SECRET")
-if ML_WEBHOOK_SECRET and (len(ML_WEBHOOK_SECRET) < 16 or not ML_WEBHOOK_SECRET.replace("-", "").replace("_", "").isalnum()):
+if ML_WEBHOOK_SECRET and (
+    len(ML_WEBHOOK_SECRET) < 16 or not ML_WEBHOOK_SECRET.replace("-", "").replace("_", "").isalnum()
+):
     raise ImproperlyConfigured(
         "ML_WEBHOOK_SECRET must be at least 16 characters of letters, digits, '-' and '_' "
         "(python -c 'import secrets; print(secrets.token_urlsafe(32))')"

@@ -231,7 +231,11 @@ def kick(account_id) -> None:
         # Stored is what matters: the minute job processes it.
         logger.warning(
             "notification processing not queued",
-            extra={"event": "notification_kick_failed", "account_id": str(account_id), "error": type(error).__name__},
+            extra={
+                "event": "notification_kick_failed",
+                "account_id": str(account_id),
+                "error": type(error).__name__,
+            },
         )
 
 
@@ -337,7 +341,11 @@ def _process_groups(account: MLAccount, groups: dict[str, list[Notification]], r
         else:
             now = timezone.now()
             services.mlaccount_set_count(
-                account_id=account.pk, field=column, value=value, notified_at=max(r.arrived_at for r in rows), at=now
+                account_id=account.pk,
+                field=column,
+                value=value,
+                notified_at=max(r.arrived_at for r in rows),
+                at=now,
             )
             result.outcomes[NotificationStatus.DONE] += services.notification_finish(
                 notifications=rows, status=NotificationStatus.DONE, at=now
@@ -454,7 +462,9 @@ def recover_missed_feeds() -> Recovery:
         report.skipped = "no connected account with a working token"
         return report
     sites = sorted(set(MLAccount.objects.values_list("site_id", flat=True))) or [settings.ML_SITE_ID]
-    queries = [(topic, site) for topic in SUBSCRIBED_TOPICS for site in (sites if topic == "items" else [None])]
+    queries = [
+        (topic, site) for topic in SUBSCRIBED_TOPICS for site in (sites if topic == "items" else [None])
+    ]
     with ml_http.count_calls() as calls:
         try:
             for topic, site in queries:
@@ -485,7 +495,9 @@ def recover_missed_feeds() -> Recovery:
 def _recover_topic(token: str, app_id: int, topic: str, site: str | None, report: Recovery) -> None:
     limit = resources.MISSED_FEEDS_PAGE
     for page in range(MAX_RECOVERY_PAGES):
-        messages = resources.missed_feeds(token, app_id, topic=topic, site_id=site, offset=page * limit, limit=limit)
+        messages = resources.missed_feeds(
+            token, app_id, topic=topic, site_id=site, offset=page * limit, limit=limit
+        )
         report.fetched += len(messages)
         ids = {_text(m.get("_id"), 64) or _text(m.get("id"), 64) for m in messages} - {None}
         known = set(Notification.objects.filter(ml_id__in=ids).values_list("ml_id", flat=True))

@@ -5,58 +5,118 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0009_verbose_names'),
+        ("accounts", "0009_verbose_names"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='mlaccount',
-            name='last_notification_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='last notification'),
+            model_name="mlaccount",
+            name="last_notification_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="last notification"),
         ),
         migrations.AddField(
-            model_name='mlaccount',
-            name='last_poll_change_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='last change found by polling'),
+            model_name="mlaccount",
+            name="last_poll_change_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="last change found by polling"),
         ),
         migrations.AddField(
-            model_name='mlaccount',
-            name='poll_change_mask',
+            model_name="mlaccount",
+            name="poll_change_mask",
             field=models.PositiveSmallIntegerField(default=0, editable=False),
         ),
         migrations.CreateModel(
-            name='Notification',
+            name="Notification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('ml_id', models.CharField(blank=True, max_length=64, null=True, verbose_name='ML id')),
-                ('topic', models.CharField(max_length=64, verbose_name='topic')),
-                ('resource', models.CharField(max_length=255, verbose_name='resource')),
-                ('ml_user_id', models.BigIntegerField(verbose_name='Mercado Livre user id')),
-                ('application_id', models.BigIntegerField(blank=True, null=True, verbose_name='application id')),
-                ('attempts', models.PositiveIntegerField(default=1, verbose_name='ML delivery attempts')),
-                ('sent_at', models.DateTimeField(blank=True, null=True, verbose_name='sent by ML')),
-                ('received_at', models.DateTimeField(blank=True, null=True, verbose_name='received by ML')),
-                ('arrived_at', models.DateTimeField(db_index=True, verbose_name='arrived')),
-                ('source', models.CharField(choices=[('webhook', 'webhook'), ('missed_feeds', 'missed feeds')], default='webhook', max_length=16, verbose_name='source')),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('processing', 'processing'), ('done', 'done'), ('ignored', 'ignored'), ('failed', 'failed')], default='pending', max_length=16, verbose_name='status')),
-                ('reason', models.CharField(blank=True, default='', max_length=255, verbose_name='reason')),
-                ('tries', models.PositiveSmallIntegerField(default=0, verbose_name='processing tries')),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True, verbose_name='next try')),
-                ('claim', models.UUIDField(blank=True, editable=False, null=True)),
-                ('claimed_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('processed_at', models.DateTimeField(blank=True, null=True, verbose_name='processed')),
-                ('lag_ms', models.PositiveIntegerField(blank=True, null=True, verbose_name='lag (ms)')),
-                ('body', models.JSONField(default=dict, verbose_name='body')),
-                ('account', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='notifications', to='accounts.mlaccount', verbose_name='account')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("ml_id", models.CharField(blank=True, max_length=64, null=True, verbose_name="ML id")),
+                ("topic", models.CharField(max_length=64, verbose_name="topic")),
+                ("resource", models.CharField(max_length=255, verbose_name="resource")),
+                ("ml_user_id", models.BigIntegerField(verbose_name="Mercado Livre user id")),
+                (
+                    "application_id",
+                    models.BigIntegerField(blank=True, null=True, verbose_name="application id"),
+                ),
+                ("attempts", models.PositiveIntegerField(default=1, verbose_name="ML delivery attempts")),
+                ("sent_at", models.DateTimeField(blank=True, null=True, verbose_name="sent by ML")),
+                ("received_at", models.DateTimeField(blank=True, null=True, verbose_name="received by ML")),
+                ("arrived_at", models.DateTimeField(db_index=True, verbose_name="arrived")),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("webhook", "webhook"), ("missed_feeds", "missed feeds")],
+                        default="webhook",
+                        max_length=16,
+                        verbose_name="source",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("processing", "processing"),
+                            ("done", "done"),
+                            ("ignored", "ignored"),
+                            ("failed", "failed"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                        verbose_name="status",
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, default="", max_length=255, verbose_name="reason")),
+                ("tries", models.PositiveSmallIntegerField(default=0, verbose_name="processing tries")),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True, verbose_name="next try")),
+                ("claim", models.UUIDField(blank=True, editable=False, null=True)),
+                ("claimed_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("processed_at", models.DateTimeField(blank=True, null=True, verbose_name="processed")),
+                ("lag_ms", models.PositiveIntegerField(blank=True, null=True, verbose_name="lag (ms)")),
+                ("body", models.JSONField(default=dict, verbose_name="body")),
+                (
+                    "account",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="notifications",
+                        to="accounts.mlaccount",
+                        verbose_name="account",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'Mercado Livre notification',
-                'verbose_name_plural': 'Mercado Livre notifications',
-                'ordering': ['-arrived_at', '-id'],
-                'indexes': [models.Index(condition=models.Q(('status__in', ['pending', 'processing'])), fields=['account', 'next_attempt_at'], name='notification_open_idx'), models.Index(fields=['account', '-arrived_at'], name='notification_account_idx'), models.Index(fields=['status', 'processed_at'], name='notification_processed_idx'), models.Index(fields=['topic', '-arrived_at'], name='notification_topic_idx')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('ml_id__isnull', False)), fields=('ml_id',), name='notification_ml_id_unique'), models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'processing', 'done', 'ignored', 'failed'])), name='notification_status_valid')],
+                "verbose_name": "Mercado Livre notification",
+                "verbose_name_plural": "Mercado Livre notifications",
+                "ordering": ["-arrived_at", "-id"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("status__in", ["pending", "processing"])),
+                        fields=["account", "next_attempt_at"],
+                        name="notification_open_idx",
+                    ),
+                    models.Index(fields=["account", "-arrived_at"], name="notification_account_idx"),
+                    models.Index(fields=["status", "processed_at"], name="notification_processed_idx"),
+                    models.Index(fields=["topic", "-arrived_at"], name="notification_topic_idx"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("ml_id__isnull", False)),
+                        fields=("ml_id",),
+                        name="notification_ml_id_unique",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("status__in", ["pending", "processing", "done", "ignored", "failed"])
+                        ),
+                        name="notification_status_valid",
+                    ),
+                ],
             },
         ),
     ]

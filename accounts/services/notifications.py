@@ -54,9 +54,7 @@ def notification_store(*, incoming: Incoming, source: str, now: datetime | None 
     unsaved-or-saved row as built (its `account_id` tells whom to process).
     """
     now = now or timezone.now()
-    account_id = (
-        MLAccount.objects.filter(ml_user_id=incoming.ml_user_id).values_list("id", flat=True).first()
-    )
+    account_id = MLAccount.objects.filter(ml_user_id=incoming.ml_user_id).values_list("id", flat=True).first()
     status, reason = NotificationStatus.PENDING, ""
     if incoming.topic not in TOPIC_COUNTS:
         status, reason = NotificationStatus.IGNORED, UNSUPPORTED_TOPIC
@@ -167,7 +165,11 @@ def retry_delay_seconds(tries: int) -> int:
 
 
 def notification_retry(
-    *, notifications: Iterable[Notification], reason: str, at: datetime | None = None, delay: float | None = None
+    *,
+    notifications: Iterable[Notification],
+    reason: str,
+    at: datetime | None = None,
+    delay: float | None = None,
 ) -> tuple[int, int]:
     """A processing try failed for a reason that may pass: back to `pending` with back-off.
 
@@ -211,7 +213,12 @@ def notification_retry_failed(*, ids: Iterable[int] | None = None, now: datetime
         failed = failed.filter(pk__in=list(ids))
     accounts = [str(a) for a in failed.values_list("account_id", flat=True).distinct()]
     failed.update(
-        status=NotificationStatus.PENDING, tries=0, reason="", next_attempt_at=now, processed_at=None, lag_ms=None
+        status=NotificationStatus.PENDING,
+        tries=0,
+        reason="",
+        next_attempt_at=now,
+        processed_at=None,
+        lag_ms=None,
     )
     return accounts
 
@@ -232,7 +239,9 @@ def mlaccount_set_count(
         MLAccount.objects.filter(pk=account_id).update(
             **{field: value},
             cached_at=at,
-            last_notification_at=Greatest(Coalesce(F("last_notification_at"), notified_at), Value(notified_at)),
+            last_notification_at=Greatest(
+                Coalesce(F("last_notification_at"), notified_at), Value(notified_at)
+            ),
             updated_at=at,
         )
     )
@@ -249,7 +258,9 @@ def notification_cleanup(*, now: datetime | None = None) -> int:
     """Delete notifications older than ML_NOTIFICATION_RETENTION_DAYS; return how many."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.ML_NOTIFICATION_RETENTION_DAYS)
-    deleted, _ = Notification.objects.filter(arrived_at__lt=cutoff).exclude(
-        status__in=[NotificationStatus.PENDING, NotificationStatus.PROCESSING]
-    ).delete()
+    deleted, _ = (
+        Notification.objects.filter(arrived_at__lt=cutoff)
+        .exclude(status__in=[NotificationStatus.PENDING, NotificationStatus.PROCESSING])
+        .delete()
+    )
     return deleted

@@ -175,7 +175,10 @@ def _success_query() -> UpdateQuery:
     # Which counts changed since they were last stored (by a sync or a notification): a
     # bit each (COUNT_BITS). Summed, the bits are the mask of this sync's changes.
     found = sum(
-        (Case(When(_changed(column), then=Value(bit)), default=Value(0)) for column, bit in COUNT_BITS.items()),
+        (
+            Case(When(_changed(column), then=Value(bit)), default=Value(0))
+            for column, bit in COUNT_BITS.items()
+        ),
         start=Value(0),
     )
     changed = Q()

@@ -557,3 +557,29 @@ class InvitationListSerializer(serializers.Serializer):
 class InvitationAcceptedSerializer(serializers.Serializer):
     workspaceId = serializers.UUIDField(read_only=True)
     role = serializers.ChoiceField(choices=Role.choices, read_only=True)
+
+
+class NotificationAccountSerializer(serializers.Serializer):
+    accountId = serializers.UUIDField(source="id", read_only=True)
+    accountName = serializers.CharField(source="account_name", read_only=True)
+    nickname = serializers.CharField(read_only=True)
+    lastNotificationAt = serializers.DateTimeField(
+        source="last_notification_at", read_only=True, allow_null=True
+    )
+
+
+class NotificationHealthSerializer(serializers.Serializer):
+    """data of GET /api/notifications/health (accounts.selectors.notification_health)."""
+
+    configured = serializers.BooleanField(read_only=True)
+    lastReceivedAt = serializers.DateTimeField(source="last_received_at", read_only=True, allow_null=True)
+    receivedLastHour = serializers.IntegerField(source="received_last_hour", read_only=True)
+    processedLastHour = serializers.IntegerField(source="processed_last_hour", read_only=True)
+    failedLastHour = serializers.IntegerField(source="failed_last_hour", read_only=True)
+    lagP95Seconds = serializers.FloatField(source="lag_p95_seconds", read_only=True, allow_null=True)
+    silentTopics = serializers.ListField(
+        source="silent_topics", child=serializers.CharField(), read_only=True
+    )
+    warning = serializers.BooleanField(read_only=True)
+    accounts = NotificationAccountSerializer(many=True, read_only=True)
+    total = serializers.IntegerField(read_only=True)

@@ -3,7 +3,7 @@
 from django.urls import re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from mlaccounts.api import views, workspaces
+from mlaccounts.api import notifications, views, workspaces
 
 app_name = "api"
 
@@ -53,6 +53,11 @@ urlpatterns = [
         r"^invitations/(?P<token>[^/]+)/accept/?$",
         workspaces.InvitationAcceptView.as_view(),
         name="invitation-accept",
+    ),
+    re_path(
+        r"^notifications/health/?$",
+        notifications.NotificationHealthView.as_view(),
+        name="notification-health",
     ),
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^docs/?$", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),

@@ -8,7 +8,10 @@ PYTEST_ARGS ?=
 
 .PHONY: install run test lint format bench setup clean
 
+# The notifications callback's secret path segment (ML_WEBHOOK_SECRET): a random one, once.
 install: $(STAMP) .env
+	@grep -q '^ML_WEBHOOK_SECRET=' .env || \
+		echo "ML_WEBHOOK_SECRET=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(32))')" >> .env
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

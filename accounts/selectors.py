@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import (
+    Avg,
     Case,
     Count,
     Exists,
@@ -492,6 +493,40 @@ def _lag_p95_seconds(processed: QuerySet[Notification], n: int) -> float | None:
     return None if value is None else round(value / 1000, 3)
 
 
+def notification_silent_topics(*, accounts: QuerySet[MLAccount], notifications, since: datetime) -> list[str]:
+    """Subscribed topics none of which arrived for `accounts` since `since`, although a
+    scheduled poll found their count changed meanwhile (two queries).
+
+    The sign that ML is not delivering them: the callback URL or the topics chosen in ML's
+    DevCenter are wrong, or ML switched the topic off after failed deliveries (§6.4).
+    """
+    bits = {f"bit_{column}": F("poll_change_mask").bitand(bit) for column, bit in COUNT_BITS.items()}
+    changed = (
+        accounts.order_by()
+        .annotate(**bits)
+        .aggregate(
+            **{
+                column: Count("id", filter=Q(last_poll_change_at__gte=since, **{f"bit_{column}__gt": 0}))
+                for column in COUNT_BITS
+            }
+        )
+    )
+    if not any(changed.values()):
+        return []
+    heard = {
+        TOPIC_COUNTS.get(topic)
+        for topic in notifications.filter(arrived_at__gte=since)
+        .order_by()
+        .values_list("topic", flat=True)
+        .distinct()
+    }
+    return [
+        topic
+        for topic in SUBSCRIBED_TOPICS
+        if changed.get(TOPIC_COUNTS[topic]) and TOPIC_COUNTS[topic] not in heard
+    ]
+
+
 def notification_health(*, user, page: int = 1, now: datetime | None = None) -> NotificationHealth:
     """Notification health over the accounts `user` can see, in a fixed number of queries.
 
@@ -519,27 +554,7 @@ def notification_health(*, user, page: int = 1, now: datetime | None = None) -> 
         failed=Count("id", filter=Q(status=NotificationStatus.FAILED, processed_at__gte=hour_ago)),
         lagged=Count("id", filter=done_last_hour),
     )
-    # Which counts polling found changed lately, and which topics were heard from.
-    bits = {f"bit_{column}": F("poll_change_mask").bitand(bit) for column, bit in COUNT_BITS.items()}
-    changed = (
-        visible.order_by()
-        .annotate(**bits)
-        .aggregate(
-            **{
-                column: Count("id", filter=Q(last_poll_change_at__gte=since, **{f"bit_{column}__gt": 0}))
-                for column in COUNT_BITS
-            }
-        )
-    )
-    heard = {
-        TOPIC_COUNTS.get(topic)
-        for topic in notes.filter(arrived_at__gte=since).values_list("topic", flat=True).distinct()
-    }
-    silent = [
-        topic
-        for topic in SUBSCRIBED_TOPICS
-        if changed.get(TOPIC_COUNTS[topic]) and TOPIC_COUNTS[topic] not in heard
-    ]
+    silent = notification_silent_topics(accounts=visible, notifications=notes, since=since)
     total = visible.count()
     pages = max(1, math.ceil(total / NOTIFICATION_HEALTH_PAGE))
     page = min(max(1, page), pages)
@@ -564,26 +579,32 @@ def notification_health(*, user, page: int = 1, now: datetime | None = None) -> 
 
 
 def mlaccount_notification_summary(*, account: MLAccount, now: datetime | None = None) -> dict:
-    """One account's notifications for its page: the last hour's counts, the last lag, one query each."""
+    """One account's notifications for its page, in one query: the last hour's received and
+    failed, the average delay from ML to the numbers, whether it is polled as a
+    reconciliation only, and whether polls found changes that no notification announced."""
     now = now or timezone.now()
     hour_ago = now - timedelta(hours=1)
-    notes = Notification.objects.filter(account=account).order_by()
-    stats = notes.aggregate(
-        received=Count("id", filter=Q(arrived_at__gte=hour_ago)),
-        failed=Count("id", filter=Q(status=NotificationStatus.FAILED, processed_at__gte=hour_ago)),
-    )
-    last_done = (
-        notes.filter(status=NotificationStatus.DONE, lag_ms__isnull=False)
-        .order_by("-processed_at")
-        .values("processed_at", "lag_ms")
-        .first()
+    since = now - timedelta(seconds=settings.ML_NOTIFICATIONS_SILENT_AFTER)
+    heard = account.last_notification_at is not None and account.last_notification_at >= since
+    done_last_hour = Q(status=NotificationStatus.DONE, processed_at__gte=hour_ago)
+    stats = (
+        Notification.objects.filter(account=account)
+        .order_by()
+        .aggregate(
+            received=Count("id", filter=Q(arrived_at__gte=hour_ago)),
+            failed=Count("id", filter=Q(status=NotificationStatus.FAILED, processed_at__gte=hour_ago)),
+            lag=Avg("lag_ms", filter=done_last_hour),
+        )
     )
     return {
         "last_notification_at": account.last_notification_at,
         "received_last_hour": stats["received"],
         "failed_last_hour": stats["failed"],
-        "last_processed_at": last_done["processed_at"] if last_done else None,
-        "last_lag_seconds": round(last_done["lag_ms"] / 1000, 1) if last_done else None,
-        "reconciling": account.last_notification_at is not None
-        and account.last_notification_at >= now - timedelta(seconds=settings.ML_NOTIFICATIONS_SILENT_AFTER),
+        "lag_seconds": None if stats["lag"] is None else round(stats["lag"] / 1000, 1),
+        "reconciling": heard,
+        # Syncs found numbers changed that no notification announced, and none arrived.
+        "silent": bool(settings.ML_WEBHOOK_SECRET)
+        and not heard
+        and account.last_poll_change_at is not None
+        and account.last_poll_change_at >= since,
     }

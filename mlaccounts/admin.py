@@ -1,5 +1,7 @@
 """Admin registrations. Tokens never appear: not in lists, not in change forms."""
 
+from datetime import timedelta
+
 from allauth.account.adapter import get_adapter as get_allauth_adapter
 from django.conf import settings
 from django.contrib import admin, messages
@@ -14,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts import selectors, services
-from accounts.models import AccountEvent, Invitation, Membership, MLAccount, User, Workspace
+from accounts.models import AccountEvent, Invitation, Membership, MLAccount, Notification, User, Workspace
 from accounts.tokens import token_health
 from sync import schedule, tasks
 
@@ -190,6 +192,8 @@ class MLAccountAdmin(admin.ModelAdmin):
         "last_token_refresh",
         "token_health_display",
         "effective_interval_display",
+        "last_notification_at",
+        "last_poll_change_at",
         "disconnected_at",
         "created_at",
         "updated_at",
@@ -245,7 +249,12 @@ class MLAccountAdmin(admin.ModelAdmin):
         minutes, rest = divmod(seconds, 60)
         text = " ".join(part for part in (f"{minutes} min" * bool(minutes), f"{rest} s" * bool(rest)) if part)
         if seconds > obj.sync_interval:
-            reason = _("error back-off") if obj.status == MLAccount.Status.ERROR else _("request budget")
+            if obj.status == MLAccount.Status.ERROR:
+                reason = _("error back-off")
+            elif schedule.notifications_arrive(obj) and seconds == settings.ML_RECONCILE_INTERVAL:
+                reason = _("reconciliation: notifications arrive")
+            else:
+                reason = _("request budget")
             return f"{text} ({reason})"
         return text
 
@@ -308,6 +317,113 @@ class MLAccountAdmin(admin.ModelAdmin):
             ngettext(
                 "%(count)d token queued for renewal.",
                 "%(count)d tokens queued for renewal.",
+                len(account_ids),
+            )
+            % {"count": len(account_ids)},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    """Mercado Livre notifications as they arrived: read only, with "retry failed"."""
+
+    list_display = [
+        "arrived_display",
+        "topic",
+        "resource",
+        "account_display",
+        "status",
+        "reason",
+        "tries",
+        "lag_display",
+    ]
+    list_filter = ["status", "topic", "source", ("account", admin.EmptyFieldListFilter)]
+    search_fields = ["resource", "=ml_user_id", "=ml_id", "account__nickname", "account__account_name"]
+    list_select_related = ["account"]
+    date_hierarchy = "arrived_at"
+    actions = ["retry_failed"]
+    fields = [
+        "ml_id",
+        "topic",
+        "resource",
+        "ml_user_id",
+        "account",
+        "application_id",
+        "source",
+        "status",
+        "reason",
+        "tries",
+        "next_attempt_at",
+        "attempts",
+        "sent_at",
+        "received_at",
+        "arrived_at",
+        "processed_at",
+        "lag_ms",
+        "body",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("body", "account__access_token", "account__refresh_token")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        silent = selectors.notification_silent_topics(
+            accounts=MLAccount.objects.all(),
+            notifications=Notification.objects.all(),
+            since=timezone.now() - timedelta(seconds=settings.ML_NOTIFICATIONS_SILENT_AFTER),
+        )
+        if silent:
+            self.message_user(
+                request,
+                _(
+                    "No notification of %(topics)s arrived lately although syncs found those numbers "
+                    "changed: check the notifications URL and topics of the application in Mercado "
+                    "Livre's DevCenter."
+                )
+                % {"topics": ", ".join(silent)},
+                messages.WARNING,
+            )
+        if not settings.ML_WEBHOOK_SECRET:
+            self.message_user(
+                request,
+                _(
+                    "Notifications are off: set ML_WEBHOOK_SECRET and register the notifications URL "
+                    "at Mercado Livre."
+                ),
+                messages.WARNING,
+            )
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description=_("arrived"), ordering="arrived_at")
+    def arrived_display(self, obj):
+        return date_format(timezone.localtime(obj.arrived_at), "SHORT_DATETIME_FORMAT")
+
+    @admin.display(description=_("account"), ordering="account__account_name")
+    def account_display(self, obj):
+        return obj.account.account_name if obj.account_id else self.get_empty_value_display()
+
+    @admin.display(description=_("lag"), ordering="lag_ms")
+    def lag_display(self, obj):
+        return self.get_empty_value_display() if obj.lag_ms is None else f"{obj.lag_ms / 1000:.1f} s"
+
+    @admin.action(description=_("Retry the selected failed notifications"))
+    def retry_failed(self, request, queryset):
+        account_ids = services.notification_retry_failed(ids=list(queryset.values_list("pk", flat=True)))
+        for account_id in account_ids:
+            tasks.process_account_notifications.delay_on_commit(account_id)
+        self.message_user(
+            request,
+            ngettext(
+                "Failed notifications of %(count)d account queued for processing.",
+                "Failed notifications of %(count)d accounts queued for processing.",
                 len(account_ids),
             )
             % {"count": len(account_ids)},

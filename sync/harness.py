@@ -248,10 +248,13 @@ class SandboxControl:
 class Sandbox(SandboxControl):
     """`manage.py ml_sandbox` in a process of its own (it needs a core of its own), memory only."""
 
-    def __init__(self, *, env: dict, log_path: Path):
+    def __init__(self, *, env: dict, log_path: Path, notifications_url: str = ""):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        # No demo activity, and notifications only where asked: a developer's .env turns
+        # both on for `make run`, and they would move the numbers a measurement reads.
+        env = {**env, "ML_SANDBOX_ACTIVITY_SECONDS": "0", "ML_SANDBOX_NOTIFICATIONS_URL": notifications_url}
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py
             [sys.executable, "manage.py", "ml_sandbox", "--port", str(self.port), "--state-file", ""],
             cwd=settings.BASE_DIR,

@@ -16,6 +16,12 @@ os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 os.environ.setdefault("SALT_KEY", secrets.token_urlsafe(50))
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("ML_REQUESTS_PER_SECOND", "0")
+# One notifications secret for the session and the processes it starts; the sandbox posts
+# notifications and makes demo activity only where a test asks (a developer's .env turns
+# both on for `make run`).
+os.environ.setdefault("ML_WEBHOOK_SECRET", secrets.token_urlsafe(24))
+os.environ.setdefault("ML_SANDBOX_NOTIFICATIONS_URL", "")
+os.environ.setdefault("ML_SANDBOX_ACTIVITY_SECONDS", "0")
 # Tests behave like production (DEBUG off) even when a developer's .env says DEBUG=1.
 os.environ.setdefault("DEBUG", "false")
 # Keep tests away from a developer's var/ (SQLite file, file cache, sandbox state).

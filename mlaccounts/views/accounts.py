@@ -440,6 +440,9 @@ def account_detail(request, account_id):
         "events": selectors.mlaccount_events(account=account),
         "failed": account.last_sync_status == SyncStatus.FAILED,
         "retry_text": overview_page.retry_text(account),
+        "notifications": selectors.mlaccount_notification_summary(account=account),
+        "notifications_on": bool(settings.ML_WEBHOOK_SECRET),
+        "reconcile_interval": max(account.sync_interval, settings.ML_RECONCILE_INTERVAL),
     }
     return render(request, "mlaccounts/detail.html", context, status=status)
 

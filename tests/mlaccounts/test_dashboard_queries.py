@@ -90,8 +90,9 @@ def test_account_page_query_count_is_fixed(client_user, ml_account, django_asser
     path = reverse("dashboard:account", args=[ml_account.pk])
     client_user.get(path)
     # Session, user, the account (with the membership check and its workspace), its events,
-    # the user's workspaces (the header's switcher).
-    with django_assert_num_queries(5):
+    # its notifications of the last hour (one aggregate), the user's workspaces (the header's
+    # switcher).
+    with django_assert_num_queries(6):
         client_user.get(path)
 
 

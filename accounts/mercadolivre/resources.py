@@ -210,7 +210,12 @@ def missed_feeds(
     ``{"messages": [...]}`` with no paging block; a page shorter than ``limit`` is the last.
     Messages that are not objects are dropped here; their fields are checked by the caller.
     """
-    params: dict[str, Any] = {"app_id": int(app_id), "topic": topic, "offset": int(offset), "limit": int(limit)}
+    params: dict[str, Any] = {
+        "app_id": int(app_id),
+        "topic": topic,
+        "offset": int(offset),
+        "limit": int(limit),
+    }
     if site_id:
         params["site_id"] = site_id
     body = request_json("GET", "/missed_feeds", token=token, params=params)

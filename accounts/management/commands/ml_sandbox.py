@@ -2,7 +2,8 @@
 
 Sandbox mode (no ML_CLIENT_ID) points the app at ``settings.ML_SANDBOX_URL``; this serves
 it. Tokens live in ``settings.ML_SANDBOX_STATE_FILE`` so the ones ``seed_demo`` minted, and
-the ones issued before a restart, stay valid.
+the ones issued before a restart, stay valid. With ``--notifications-url`` it POSTs ML-style
+notifications there, and with ``--activity-seconds`` the demo sellers' numbers keep moving.
 """
 
 import signal
@@ -76,6 +77,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--access-token-ttl", type=int, default=21600, help="expires_in of new access tokens"
         )
+        parser.add_argument(
+            "--notifications-url",
+            default=getattr(settings, "ML_SANDBOX_NOTIFICATIONS_URL", "") or None,
+            help="the app's webhook: notifications are POSTed there (default: none, notifications off)",
+        )
+        parser.add_argument(
+            "--activity-seconds",
+            type=float,
+            default=getattr(settings, "ML_SANDBOX_ACTIVITY_SECONDS", 0) or None,
+            help="every that many seconds a random demo seller gets a new question, order, listing "
+            "or claim, and the app its notification (default: none)",
+        )
 
     def handle(self, *args, **options):
         if options["if_sandbox"] and not settings.ML_SANDBOX:
@@ -100,6 +113,8 @@ class Command(BaseCommand):
                 retry_after=options["retry_after"],
                 rate_limit_per_second=options["rate_limit_per_second"],
                 access_token_ttl=options["access_token_ttl"],
+                notifications_url=options["notifications_url"] or None,
+                activity_seconds=options["activity_seconds"] or None,
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
@@ -107,6 +122,10 @@ class Command(BaseCommand):
         def announce(server: SandboxServer) -> None:
             self.stdout.write(self.style.SUCCESS(f"Mercado Livre sandbox on {server.url}"))
             self.stdout.write(f"State file: {state.state_file or '(memory only)'}")
+            knobs = state.knobs
+            self.stdout.write(f"Notifications: {knobs.notifications_url or '(off)'}")
+            activity = f"every {knobs.activity_seconds:g} s" if knobs.activity_seconds else "(off)"
+            self.stdout.write(f"Activity: {activity}")
             self.stdout.write("Demo sellers (id, nickname, site, listings/orders/questions/claims):")
             for seller in state.sellers:
                 self.stdout.write(

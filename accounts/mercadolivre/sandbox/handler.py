@@ -1,4 +1,9 @@
-"""The request plumbing under every sandbox route, and the ``/_sandbox/*`` test controls."""
+"""The request plumbing under every sandbox route, and the ``/_sandbox/*`` test controls.
+
+Controls: ``GET config|stats|sellers|notifications``; ``POST config|mint|expire|revoke|
+activity|reset|reset-stats`` (JSON bodies). ``POST activity`` takes ``{"user_id", "topic"
+(questions, orders_v2, items, claims), "change": 1, "duplicates": 1}``.
+"""
 
 from __future__ import annotations
 
@@ -222,14 +227,17 @@ class BaseHandler(BaseHTTPRequestHandler):
         elif method == "GET" and name == "stats":
             self._reply(200, state.stats())
         elif method == "GET" and name == "sellers":
-            self._reply(200, [asdict(seller) for seller in state.sellers])
+            # With their activity applied: the sizes the searches report right now.
+            self._reply(200, [asdict(state.seller(seller.id)) for seller in state.sellers])
+        elif method == "GET" and name == "notifications":
+            self._reply(200, state.notifications.report())
         elif method == "POST" and name == "reset-stats":
             state.reset_stats()
             self._reply(200, state.stats())
         elif method == "POST" and name == "reset":
             state.reset()
             self._reply(200, {"reset": True})
-        elif method == "POST" and name in {"config", "mint", "expire", "revoke"}:
+        elif method == "POST" and name in {"config", "mint", "expire", "revoke", "activity"}:
             data = self._json_body()
             try:
                 if name == "config":
@@ -239,6 +247,16 @@ class BaseHandler(BaseHTTPRequestHandler):
                         200,
                         state.mint(
                             self._json_user_id(data), client_id=data.get("client_id", SANDBOX_CLIENT_ID)
+                        ),
+                    )
+                elif name == "activity":
+                    self._reply(
+                        200,
+                        state.record_activity(
+                            self._json_user_id(data),
+                            data.get("topic"),
+                            change=data.get("change", 1),
+                            duplicates=data.get("duplicates", 1),
                         ),
                     )
                 elif name == "expire":

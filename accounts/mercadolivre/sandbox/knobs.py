@@ -1,13 +1,17 @@
-"""The sandbox's behaviour switches: token lifetimes, latency, injected failures, a rate limit."""
+"""The sandbox's behaviour switches: token lifetimes, latency, injected failures, a rate limit,
+and the webhook notifications it sends (where, how patiently, and how much activity).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 DEFAULT_ACCESS_TOKEN_TTL = 21600  # §1.4: 6 hours
 DEFAULT_REFRESH_TOKEN_TTL = 180 * 86400  # §1.5 rule 4: 6 months, restarted at each rotation
 DEFAULT_CODE_TTL = 600  # §1.2: short-lived; 10 minutes as Mercado Pago documents
+MAX_NOTIFICATION_RETRIES = 20
 
 
 @dataclass
@@ -19,6 +23,15 @@ class SandboxKnobs:
     header to every 429; None sends none, as ML does not document one (§5.2).
     ``rate_limit_per_second`` makes the sandbox enforce an app-wide token bucket (burst
     ``rate_limit_burst``, default one second's worth) over every API request.
+
+    Notifications (§6, see ``notifications``): ``notifications_url`` is the app's callback
+    URL (None: notifications off, nothing is sent nor missed); a delivery that does not get
+    HTTP 200 within ``notification_timeout_ms`` is retried ``notification_retries`` times,
+    the first after ``notification_retry_seconds``, doubling each time (ML retries for an
+    hour; the sandbox compresses it), then lands in ``/missed_feeds``. ``drop_notifications``
+    sends the next N notifications straight to the missed feeds, as if the app had been
+    unreachable for the whole hour. ``activity_seconds`` makes a random demo seller change
+    something (and notify) every that many seconds; None: only ``/_sandbox/activity`` does.
     """
 
     latency_ms: float = 0
@@ -34,6 +47,12 @@ class SandboxKnobs:
     old_access_tokens_survive_refresh: bool = True
     rate_limit_per_second: float | None = None
     rate_limit_burst: float | None = None
+    notifications_url: str | None = None
+    notification_retries: int = 3
+    notification_retry_seconds: float = 1.0
+    notification_timeout_ms: int = 500  # §6.4: HTTP 200 within 500 ms or the delivery failed
+    drop_notifications: int = 0
+    activity_seconds: float | None = None
 
 
 KNOB_NAMES = frozenset(f.name for f in fields(SandboxKnobs))
@@ -41,6 +60,21 @@ KNOB_NAMES = frozenset(f.name for f in fields(SandboxKnobs))
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_url(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("notifications_url must be null or an http:// or https:// URL")
+    split = urlsplit(value)
+    if split.scheme not in {"http", "https"} or not split.hostname:
+        raise ValueError("notifications_url must be null or an http:// or https:// URL")
+    return value
 
 
 def check_knob(name: str, value: Any) -> Any:
@@ -77,7 +111,26 @@ def check_knob(name: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise ValueError(f"{name} must be true or false")
         return value
-    # rate_limit_per_second, rate_limit_burst
+    if name == "notifications_url":
+        return _check_url(value)
+    if name == "notification_retries":
+        if not _is_int(value) or not 0 <= value <= MAX_NOTIFICATION_RETRIES:
+            raise ValueError(f"notification_retries must be an integer from 0 to {MAX_NOTIFICATION_RETRIES}")
+        return value
+    if name == "notification_retry_seconds":
+        if not _is_number(value) or not 0 < value <= 3600:
+            raise ValueError("notification_retry_seconds must be a number > 0 (at most 3600)")
+        return float(value)
+    if name == "notification_timeout_ms":
+        # Capped so that stopping the sandbox never waits long for a delivery in flight.
+        if not _is_int(value) or not 1 <= value <= 10_000:
+            raise ValueError("notification_timeout_ms must be an integer from 1 to 10000")
+        return value
+    if name == "drop_notifications":
+        if not _is_int(value) or value < 0:
+            raise ValueError("drop_notifications must be an integer >= 0")
+        return value
+    # rate_limit_per_second, rate_limit_burst, activity_seconds: 0 switches them off
     if value is None or value == 0:
         return None
     if not _is_number(value) or value < 0:

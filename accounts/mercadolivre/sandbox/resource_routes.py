@@ -1,4 +1,5 @@
-"""Routes of the REST resources (§3, §4): the seller's profile and the searches the app counts."""
+"""Routes of the REST resources (§3, §4, §6.5): the seller's profile, the searches the app
+counts, and the missed notifications feed."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from .errors import FORBIDDEN, Reply, api_error_body, bad_request
 from .handler import BaseHandler, Route
+from .notifications import MISSED_FEEDS_MAX_LIMIT
 from .sellers import (
     CURRENCY,
     ORDER_STATUSES,
@@ -69,6 +71,7 @@ class ResourceRoutes(BaseHandler):
         (re.compile(r"/questions/search/?"), {"GET": "questions_search"}, "questions", "api"),
         (re.compile(r"/post-purchase/v1/claims/search/?"), {"GET": "claims_search"}, "claims", "api"),
         (re.compile(r"/sites/?"), {"GET": "sites"}, "sites", "api"),
+        (re.compile(r"/missed_feeds/?"), {"GET": "missed_feeds"}, "missed_feeds", "api"),
     ]
 
     def route_users_me(self) -> None:
@@ -92,6 +95,36 @@ class ResourceRoutes(BaseHandler):
         if "access_token" in self._query or self.headers.get("Authorization"):
             self._authenticate()  # public, but a token that is sent must be valid
         self._reply(200, SITES)
+
+    def route_missed_feeds(self) -> None:
+        """§6.5: notifications that never got their 200, of the token's app, oldest first.
+
+        ML does not say whose token it wants; integrations use a connected seller's (§11.1),
+        so any live token of the app works. ``app_id`` is the numeric APP ID or the client
+        id. ``limit`` is 1..200 (default 10): larger is a 400, not a silent clamp, so a
+        client that pages with more learns it at once.
+        """
+        client_id, _ = self._authenticate()
+        raw_app_id = self._param("app_id")
+        if not raw_app_id:
+            raise bad_request("Missing required parameter: app_id")
+        app = self.state.apps.get(client_id)
+        if app is None or raw_app_id not in {str(app.app_id), app.client_id}:
+            raise Reply(403, dict(FORBIDDEN))
+        topic = self._param("topic") or None
+        site_id = self._param("site_id") or None
+        if topic == "items" and site_id is None:
+            # §6.5: item notifications are read one site at a time.
+            raise bad_request("Missing required parameter: site_id (required for topic items)")
+        limit = self._int_param("limit", 10)
+        offset = self._int_param("offset", 0)
+        if not 1 <= limit <= MISSED_FEEDS_MAX_LIMIT:
+            raise bad_request(f"Limit must be between 1 and {MISSED_FEEDS_MAX_LIMIT}")
+        messages = self.state.notifications.missed_feeds(
+            app_id=app.app_id, topic=topic, site_id=site_id, offset=offset, limit=limit
+        )
+        # §6.5: the documented answer has no paging block.
+        self._reply(200, {"messages": messages})
 
     def route_items_search(self, user_id: str) -> None:
         seller = self._own_user(user_id)

@@ -65,8 +65,9 @@ class SandboxHTTPServer(ThreadingHTTPServer):
 class SandboxServer:
     """The sandbox bound to ``host:port`` (port 0 picks a free one), with its ``state``.
 
-    ``start()`` serves in a daemon thread, ``serve_forever()`` in the calling thread;
-    ``stop()`` ends either. Usable as a context manager.
+    ``start()`` serves in a daemon thread, ``serve_forever()`` in the calling thread; both
+    also start the notification postman and the activity ticker. ``stop()`` ends all of
+    it. Usable as a context manager.
     """
 
     def __init__(
@@ -84,6 +85,7 @@ class SandboxServer:
         self._thread: threading.Thread | None = None
         self._serving = False
         self._closed = False
+        self._notifying = False
 
     @property
     def url(self) -> str:
@@ -91,8 +93,14 @@ class SandboxServer:
         host = "127.0.0.1" if self.host in {"", "0.0.0.0"} else self.host  # noqa: S104
         return f"http://{host}:{self.port}"
 
+    def _start_notifications(self) -> None:
+        if not self._notifying:
+            self._notifying = True
+            self.state.notifications.start()
+
     def start(self) -> SandboxServer:
         """Serve in a daemon thread and return self."""
+        self._start_notifications()
         self._serving = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="ml-sandbox", daemon=True
@@ -104,16 +112,20 @@ class SandboxServer:
         """Serve in this thread until ``stop()`` or KeyboardInterrupt, then close."""
         self._serving = True
         try:
+            self._start_notifications()
             self._httpd.serve_forever(poll_interval=0.2)
         finally:
             self._serving = False
             self.stop()
 
     def stop(self) -> None:
-        """Stop serving, cut open connections and release the port. Idempotent."""
+        """Stop notifying, stop serving, cut open connections and release the port. Idempotent."""
         if self._closed:
             return
         self._closed = True
+        if self._notifying:
+            # First, so that nothing is delivered once stop() returns.
+            self.state.notifications.stop()
         if self._serving:
             self._httpd.shutdown()
         if self._thread is not None:
@@ -140,7 +152,9 @@ def start_sandbox(
     """Start the sandbox in a daemon thread and return the running SandboxServer.
 
     Without ``state`` a new SandboxState is made (on ``state_file`` if given); ``knobs``
-    configure it. ``with start_sandbox() as sandbox: requests.get(sandbox.url + "/sites")``.
+    configure it. ``with start_sandbox() as sandbox: requests.get(sandbox.url + "/sites")``;
+    ``start_sandbox(notifications_url="http://127.0.0.1:8000/hook/", notification_retry_seconds=0.05)``
+    posts notifications there.
     """
     if state is None:
         state = SandboxState(state_file=state_file, **knobs)

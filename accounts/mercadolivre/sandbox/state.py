@@ -2,6 +2,7 @@
 
 Refresh tokens rotate like ML's (§1.5): only the latest one of each (app, user) works. With a
 state file, the seeding command and a running sandbox share the tokens under an ``flock``.
+The sellers' activity (changes to their sizes) and the notifications live in memory only.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .errors import INVALID_GRANT, SandboxOAuthError
 from .knobs import SandboxKnobs, check_knob
+from .notifications import SIZE_NAMES, Notifier
 from .sellers import DEMO_SELLERS, SANDBOX_APP, SANDBOX_CLIENT_ID, DemoSeller, SandboxApp, synthetic_seller
 
 TOKEN_SCOPE = "offline_access read write"  # noqa: S105 - not a secret
@@ -45,6 +47,7 @@ _STAT_KINDS = (
     "claims",
     "sites",
     "applications",
+    "missed_feeds",
     "unknown",
 )
 
@@ -76,6 +79,8 @@ class SandboxState:
     Thread-safe (one lock). With ``state_file`` the codes and tokens live in a JSON file
     as well: loaded at start, saved atomically after every change under an ``flock``, and
     re-read when another process (the seeding command, a restarted sandbox) changed it.
+    The sellers' activity (``add_activity``, ``record_activity``) and ``notifications``
+    (a ``Notifier``) are kept in memory only.
     """
 
     def __init__(
@@ -87,6 +92,9 @@ class SandboxState:
         **knobs: Any,
     ):
         self._lock = threading.RLock()
+        # Per-seller changes to the four sizes, applied by seller(): the searches follow them.
+        self._activity: dict[int, dict[str, int]] = {}
+        self.notifications = Notifier(self)
         self.state_file = Path(state_file) if state_file else None
         self._lock_path = (
             self.state_file.with_name(self.state_file.name + ".lock") if self.state_file else None
@@ -124,6 +132,7 @@ class SandboxState:
             if {"rate_limit_per_second", "rate_limit_burst"} & checked.keys():
                 self._bucket = self._bucket_capacity()
                 self._bucket_at = time.monotonic()
+            self.notifications.wake()
             return self.config()
 
     def config(self) -> dict[str, Any]:
@@ -144,10 +153,18 @@ class SandboxState:
                 "answered_invalid_grant": 0,
                 "in_flight": in_flight,
                 "max_in_flight": in_flight,
+                "notifications_sent": 0,
+                "notifications_delivered": 0,
+                "notifications_missed": 0,
             }
 
     def stats(self) -> dict[str, Any]:
-        """Return the counters of API requests (``/_sandbox/*`` calls are not counted)."""
+        """Return the counters of API requests (``/_sandbox/*`` calls are not counted).
+
+        ``notifications_sent`` counts notifications emitted while ``notifications_url`` was
+        set (each once, however many attempts), ``notifications_delivered`` those that got
+        their 200 in time and ``notifications_missed`` those stored in the missed feeds.
+        """
         with self._lock:
             snapshot = dict(self._stats)
             snapshot["by_kind"] = {kind: self._stats["by_kind"].get(kind, 0) for kind in _STAT_KINDS}
@@ -155,12 +172,14 @@ class SandboxState:
             return snapshot
 
     def reset(self) -> None:
-        """Forget every code and token, zero the stats and restore the starting knobs."""
+        """Forget every code, token, activity and notification; zero the stats; restore the knobs."""
         with self._mutation():
             self._codes.clear()
             self._access.clear()
             self._refresh.clear()
             self._dirty = True
+            self._activity.clear()
+            self.notifications.reset()
         self.configure(**self._initial_knobs)
         self.reset_stats()
 
@@ -222,8 +241,35 @@ class SandboxState:
     # -- sellers and apps
 
     def seller(self, user_id: int) -> DemoSeller:
-        """Return the demo seller with ``user_id``, or a synthetic one for any other id."""
-        return self._sellers_by_id.get(user_id) or synthetic_seller(user_id)
+        """Return the demo seller with ``user_id`` (or a synthetic one), its activity applied."""
+        seller = self._sellers_by_id.get(user_id) or synthetic_seller(user_id)
+        with self._lock:
+            deltas = self._activity.get(user_id)
+            if not deltas:
+                return seller
+            return replace(seller, **{name: max(0, getattr(seller, name) + d) for name, d in deltas.items()})
+
+    def add_activity(self, user_id: int, **changes: int) -> DemoSeller:
+        """Change the seller's sizes (listings, orders, questions, claims) by ``changes``.
+
+        No size goes below 0: a decrease larger than the size stops at 0, so a later
+        increase counts from there. Returns the seller as the searches now see it.
+        """
+        unknown = changes.keys() - set(SIZE_NAMES)
+        if unknown:
+            raise ValueError(f"unknown sizes: {', '.join(sorted(unknown))}")
+        base = self._sellers_by_id.get(user_id) or synthetic_seller(user_id)
+        with self._lock:
+            deltas = self._activity.setdefault(user_id, {})
+            for name, change in changes.items():
+                deltas[name] = max(deltas.get(name, 0) + change, -getattr(base, name))
+            return self.seller(user_id)
+
+    def record_activity(
+        self, user_id: int, topic: str, *, change: int = 1, duplicates: int = 1
+    ) -> dict[str, Any]:
+        """Apply one event of a demo seller and notify the app (see ``Notifier.record_activity``)."""
+        return self.notifications.record_activity(user_id, topic, change=change, duplicates=duplicates)
 
     def is_demo_seller(self, user_id: int) -> bool:
         """Whether ``user_id`` is one of the sellers offered on the authorization page."""

@@ -619,7 +619,8 @@ class Notification(models.Model):
     Status = NotificationStatus
     Source = NotificationSource
 
-    ml_id = models.CharField(_("ML id"), max_length=64, null=True, blank=True)
+    # NULL, not "": the unique constraint holds only among notifications that have an id.
+    ml_id = models.CharField(_("ML id"), max_length=64, null=True, blank=True)  # noqa: DJ001
     topic = models.CharField(_("topic"), max_length=64)
     resource = models.CharField(_("resource"), max_length=255)
     ml_user_id = models.BigIntegerField(_("Mercado Livre user id"))

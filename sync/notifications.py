@@ -27,6 +27,7 @@ what the mirrors of questions, claims and orders will fetch when they exist.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -38,6 +39,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from kombu.exceptions import OperationalError
@@ -90,13 +92,38 @@ class InvalidNotification(ValueError):
 # --- intake ----------------------------------------------------------------------------------------
 
 
+def _storable(text: str) -> str:
+    """`text` as both databases store it: no NUL (PostgreSQL refuses it), no lone surrogate."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
 def _text(value: Any, limit: int) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
         return None
     value = value.strip()
-    return value[:limit] if value else None
+    if not value or _storable(value) != value:
+        return None  # an identifier with bytes no database keeps is no identifier
+    return value[:limit]
+
+
+MAX_BODY_DEPTH = 6
+
+
+def _clean(value: Any, depth: int = 0) -> Any:
+    """The body as stored: its text storable, its nesting and lists bounded (it is only shown)."""
+    if depth > MAX_BODY_DEPTH:
+        return None
+    if isinstance(value, str):
+        return _storable(value)
+    if isinstance(value, dict):
+        return {_storable(str(key))[:64]: _clean(item, depth + 1) for key, item in list(value.items())[:30]}
+    if isinstance(value, list):
+        return [_clean(item, depth + 1) for item in value[:30]]
+    if isinstance(value, float) and value != value:  # NaN: JSON has none
+        return None
+    return value
 
 
 def _number(value: Any) -> int | None:
@@ -151,7 +178,7 @@ def parse(data: Any) -> services.Incoming:
         attempts=attempts,
         sent_at=_moment(data.get("sent")),
         received_at=_moment(data.get("received")) or _moment(data.get("recieved")),
-        body={key: data[key] for key in list(data)[:30] if isinstance(key, str) and len(key) <= 64},
+        body=_clean(data),
     )
 
 
@@ -313,7 +340,7 @@ def _process_groups(account: MLAccount, groups: dict[str, list[Notification]], r
         try:
             if token is None:
                 token = tokens.get_fresh_access_token(account.pk)
-            value = _read_count(account, column, token)
+            value, token = _read_count(account, column, token)
         except (MLRateLimited, MLUnavailable) as error:
             # Everything not done yet waits for a better moment (ML's Retry-After, if any).
             reason = f"Mercado Livre was unavailable ({type(error).__name__}); retrying"
@@ -353,14 +380,16 @@ def _process_groups(account: MLAccount, groups: dict[str, list[Notification]], r
         del pending[column]
 
 
-def _read_count(account: MLAccount, column: str, token: str) -> int:
+def _read_count(account: MLAccount, column: str, token: str) -> tuple[int, str]:
+    """The count of `column` and the token that read it (renewed once after a 401)."""
     counter = COUNTERS[column]
     try:
-        return counter(token, account.ml_user_id)
+        return counter(token, account.ml_user_id), token
     except MLUnauthorized:
-        # A token can die before its expiry (§1.6): renew once and read again.
+        # A token can die before its expiry (§1.6): renew once and read again; the
+        # caller keeps the renewed token for the other counts of the run.
         token = tokens.get_fresh_access_token(account.pk, force=True)
-        return counter(token, account.ml_user_id)
+        return counter(token, account.ml_user_id), token
 
 
 def _log(result: Processed) -> Processed:
@@ -408,6 +437,12 @@ def process_due(*, limit: int = 1000) -> int:
     """
     from sync import tasks
 
+    orphans = services.notification_orphans_finish()
+    if orphans:
+        logger.info(
+            "notifications of removed accounts ignored",
+            extra={"event": "notifications_orphaned", "n": orphans},
+        )
     account_ids = services.notification_accounts_due(limit=limit)
     for account_id in account_ids:
         tasks.process_account_notifications.apply_async_on_commit((account_id,))
@@ -435,7 +470,7 @@ def _recovery_tokens(limit: int = 3):
     """Access tokens of connected sellers to ask /missed_feeds with (§11.1: any seller's)."""
     candidates = (
         MLAccount.objects.filter(status=AccountStatus.ACTIVE)
-        .order_by("-last_sync", "created_at")
+        .order_by(F("last_sync").desc(nulls_last=True), "created_at")
         .values_list("id", flat=True)[:limit]
     )
     for account_id in candidates:
@@ -492,6 +527,21 @@ def recover_missed_feeds() -> Recovery:
     return report
 
 
+def _give_an_id(message: dict) -> None:
+    """Make sure a missed message has an `_id`, so a later recovery run finds it stored.
+
+    ML's messages carry one (§6.5); one that does not is named after what it says
+    (topic, resource, seller, when ML received it), which is the same on every run.
+    """
+    if _text(message.get("_id"), 64) is not None:
+        return
+    if _text(message.get("id"), 64) is not None:
+        message["_id"] = message["id"]
+        return
+    fields = [str(message.get(key)) for key in ("topic", "resource", "user_id", "received", "sent")]
+    message["_id"] = "mf-" + hashlib.sha256("\x1f".join(fields).encode("utf-8", "replace")).hexdigest()[:40]
+
+
 def _recover_topic(token: str, app_id: int, topic: str, site: str | None, report: Recovery) -> None:
     limit = resources.MISSED_FEEDS_PAGE
     for page in range(MAX_RECOVERY_PAGES):
@@ -499,10 +549,12 @@ def _recover_topic(token: str, app_id: int, topic: str, site: str | None, report
             token, app_id, topic=topic, site_id=site, offset=page * limit, limit=limit
         )
         report.fetched += len(messages)
-        ids = {_text(m.get("_id"), 64) or _text(m.get("id"), 64) for m in messages} - {None}
+        for message in messages:
+            _give_an_id(message)
+        ids = {_text(m.get("_id"), 64) for m in messages} - {None}
         known = set(Notification.objects.filter(ml_id__in=ids).values_list("ml_id", flat=True))
         for message in messages:
-            ml_id = _text(message.get("_id"), 64) or _text(message.get("id"), 64)
+            ml_id = _text(message.get("_id"), 64)
             if ml_id is not None and ml_id in known:
                 report.duplicates += 1
                 continue

@@ -21,6 +21,8 @@ from accounts.services.mlaccounts import (
     mlaccount_update,
 )
 from accounts.services.notifications import (
+    UNKNOWN_USER,
+    UNSUPPORTED_TOPIC,
     Incoming,
     mlaccount_note_notifications,
     mlaccount_set_count,
@@ -28,6 +30,7 @@ from accounts.services.notifications import (
     notification_claim,
     notification_cleanup,
     notification_finish,
+    notification_orphans_finish,
     notification_retry,
     notification_retry_failed,
     notification_store,
@@ -88,7 +91,6 @@ from accounts.services.workspaces import (
 
 __all__ = [
     "EVENT_MAX_AGE_DAYS",
-    "Incoming",
     "MAX_ERROR_BACKOFF",
     "MAX_ML_USER_ID",
     "MAX_NAME_LENGTH",
@@ -98,8 +100,11 @@ __all__ = [
     "MIN_PASSWORD_LENGTH",
     "ML_USER_ID_PATTERN",
     "ML_USER_ID_RE",
-    "RefreshClaim",
     "SITE_ID_PATTERN",
+    "UNKNOWN_USER",
+    "UNSUPPORTED_TOPIC",
+    "Incoming",
+    "RefreshClaim",
     "error_backoff_seconds",
     "event_cleanup",
     "event_record",
@@ -135,6 +140,7 @@ __all__ = [
     "notification_claim",
     "notification_cleanup",
     "notification_finish",
+    "notification_orphans_finish",
     "notification_retry",
     "notification_retry_failed",
     "notification_store",

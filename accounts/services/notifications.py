@@ -90,6 +90,7 @@ def notification_accounts_due(*, now: datetime | None = None, limit: int = 1000)
     ids = (
         Notification.objects.filter(_claimable(now))
         .exclude(account_id=None)
+        .order_by()  # the model's ordering would make DISTINCT per notification, not per account
         .values_list("account_id", flat=True)
         .distinct()[:limit]
     )
@@ -252,6 +253,24 @@ def mlaccount_note_notifications(*, account_id, notified_at: datetime) -> None:
     MLAccount.objects.filter(pk=account_id).filter(
         Q(last_notification_at__isnull=True) | Q(last_notification_at__lt=notified_at)
     ).update(last_notification_at=notified_at)
+
+
+REMOVED_ACCOUNT = "the account was removed"
+
+
+def notification_orphans_finish(*, now: datetime | None = None) -> int:
+    """End the open notifications of accounts removed since they arrived (`ignored`)."""
+    now = now or timezone.now()
+    return Notification.objects.filter(
+        account_id=None, status__in=[NotificationStatus.PENDING, NotificationStatus.PROCESSING]
+    ).update(
+        status=NotificationStatus.IGNORED,
+        reason=REMOVED_ACCOUNT,
+        processed_at=now,
+        next_attempt_at=None,
+        claim=None,
+        claimed_at=None,
+    )
 
 
 def notification_cleanup(*, now: datetime | None = None) -> int:

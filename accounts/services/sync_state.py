@@ -166,8 +166,9 @@ def _seconds_after(moment: Expression, seconds: Expression) -> ExpressionWrapper
 
 
 def _changed(column: str) -> Q:
-    """The sync read a different `column` count than the one stored (not on the first sync)."""
-    return Q(cached_at__isnull=False) & ~Q(**{column: _Param(column, IntegerField())})
+    """The sync read a different `column` count than the one stored (a count never read,
+    the first sync's or one only a notification has read so far, is not a change)."""
+    return Q(**{f"{column}__isnull": False}) & ~Q(**{column: _Param(column, IntegerField())})
 
 
 def _success_query() -> UpdateQuery:

@@ -7,6 +7,8 @@ left to gunicorn's defaults, because the app's own deadlines are measured agains
 
 import os
 
+from gunicorn import glogging
+
 
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
@@ -45,3 +47,20 @@ errorlog = "-"
 # (%(q)s) or the Referer (%(f)s): Mercado Livre's OAuth redirect brings `code` and `state`
 # in the query of /ml-accounts/connect/callback/, and neither may reach a log.
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
+
+# The notifications callback's path holds its only credential, ML_WEBHOOK_SECRET (ML signs
+# nothing): the access log shows the path with that segment masked.
+WEBHOOK_PREFIX = "/webhooks/mercadolivre/"
+
+
+class AccessLogger(glogging.Logger):
+    """gunicorn's logger, with the webhook secret masked in the access log's path."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        if str(atoms.get("U", "")).startswith(WEBHOOK_PREFIX):
+            atoms["U"] = WEBHOOK_PREFIX + "***/"
+        return atoms
+
+
+logger_class = AccessLogger

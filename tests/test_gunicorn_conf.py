@@ -81,6 +81,33 @@ def test_access_log_line_has_the_path_but_never_the_query(monkeypatch, tmp_path)
     assert "code=" not in line and "state=" not in line and "secret" not in line
 
 
+def test_access_log_masks_the_webhook_secret(monkeypatch, tmp_path):
+    log_file = tmp_path / "access.log"
+    conf = _load(monkeypatch)
+    config = _gunicorn_config(conf, accesslog=str(log_file))
+    assert config.logger_class is conf.AccessLogger
+    logger = config.logger_class(config)
+    path = "/webhooks/mercadolivre/Sup3r-s3cret-path-segment/"
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "RAW_URI": path,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "54.88.218.97",
+    }
+    response = SimpleNamespace(status="200 OK", headers=[], sent=19)
+    request = SimpleNamespace(headers=[])
+
+    logger.access(response, request, environ, timedelta(milliseconds=4))
+    for handler in logger.access_log.handlers:
+        handler.flush()
+
+    line = log_file.read_text()
+    assert '"POST /webhooks/mercadolivre/***/ HTTP/1.1" 200' in line
+    assert "s3cret" not in line
+
+
 def test_the_image_and_compose_start_gunicorn_with_this_file():
     command = '["gunicorn", "--config", "gunicorn.conf.py"]'
     dockerfile = (ROOT / "Dockerfile").read_text().splitlines()

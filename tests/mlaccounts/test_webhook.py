@@ -300,3 +300,16 @@ def test_a_valid_post_costs_the_same_queries_however_many_accounts(
     sql = " ".join(query["sql"].upper() for query in captured.captured_queries)
     assert "FOR UPDATE" not in sql
     assert Notification.objects.get().account_id == sellers[-1].pk
+
+
+def test_no_log_line_carries_the_secret(client, ml_account, kicked, caplog):
+    caplog.set_level("DEBUG")
+
+    post(client, general_body(user_id=ml_account.ml_user_id))
+    client.post(URL, data=b"{not json", content_type="application/json")
+    client.get(URL)
+    post(client, general_body(user_id=ml_account.ml_user_id, application_id=APP_ID + 1))
+
+    assert caplog.records  # the refusals and the foreign notification are logged…
+    assert all(SECRET not in record.getMessage() for record in caplog.records)  # …without the path
+    assert all(SECRET not in str(record.__dict__) for record in caplog.records)

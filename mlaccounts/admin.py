@@ -18,7 +18,7 @@ from django.utils.translation import ngettext
 from accounts import selectors, services
 from accounts.models import AccountEvent, Invitation, Membership, MLAccount, Notification, User, Workspace
 from accounts.tokens import token_health
-from sync import schedule, tasks
+from sync import notifications, schedule, tasks
 
 
 class AdminLoginForm(AdminAuthenticationForm):
@@ -390,6 +390,18 @@ class NotificationAdmin(admin.ModelAdmin):
                 )
                 % {"topics": ", ".join(silent)},
                 messages.WARNING,
+            )
+        foreign = notifications.foreign_count()
+        if foreign:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d notification of another Mercado Livre application was dropped.",
+                    "%(count)d notifications of other Mercado Livre applications were dropped.",
+                    foreign,
+                )
+                % {"count": foreign},
+                messages.INFO,
             )
         if not settings.ML_WEBHOOK_SECRET:
             self.message_user(

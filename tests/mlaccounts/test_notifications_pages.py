@@ -177,3 +177,23 @@ def test_admin_account_shows_the_reconciliation_interval(admin_client, settings)
     account = MLAccountFactory(last_notification_at=timezone.now(), sync_interval=300)
     html = admin_client.get(reverse("admin:accounts_mlaccount_change", args=[account.pk])).content.decode()
     assert "60 min (reconciliation: notifications arrive)" in html
+
+
+def test_admin_counts_the_notifications_of_other_applications(admin_client, ml_account, settings):
+    from sync import notifications
+
+    settings.ML_APPLICATION_ID = 5503910054141466
+    body = {
+        "topic": "items",
+        "resource": "/items/MLB1",
+        "user_id": ml_account.ml_user_id,
+        "application_id": 1,
+    }
+    before = notifications.foreign_count()
+    for _ in range(2):
+        assert notifications.receive(body).outcome == "foreign"
+
+    html = admin_client.get(reverse("admin:accounts_notification_changelist")).content.decode()
+
+    assert notifications.foreign_count() == before + 2
+    assert f"{before + 2} notifications of other Mercado Livre applications were dropped." in html

@@ -86,3 +86,19 @@ def queued(monkeypatch):
         tasks.sync_account, "apply_async", lambda args=(), kwargs=None, **options: sent.append(args[0])
     )
     return sent
+
+
+@pytest.fixture
+def kicked(monkeypatch):
+    """The notification processing tasks sent to the broker: (args, options) each, kept here.
+
+    Tasks are sent when the transaction commits: wrap the request in
+    `django_capture_on_commit_callbacks(execute=True)` to see them.
+    """
+    sent = []
+    monkeypatch.setattr(
+        tasks.process_account_notifications,
+        "apply_async",
+        lambda args=(), kwargs=None, **options: sent.append((tuple(args), options)),
+    )
+    return sent

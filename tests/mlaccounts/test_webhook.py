@@ -12,7 +12,6 @@ from django.test import Client
 
 from accounts.models import Notification
 from accounts.services.notifications import UNKNOWN_USER
-from sync import tasks
 from tests.factories import MLAccountFactory
 from tests.notification_helpers import APP_ID, SECRET, general_body, typified_body, use_fresh_cache
 
@@ -29,18 +28,6 @@ def _webhook_settings(settings):
     settings.ML_WEBHOOK_SECRET = SECRET
     settings.ML_APPLICATION_ID = APP_ID
     settings.ML_NOTIFICATION_MERGE_SECONDS = 1.0
-
-
-@pytest.fixture
-def kicked(monkeypatch):
-    """The processing tasks sent to the broker: (args, options) each, kept here instead."""
-    sent = []
-    monkeypatch.setattr(
-        tasks.process_account_notifications,
-        "apply_async",
-        lambda args=(), kwargs=None, **options: sent.append((tuple(args), options)),
-    )
-    return sent
 
 
 def post(client, payload, url=URL):

@@ -47,18 +47,6 @@ def _notification_settings(settings):
     settings.ML_NOTIFICATION_MAX_TRIES = 8
 
 
-@pytest.fixture
-def kicked(monkeypatch):
-    """The processing tasks sent to the broker: (args, options) each, kept here instead."""
-    sent = []
-    monkeypatch.setattr(
-        tasks.process_account_notifications,
-        "apply_async",
-        lambda args=(), kwargs=None, **options: sent.append((tuple(args), options)),
-    )
-    return sent
-
-
 def answer(ml, topic, total, *, status=200, headers=None):
     key, _, shape = COUNT_ENDPOINT[topic]
     if status == 200:

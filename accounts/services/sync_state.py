@@ -167,8 +167,15 @@ def _seconds_after(moment: Expression, seconds: Expression) -> ExpressionWrapper
 
 def _changed(column: str) -> Q:
     """The sync read a different `column` count than the one stored (a count never read,
-    the first sync's or one only a notification has read so far, is not a change)."""
-    return Q(**{f"{column}__isnull": False}) & ~Q(**{column: _Param(column, IntegerField())})
+    the first sync's or one only a notification has read so far, is not a change).
+
+    The orders count is of the last 30 days: it falls as old sales leave the window, with no
+    notification to say so. Only a rise (a sale that no notification brought) counts there.
+    """
+    read = _Param(column, IntegerField())
+    if column == "cached_orders":
+        return Q(cached_orders__isnull=False) & Q(cached_orders__lt=read)
+    return Q(**{f"{column}__isnull": False}) & ~Q(**{column: read})
 
 
 def _success_query() -> UpdateQuery:

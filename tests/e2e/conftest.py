@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from accounts.mercadolivre.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, start_sandbox
+from mlaccounts.celery import app as celery_app
 
 CHROMIUM = Path(os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -78,6 +79,16 @@ def e2e_settings(settings, sandbox, live_server):
     policy["DIRECTIVES"]["form-action"] = ["'self'", sandbox.url]
     settings.CONTENT_SECURITY_POLICY = policy
     return settings
+
+
+@pytest.fixture
+def eager_tasks():
+    """No worker runs here: queued tasks (syncs, notification processing) run in the live
+    server as they are queued."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from playwright.sync_api import expect
 from accounts import services
 from accounts.mercadolivre.resources import Counts
 from accounts.models import MLAccount, User
-from mlaccounts.celery import app as celery_app
 from sync import tasks
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -60,15 +59,6 @@ RUNS = {
     "phone-pt": ({"width": 390, "height": 844}, None),
     "desktop-en": ({"width": 1280, "height": 900}, "en"),
 }
-
-
-@pytest.fixture
-def eager_tasks():
-    """No worker runs here: queued syncs run in the live server as they are queued."""
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
 
 
 def card(page, account):

@@ -13,7 +13,6 @@ from playwright.sync_api import expect
 from accounts import services
 from accounts.mercadolivre.resources import Counts
 from accounts.models import MLAccount, Notification
-from mlaccounts.celery import app as celery_app
 from tests.e2e.test_layout import signed_in
 from tests.factories import MLAccountFactory, UserFactory
 
@@ -21,15 +20,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 ANA = 241500733  # CASA_DA_ANA: 4 unanswered questions
 VIEWPORTS = {"laptop": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
-
-
-@pytest.fixture
-def eager_tasks():
-    """No worker runs here: the notification's processing runs in the live server as it is queued."""
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture

@@ -294,3 +294,15 @@ def test_budget_cycle_reads_which_accounts_are_fed_from_the_database(user, setti
     assert cycle < 5 / per_second  # what it would be if none were fed
     settings.ML_REQUESTS_PER_SECOND = 0.05  # 0.011875 a second: 2/300 + 3/3600 fits
     assert schedule.budget_cycle_seconds() is None
+
+
+def test_fewer_orders_in_the_30_day_window_is_not_a_missed_notification(user):
+    # Old sales leave the orders window with no notification: only a rise is a missed sale.
+    account = _account(user, notified_ago=timedelta(minutes=10), **STORED)
+    synced_at = timezone.now()
+
+    account = _sync(account, Counts(products=12, orders=2, questions=3, claims=1), synced_at=synced_at)
+
+    assert (account.last_poll_change_at, account.poll_change_mask) == (None, 0)
+    assert account.cached_orders == 2
+    assert account.next_sync == synced_at + timedelta(seconds=3600)

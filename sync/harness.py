@@ -9,6 +9,9 @@ The CPU figures read /proc (Linux): a process's own user+system time plus that o
 children it has reaped, summed over the live process tree. PostgreSQL's server is found
 through our own backend's parent (the postmaster); Redis reports its own (INFO cpu).
 Where a server is not on this machine its figure is None.
+
+The bench's notification phases also start the web process (the Procfile's runserver, or
+gunicorn with gunicorn.conf.py: `Web`) and beat (`Beat`) the same way.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import string
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -335,3 +339,108 @@ def forget_queue(redis_url: str, queue: str) -> None:
                 client.zrem("unacked_index", tag)
     except redis.RedisError:
         pass  # a private Redis that is already gone
+
+
+# --- the web process and beat (the bench's notification phases) ------------------------------------
+
+
+def procfile_web_command(port: int, *, procfile: Path | None = None) -> list[str]:
+    """The Procfile's web command (runserver) with this interpreter, on 127.0.0.1:`port`.
+
+    The Procfile runs `.venv/bin/python manage.py runserver 127.0.0.1:8000 --noreload`: a
+    script, not a module, so the `-m python` procfile_command would make is dropped, and
+    the address is swapped for one that is free (a developer's `make run` may hold 8000).
+    """
+    command = procfile_command("web", procfile=procfile)
+    if command[1:3] == ["-m", "python"]:
+        command = [command[0], *command[3:]]
+    at = command.index("runserver") + 1
+    if at < len(command) and not command[at].startswith("-"):
+        command[at] = f"127.0.0.1:{port}"
+    else:
+        command.insert(at, f"127.0.0.1:{port}")
+    return command
+
+
+class Service:
+    """A long-running command as a subprocess (its own process group) logging to a file.
+
+    `ready` is polled until it is true (or the process ends: a RuntimeError with the log's
+    tail). Worker predates this class and keeps its own constructor.
+    """
+
+    def __init__(
+        self, *, command: list[str], env: dict, log_path: Path, ready: Callable[[], bool], what: str
+    ):
+        self.command = command
+        self.log_path = log_path
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+            command,
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for(lambda: self.process.poll() is not None or ready(), timeout=60, what=what)
+        if self.process.poll() is not None:
+            self._log.close()
+            raise RuntimeError(f"{what} did not start:\n{self.log()[-3000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds the process (all its processes) has used so far."""
+        return process_tree_cpu_seconds(self.process.pid)
+
+    def stop(self) -> None:
+        _stop_group(self.process, timeout=30)
+        self._log.close()
+
+
+class Web(Service):
+    """The web process on a free port of 127.0.0.1, answering once GET /health/ does.
+
+    `server="runserver"`: the Procfile's command (what `make run` starts);
+    `server="gunicorn"`: `gunicorn --config gunicorn.conf.py` (the Dockerfile's CMD, the
+    production server), bound through GUNICORN_BIND.
+    """
+
+    def __init__(self, *, env: dict, log_path: Path, server: str = "runserver"):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        if server == "gunicorn":
+            command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"]
+            env = {**env, "GUNICORN_BIND": f"127.0.0.1:{self.port}"}
+        elif server == "runserver":
+            command = procfile_web_command(self.port)
+        else:
+            raise ValueError(f"unknown web server {server!r}")
+        super().__init__(command=command, env=env, log_path=log_path, ready=self._answers, what=server)
+
+    def _answers(self) -> bool:
+        request = urllib.request.Request(  # noqa: S310 - our own server on 127.0.0.1
+            f"{self.url}/health/", headers={"X-Forwarded-Proto": "https"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5):  # noqa: S310
+                return True
+        except urllib.error.HTTPError:
+            return True  # it answers (a 503 names a dependency that is down)
+        except OSError:
+            return False
+
+
+class Beat(Service):
+    """The Procfile's beat command (django-celery-beat's database scheduler)."""
+
+    def __init__(self, *, env: dict, log_path: Path):
+        super().__init__(
+            command=procfile_command("beat"),
+            env=env,
+            log_path=log_path,
+            ready=lambda: "beat: Starting" in self.log(),
+            what="beat",
+        )

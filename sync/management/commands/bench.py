@@ -1,6 +1,6 @@
 """Benchmark the background engine against the sandbox: `make bench` (manage.py bench).
 
-Three figures, each printed as it is measured:
+Six figures, each printed as it is measured:
 
 1. Capacity: N accounts (1,000) due at once, the sandbox answering every call after
    50 ms, the budget unlimited, one real worker started with the Procfile's command (the
@@ -12,6 +12,21 @@ Three figures, each printed as it is measured:
 3. Budget: 60 seconds with ML_REQUESTS_PER_SECOND=5, more accounts due than that serves,
    the sandbox refusing (429) beyond 6 requests a second: the request rate achieved and
    the number of 429s.
+
+Then the notifications of ML (sync/management/commands/_bench_notifications.py):
+
+4. Ingestion: N POSTs (5,000) to the webhook from 16 concurrent clients under gunicorn
+   with the production settings (gunicorn.conf.py, DEBUG off, behind a TLS proxy), no
+   worker running: requests per second, p50/p99/max latency, non-200 answers, and the
+   notifications stored checked against those sent.
+5. Event-to-count latency under `make run`'s processes (runserver, worker, beat) with
+   the sandbox posting notifications: 60 demo-seller changes half a second apart, each
+   timed until the account's count column holds the sandbox's new number: p50, p95, max,
+   timeouts; and the ML calls per processed notification and per change.
+6. Capacity of one ML application at ML_REQUESTS_PER_SECOND=5: accounts kept fresh by
+   polling every 5 minutes against notifications plus hourly reconciliation, at 2, 6 and
+   20 changes an hour per account, from phase 5's calls per change; then 60 s of the
+   seeded accounts fed that way at the activity that fills the budget: the rate achieved.
 
 The capacity run also prints the CPU cost per sync: the CPU seconds the worker, the
 database server and the broker used while it ran, divided by the syncs (sync/harness.py
@@ -53,6 +68,7 @@ from accounts.mercadolivre import ratelimit
 from accounts.models import MLAccount, User
 from sync import engine, harness, schedule, tasks
 from sync.harness import Sandbox, Worker, procfile_command
+from sync.management.commands import _bench_notifications
 
 INNER_FLAG = "MLACCOUNTS_BENCH_INNER"
 BENCH_USER_IDS = 7_000_000_000  # synthetic sandbox sellers from here on
@@ -127,6 +143,19 @@ class Command(BaseCommand):
         parser.add_argument("--budget-seconds", type=int, default=60, help="length of the budget run")
         parser.add_argument("--skip-legacy", action="store_true")
         parser.add_argument("--skip-budget", action="store_true")
+        parser.add_argument(
+            "--ingestion-requests", type=int, default=5000, help="webhook POSTs (ingestion run)"
+        )
+        parser.add_argument("--ingestion-clients", type=int, default=16, help="concurrent webhook clients")
+        parser.add_argument("--latency-events", type=int, default=60, help="seller changes (latency run)")
+        parser.add_argument(
+            "--capacity-seconds",
+            type=int,
+            default=60,
+            help="notifications' capacity validation run (0: none)",
+        )
+        parser.add_argument("--skip-ingestion", action="store_true")
+        parser.add_argument("--skip-latency", action="store_true")
 
     def handle(self, *args, **options):
         if os.environ.get(INNER_FLAG) != "1":
@@ -165,9 +194,21 @@ class Command(BaseCommand):
             for leftover in bench_dir.glob("db.sqlite3*"):
                 leftover.unlink()
         argv = [sys.executable, "manage.py", "bench"]
-        for name in ("accounts", "latency_ms", "legacy_sample", "budget", "ml_limit", "budget_seconds"):
+        for name in (
+            "accounts",
+            "latency_ms",
+            "legacy_sample",
+            "budget",
+            "ml_limit",
+            "budget_seconds",
+            "ingestion_requests",
+            "ingestion_clients",
+            "latency_events",
+            "capacity_seconds",
+        ):
             argv += [f"--{name.replace('_', '-')}", str(options[name])]
-        argv += [f"--{name.replace('_', '-')}" for name in ("skip_legacy", "skip_budget") if options[name]]
+        skips = ("skip_legacy", "skip_budget", "skip_ingestion", "skip_latency")
+        argv += [f"--{name.replace('_', '-')}" for name in skips if options[name]]
         completed = subprocess.run(argv, cwd=settings.BASE_DIR, env=env, check=False)  # noqa: S603
         if completed.returncode:
             raise CommandError(f"the benchmark failed (exit status {completed.returncode})")
@@ -215,6 +256,16 @@ class Command(BaseCommand):
                 )
             if not options["skip_budget"]:
                 self._budget(sandbox, env, bench_dir, budget, ml_limit, budget_seconds, latency_ms)
+            _bench_notifications.run(
+                self,
+                env=env,
+                bench_dir=bench_dir,
+                sandbox=sandbox,
+                latency_ms=latency_ms,
+                budget=budget,
+                ml_limit=ml_limit,
+                options=options,
+            )
         finally:
             sandbox.stop()
             MLAccount.objects.all().delete()

@@ -209,6 +209,23 @@ def dispatch_capacity(
     return max(0, max(1, math.floor(per_second * period_seconds - reserved)) - max(0, queued))
 
 
+def spread(
+    count: int, capacity: int | None, *, period_seconds: int = DISPATCH_PERIOD_SECONDS
+) -> list[float | None]:
+    """When each of `count` dispatched syncs should start: spread evenly over the period.
+
+    Under a budget (`capacity` not None) a dispatch sent at once would have its syncs take
+    the whole budget until they are done, and the notifications processed meanwhile (every
+    call through the same budget) would wait behind them for most of a minute. Started one
+    after the other across the period, the syncs leave room for them at every moment. An
+    account is then synced up to a period after it fell due. Unlimited: all at once (None).
+    """
+    if capacity is None or count <= 1:
+        return [None] * count
+    step = period_seconds / count
+    return [round(index * step, 2) or None for index in range(count)]
+
+
 def queued_syncs() -> int:
     """How many messages wait in the task queue (scheduled and manual syncs alike).
 

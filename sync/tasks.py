@@ -252,8 +252,9 @@ def dispatch_due_syncs() -> int:
             reserved_calls=notification_calls * schedule.DISPATCH_PERIOD_SECONDS / 60,
         )
         # Runs are a minute apart: taking what falls due within the next half minute too
-        # keeps every account within ±30 s of its interval, where "due by now" alone would
-        # sync a 5-minute account every 5 to 6 minutes.
+        # keeps every account near its interval (within ±30 s, and up to a minute later
+        # under a budget, whose syncs are spread over the minute: schedule.spread), where
+        # "due by now" alone would sync a 5-minute account every 5 to 6 minutes.
         account_ids = services.mlaccount_dispatch_due(
             lease_seconds=lease,
             limit=capacity,
@@ -263,8 +264,10 @@ def dispatch_due_syncs() -> int:
         # Not yet started when its lease is up: the account is due again by then and the
         # next dispatch sends a fresh message, so this one can be dropped.
         expires = now + timedelta(seconds=lease)
-        for account_id in account_ids:
-            sync_account.apply_async_on_commit((account_id,), expires=expires)
+        for account_id, countdown in zip(
+            account_ids, schedule.spread(len(account_ids), capacity), strict=True
+        ):
+            sync_account.apply_async_on_commit((account_id,), expires=expires, countdown=countdown)
         facts.update(
             enqueued=len(account_ids),
             stale_claims_freed=freed,

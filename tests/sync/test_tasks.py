@@ -209,6 +209,37 @@ def test_dispatch_enqueues_each_due_account_once(
         assert options["expires"] == pytest.approx(lease_end, abs=timedelta(seconds=5))
 
 
+def test_dispatch_under_a_budget_spreads_its_syncs_over_the_minute(
+    user, settings, enqueued, django_capture_on_commit_callbacks
+):
+    # All at once, the syncs would hold the budget until done and the notifications processed
+    # meanwhile would wait behind them.
+    settings.ML_REQUESTS_PER_SECOND = 5
+    for _ in range(4):
+        _due(user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.dispatch_due_syncs() == 4
+
+    countdowns = [options.get("countdown") for options in enqueued.options_of("sync.tasks.sync_account")]
+    assert countdowns == [None, 15.0, 30.0, 45.0]
+
+
+def test_dispatch_without_a_budget_sends_everything_at_once(
+    user, settings, enqueued, django_capture_on_commit_callbacks
+):
+    settings.ML_REQUESTS_PER_SECOND = 0
+    for _ in range(3):
+        _due(user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.dispatch_due_syncs()
+
+    assert [options.get("countdown") for options in enqueued.options_of("sync.tasks.sync_account")] == [
+        None
+    ] * 3
+
+
 def test_dispatch_takes_accounts_due_within_half_a_period_so_intervals_stay_on_time(
     user, settings, enqueued, django_capture_on_commit_callbacks
 ):

@@ -244,6 +244,55 @@ def post_all(port: int, path: str, payloads: list[bytes], *, clients: int, heade
     return load
 
 
+def post_paced(port: int, path: str, payloads: list[bytes], *, rate: float, headers: dict) -> Load:
+    """POST the payloads at a steady `rate` a second, whatever the answers take (open loop).
+
+    Each request has its moment (n / rate after the start) and its latency counts from that
+    moment, so time spent waiting for a free gunicorn worker is in it, as it would be for ML.
+    A few sender threads share the schedule, so one slow answer does not delay the next send.
+    """
+    load = Load()
+    lock = threading.Lock()
+    work = iter(enumerate(payloads))
+    clock = time.perf_counter()
+
+    def sender() -> None:
+        latencies, statuses = [], Counter()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while True:
+            with lock:
+                item = next(work, None)
+            if item is None:
+                break
+            index, payload = item
+            due = clock + index / rate
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            try:
+                conn.request("POST", path, body=payload, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                status = 0
+            latencies.append(time.perf_counter() - due)
+            statuses[status] += 1
+        conn.close()
+        with lock:
+            load.latencies += latencies
+            load.statuses.update(statuses)
+
+    threads = [threading.Thread(target=sender, name=f"bench-paced-{n}") for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    load.seconds = time.perf_counter() - clock
+    return load
+
+
 _ACCESS_LINE = re.compile(r'"POST /webhooks/mercadolivre/\S* HTTP/[\d.]+" (\d{3}) \S+ (\d+)ms')
 
 
@@ -298,14 +347,17 @@ class NotificationPhases:
 
     # -- 4. ingestion
 
-    def ingestion(self, *, requests: int, clients: int) -> None:
+    def ingestion(
+        self, *, requests: int, clients: int, paced_rate: float = 100, paced_requests: int = 2000
+    ) -> None:
         warmup = max(clients * 20, requests // 10)
         self.stdout.write(
             f"\n4. Notification ingestion: {requests:,} POSTs to /webhooks/mercadolivre/<secret>/ from "
             f"{clients} concurrent clients after {warmup:,} warm-up ones; gunicorn --config "
             "gunicorn.conf.py, DEBUG off, ALLOWED_HOSTS=127.0.0.1, behind a TLS proxy as the README "
             "says (USE_X_FORWARDED_PROTO=1 and X-Forwarded-Proto: https; SECURE_SSL_REDIRECT stays on); "
-            f"{_stores()}; no worker running: the web path alone"
+            f"{_stores()}; no worker running: the web path alone; then {paced_requests:,} more at a "
+            f"steady {paced_rate:g} a second"
         )
         env = {
             **self.env,
@@ -315,7 +367,9 @@ class NotificationPhases:
             "LOG_LEVEL": "WARNING",
         }
         user_ids = list(MLAccount.objects.order_by("ml_user_id").values_list("ml_user_id", flat=True))
-        bodies = notification_bodies(user_ids, warmup + requests, application_id=settings.ML_APPLICATION_ID)
+        bodies = notification_bodies(
+            user_ids, warmup + requests + paced_requests, application_id=settings.ML_APPLICATION_ID
+        )
         payloads = [json.dumps(body).encode() for body in bodies]
         headers = {"Content-Type": "application/json", "X-Forwarded-Proto": "https"}
         before = Notification.objects.count()
@@ -325,8 +379,13 @@ class NotificationPhases:
             warm = post_all(web.port, self.path, payloads[:warmup], clients=clients, headers=headers)
             cpu_before = self._cpu(web)
             logged_before = len(webhook_times_ms(web.log()))
-            load = post_all(web.port, self.path, payloads[warmup:], clients=clients, headers=headers)
+            load = post_all(
+                web.port, self.path, payloads[warmup : warmup + requests], clients=clients, headers=headers
+            )
             cpu = {name: _minus(value, cpu_before[name]) for name, value in self._cpu(web).items()}
+            paced = post_paced(
+                web.port, self.path, payloads[warmup + requests :], rate=paced_rate, headers=headers
+            )
         finally:
             web.stop()
         in_worker = webhook_times_ms(web.log())[logged_before:]
@@ -335,8 +394,10 @@ class NotificationPhases:
         by_status = Counter(Notification.objects.values_list("status", flat=True))
         purged = purge_queue()
         self._forget(user_ids)
-        sent = warmup + requests
-        non_200 = sum(n for status, n in (warm.statuses + load.statuses).items() if status != 200)
+        sent = warmup + requests + paced_requests
+        non_200 = sum(
+            n for status, n in (warm.statuses + load.statuses + paced.statuses).items() if status != 200
+        )
         self.stdout.write(
             f"   gunicorn: {workers} sync workers; answers: {_statuses(load.statuses)} "
             f"(warm-up: {_statuses(warm.statuses)}); non-200 answers: {non_200}\n"
@@ -358,6 +419,15 @@ class NotificationPhases:
                 f"   Ingestion: {len(ms) / load.seconds:.0f} requests per second; latency "
                 f"p50 {percentile(ms, 50):.1f} ms, p99 {percentile(ms, 99):.1f} ms, "
                 f"max {max(ms):.1f} ms (ML wants 200 within 500 ms; aim p99 < 50 ms)"
+            )
+        )
+        steady = [seconds * 1000 for seconds in paced.latencies]
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"   Ingestion at a steady {paced_rate:g} requests per second ({len(steady):,} requests, "
+                f"{_statuses(paced.statuses)}; latency from each request's scheduled moment): "
+                f"p50 {percentile(steady, 50):.1f} ms, p99 {percentile(steady, 99):.1f} ms, "
+                f"max {max(steady):.1f} ms"
             )
         )
 

@@ -18,7 +18,9 @@ Then the notifications of ML (sync/management/commands/_bench_notifications.py):
 4. Ingestion: N POSTs (5,000) to the webhook from 16 concurrent clients under gunicorn
    with the production settings (gunicorn.conf.py, DEBUG off, behind a TLS proxy), no
    worker running: requests per second, p50/p99/max latency, non-200 answers, and the
-   notifications stored checked against those sent.
+   notifications stored checked against those sent; then 2,000 more at a steady 100 a
+   second (open loop: latency from each request's scheduled moment), a rate closer to
+   what one application receives.
 5. Event-to-count latency under `make run`'s processes (runserver, worker, beat) with
    the sandbox posting notifications: 60 demo-seller changes half a second apart, each
    timed until the account's count column holds the sandbox's new number: p50, p95, max,

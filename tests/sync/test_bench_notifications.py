@@ -6,7 +6,7 @@ import pytest
 
 from accounts.mercadolivre.sandbox import SANDBOX_APP
 from sync import harness, notifications
-from sync.management.commands import _bench_notifications as bench_notifications
+from sync.management.commands import _bench_load as bench_load
 
 # The figures: one ML application at 5 requests a second, the app's 0.95 share.
 BUDGET = {"requests_per_second": 5, "budget_share": 0.95, "calls_per_sync": 4}
@@ -14,12 +14,12 @@ BUDGET = {"requests_per_second": 5, "budget_share": 0.95, "calls_per_sync": 4}
 
 def test_polling_every_five_minutes_keeps_what_the_dispatcher_serves():
     # 4.75 calls/s × 300 s ÷ 4 calls: 356.25 syncs per interval (the dispatcher: 71 a minute).
-    assert bench_notifications.accounts_kept_fresh(**BUDGET, sync_interval_seconds=300) == 356
+    assert bench_load.accounts_kept_fresh(**BUDGET, sync_interval_seconds=300) == 356
 
 
 def test_notifications_with_hourly_reconciliation_keep_more_accounts_the_quieter_they_are():
     fed = [
-        bench_notifications.accounts_kept_fresh(
+        bench_load.accounts_kept_fresh(
             **BUDGET, sync_interval_seconds=3600, changes_per_hour=changes, calls_per_change=1.0
         )
         for changes in (2, 6, 20)
@@ -30,7 +30,7 @@ def test_notifications_with_hourly_reconciliation_keep_more_accounts_the_quieter
 
 
 def test_fixed_calls_come_off_the_budget_before_it_is_shared():
-    fed = bench_notifications.accounts_kept_fresh(
+    fed = bench_load.accounts_kept_fresh(
         **BUDGET,
         sync_interval_seconds=3600,
         changes_per_hour=2,
@@ -42,10 +42,10 @@ def test_fixed_calls_come_off_the_budget_before_it_is_shared():
 
 
 def test_merged_notifications_make_a_change_cheaper():
-    one_call = bench_notifications.accounts_kept_fresh(
+    one_call = bench_load.accounts_kept_fresh(
         **BUDGET, sync_interval_seconds=3600, changes_per_hour=6, calls_per_change=1.0
     )
-    merged = bench_notifications.accounts_kept_fresh(
+    merged = bench_load.accounts_kept_fresh(
         **BUDGET, sync_interval_seconds=3600, changes_per_hour=6, calls_per_change=0.5
     )
 
@@ -54,16 +54,13 @@ def test_merged_notifications_make_a_change_cheaper():
 
 def test_no_budget_keeps_no_account():
     assert (
-        bench_notifications.accounts_kept_fresh(
-            **BUDGET, sync_interval_seconds=3600, fixed_calls_per_hour=10**6
-        )
-        == 0
+        bench_load.accounts_kept_fresh(**BUDGET, sync_interval_seconds=3600, fixed_calls_per_hour=10**6) == 0
     )
 
 
 def test_an_account_that_costs_nothing_is_refused():
     with pytest.raises(ValueError):
-        bench_notifications.accounts_kept_fresh(
+        bench_load.accounts_kept_fresh(
             requests_per_second=5, budget_share=0.95, calls_per_sync=0, sync_interval_seconds=3600
         )
 
@@ -72,31 +69,29 @@ def test_an_account_that_costs_nothing_is_refused():
 def test_changes_to_fill_is_the_models_inverse(accounts):
     model = {**BUDGET, "sync_interval_seconds": 3600, "calls_per_change": 1.0, "fixed_calls_per_hour": 16}
 
-    changes = bench_notifications.changes_to_fill(accounts=accounts, **model)
+    changes = bench_load.changes_to_fill(accounts=accounts, **model)
 
-    assert bench_notifications.accounts_kept_fresh(**model, changes_per_hour=changes) == accounts
+    assert bench_load.accounts_kept_fresh(**model, changes_per_hour=changes) == accounts
 
 
 def test_changes_to_fill_is_zero_when_the_syncs_alone_take_the_budget():
     assert (
-        bench_notifications.changes_to_fill(
-            accounts=10_000, **BUDGET, sync_interval_seconds=300, calls_per_change=1.0
-        )
+        bench_load.changes_to_fill(accounts=10_000, **BUDGET, sync_interval_seconds=300, calls_per_change=1.0)
         == 0
     )
 
 
 def test_recovery_reads_one_page_per_topic_and_site_every_quarter_hour():
-    assert bench_notifications.recovery_calls_per_hour() == 16  # 4 queries × 4 runs
-    assert bench_notifications.recovery_calls_per_hour(sites=2) == 20
+    assert bench_load.recovery_calls_per_hour() == 16  # 4 queries × 4 runs
+    assert bench_load.recovery_calls_per_hour(sites=2) == 20
 
 
 def test_load_bodies_are_notifications_the_webhook_takes_in_both_of_mls_shapes():
-    bodies = bench_notifications.notification_bodies([11, 22], 12, application_id=SANDBOX_APP.app_id)
+    bodies = bench_load.notification_bodies([11, 22], 12, application_id=SANDBOX_APP.app_id)
 
     parsed = [notifications.parse(body) for body in bodies]
     assert len({incoming.ml_id for incoming in parsed}) == 12
-    assert {incoming.topic for incoming in parsed} == set(bench_notifications.INGESTION_TOPICS)
+    assert {incoming.topic for incoming in parsed} == set(bench_load.INGESTION_TOPICS)
     assert {incoming.ml_user_id for incoming in parsed} == {11, 22}
     assert {"_id", "id"} == {key for body in bodies for key in ("_id", "id") if key in body}
     assert {type(body["user_id"]) for body in bodies} == {int, str}
@@ -112,7 +107,7 @@ def test_webhook_times_are_read_from_gunicorns_access_log():
         f'{at} "POST /webhooks/mercadolivre/s3cr3t/ HTTP/1.1" 200 20 3ms "-"\n'
     )
 
-    assert bench_notifications.webhook_times_ms(log) == [46, 3]
+    assert bench_load.webhook_times_ms(log) == [46, 3]
 
 
 def test_the_web_command_is_the_procfiles_runserver_on_the_port_asked(tmp_path):

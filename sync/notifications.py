@@ -281,7 +281,7 @@ class Processed:
 
 def _ignore_reason(account: MLAccount | None) -> str | None:
     if account is None:
-        return "the account was removed"
+        return services.REMOVED_ACCOUNT
     if account.status == AccountStatus.PAUSED or not account.sync_enabled:
         return "syncing of this account is paused: its numbers are read when it resumes"
     if account.status == AccountStatus.EXPIRED:
@@ -305,9 +305,11 @@ def process_account(account_id) -> Processed:
     account = (
         MLAccount.objects.filter(pk=account_id).only("id", "status", "sync_enabled", "ml_user_id").first()
     )
-    services.mlaccount_note_notifications(
-        account_id=account_id, notified_at=max(row.arrived_at for row in claimed)
-    )
+    # Delivered by ML, not recovered from its missed feeds (those come an hour late at the
+    # earliest): what says the account's notifications arrive, so it may be polled less.
+    delivered = [row.arrived_at for row in claimed if row.source == Notification.Source.WEBHOOK]
+    if delivered:
+        services.mlaccount_note_notifications(account_id=account_id, notified_at=max(delivered))
     reason = _ignore_reason(account)
     if reason is not None:
         result.outcomes[NotificationStatus.IGNORED] += services.notification_finish(
@@ -367,13 +369,7 @@ def _process_groups(account: MLAccount, groups: dict[str, list[Notification]], r
             )
         else:
             now = timezone.now()
-            services.mlaccount_set_count(
-                account_id=account.pk,
-                field=column,
-                value=value,
-                notified_at=max(r.arrived_at for r in rows),
-                at=now,
-            )
+            services.mlaccount_set_count(account_id=account.pk, field=column, value=value, at=now)
             result.outcomes[NotificationStatus.DONE] += services.notification_finish(
                 notifications=rows, status=NotificationStatus.DONE, at=now
             )

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
-from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from accounts.models import COUNT_BITS, TOPIC_COUNTS, MLAccount, Notification, NotificationStatus
@@ -118,7 +117,9 @@ def notification_claim(*, account_id, now: datetime | None = None) -> list[Notif
         return []
     return list(
         Notification.objects.filter(claim=claim, status=NotificationStatus.PROCESSING)
-        .only("id", "topic", "resource", "arrived_at", "received_at", "tries", "claim", "account_id")
+        .only(
+            "id", "topic", "resource", "source", "arrived_at", "received_at", "tries", "claim", "account_id"
+        )
         .order_by("id")
     )
 
@@ -224,10 +225,8 @@ def notification_retry_failed(*, ids: Iterable[int] | None = None, now: datetime
     return accounts
 
 
-def mlaccount_set_count(
-    *, account_id, field: str, value: int, notified_at: datetime, at: datetime | None = None
-) -> bool:
-    """Store one count that a notification made us re-read, and when notifications last came.
+def mlaccount_set_count(*, account_id, field: str, value: int, at: datetime | None = None) -> bool:
+    """Store one count that a notification made us re-read.
 
     One UPDATE. `cached_at` (when the counts were read) moves too, so the dashboard's
     "updated" time and its live refresh follow; the scheduled sync's own fields are not
@@ -236,20 +235,11 @@ def mlaccount_set_count(
     if field not in COUNT_BITS:
         raise ValueError(f"not a count column: {field}")
     at = at or timezone.now()
-    return bool(
-        MLAccount.objects.filter(pk=account_id).update(
-            **{field: value},
-            cached_at=at,
-            last_notification_at=Greatest(
-                Coalesce(F("last_notification_at"), notified_at), Value(notified_at)
-            ),
-            updated_at=at,
-        )
-    )
+    return bool(MLAccount.objects.filter(pk=account_id).update(**{field: value}, cached_at=at, updated_at=at))
 
 
 def mlaccount_note_notifications(*, account_id, notified_at: datetime) -> None:
-    """Record that notifications arrived for the account (when nothing else is written)."""
+    """Record that ML delivered notifications for the account (its newest arrival), never backwards."""
     MLAccount.objects.filter(pk=account_id).filter(
         Q(last_notification_at__isnull=True) | Q(last_notification_at__lt=notified_at)
     ).update(last_notification_at=notified_at)

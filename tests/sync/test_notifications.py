@@ -981,3 +981,16 @@ def test_concurrent_claims_hand_each_notification_to_one_run(user):
     assert errors == []
     claimed = [pk for result in results for pk in result]
     assert sorted(claimed) == sorted(rows)
+
+
+def test_recovered_notifications_do_not_count_as_arriving(ml_account, ml):
+    # A notification read from the missed feeds is one ML failed to deliver: it updates the
+    # count, but says nothing good about delivery, so the account keeps being polled.
+    answer(ml, "questions", 7)
+    stored(ml_account, "questions", source="missed_feeds")
+
+    result = notifications.process_account(ml_account.pk)
+
+    assert dict(result.outcomes) == {"done": 1}
+    ml_account.refresh_from_db()
+    assert (ml_account.cached_questions, ml_account.last_notification_at) == (7, None)

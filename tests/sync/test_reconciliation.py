@@ -192,9 +192,8 @@ def test_counts_never_read_are_not_changes_when_a_notification_came_before_the_f
         next_sync=timezone.now(),
     )
     notified_at = timezone.now()
-    services.mlaccount_set_count(
-        account_id=account.pk, field="cached_questions", value=4, notified_at=notified_at
-    )
+    services.mlaccount_note_notifications(account_id=account.pk, notified_at=notified_at)
+    services.mlaccount_set_count(account_id=account.pk, field="cached_questions", value=4)
     synced_at = timezone.now()
 
     account = _sync(account, Counts(products=120, orders=33, questions=4, claims=2), synced_at=synced_at)

@@ -190,6 +190,16 @@ def test_a_topic_polling_found_changed_without_its_notification_is_silent(alice,
     assert (data["silentTopics"], data["warning"]) == ([], False)
 
 
+def test_a_notification_recovered_from_the_missed_feeds_does_not_end_the_silence(alice, ml_account):
+    # ML could not deliver it: the callback URL or its topics are still wrong.
+    ml_account.__class__.objects.filter(pk=ml_account.pk).update(
+        last_poll_change_at=timezone.now() - timedelta(minutes=10), poll_change_mask=QUESTIONS
+    )
+    stored(ml_account, "questions", ago=timedelta(minutes=1), source="missed_feeds")
+
+    assert health(alice)["silentTopics"] == ["questions"]
+
+
 def test_an_old_poll_change_is_no_warning(alice, ml_account):
     ml_account.__class__.objects.filter(pk=ml_account.pk).update(
         last_poll_change_at=timezone.now() - timedelta(hours=3), poll_change_mask=QUESTIONS

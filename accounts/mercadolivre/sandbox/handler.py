@@ -1,8 +1,11 @@
 """The request plumbing under every sandbox route, and the ``/_sandbox/*`` test controls.
 
 Controls: ``GET config|stats|sellers|notifications``; ``POST config|mint|expire|revoke|
-activity|reset|reset-stats`` (JSON bodies). ``POST activity`` takes ``{"user_id", "topic"
-(questions, orders_v2, items, claims), "change": 1, "duplicates": 1}``.
+activity|question-status|reset|reset-stats`` (JSON bodies). ``POST activity`` takes
+``{"user_id", "topic" (questions, orders_v2, items, claims), "change": 1, "duplicates": 1}``;
+``POST question-status`` takes ``{"question_id", "status": "DELETED"|"BANNED"|
+"CLOSED_UNANSWERED"}`` and returns the question (404 for an unknown id); like an answer, it
+notifies the app (topic ``questions``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from .desk import DeskError
 from .errors import FORBIDDEN, UNAUTHORIZED, Reply, api_error_body, bad_request, failure_body
 from .sellers import SANDBOX_CLIENT_ID, DemoSeller
 from .state import SandboxState
@@ -27,6 +31,8 @@ if TYPE_CHECKING:
 
 # (path regex, {method: route name}, stats kind, family)
 Route = tuple[re.Pattern[str], dict[str, str], str, str]
+# The POST controls that take a JSON body.
+_JSON_CONTROLS = frozenset({"config", "mint", "expire", "revoke", "activity", "question-status"})
 
 
 class BaseHandler(BaseHTTPRequestHandler):
@@ -237,7 +243,7 @@ class BaseHandler(BaseHTTPRequestHandler):
         elif method == "POST" and name == "reset":
             state.reset()
             self._reply(200, {"reset": True})
-        elif method == "POST" and name in {"config", "mint", "expire", "revoke", "activity"}:
+        elif method == "POST" and name in _JSON_CONTROLS:
             data = self._json_body()
             try:
                 if name == "config":
@@ -259,6 +265,8 @@ class BaseHandler(BaseHTTPRequestHandler):
                             duplicates=data.get("duplicates", 1),
                         ),
                     )
+                elif name == "question-status":
+                    self._reply(200, self._set_question_status(data))
                 elif name == "expire":
                     self._reply(200, {"expired": state.expire_access_tokens(self._json_user_id(data))})
                 else:
@@ -280,6 +288,23 @@ class BaseHandler(BaseHTTPRequestHandler):
         if not isinstance(data, dict):
             raise Reply(400, {"error": "bad_request", "message": "body must be a JSON object", "status": 400})
         return data
+
+    def _set_question_status(self, data: dict[str, Any]) -> dict[str, Any]:
+        raw_id = data.get("question_id")
+        if isinstance(raw_id, bool) or not isinstance(raw_id, int | str) or not str(raw_id).isdigit():
+            raise ValueError("question_id must be a positive integer")
+        state = self.state
+        try:
+            with state._lock:
+                question = state.desk.set_question_status(int(raw_id), data.get("status"))
+                body = question.to_json()
+        except DeskError as exc:
+            raise Reply(
+                exc.status, {"error": exc.error, "message": exc.message, "status": exc.status}
+            ) from None
+        # The question left the unanswered count: ML would notify the app of the change.
+        state.notifications.notify(question.seller_id, "questions", f"/questions/{question.id}")
+        return body
 
     @staticmethod
     def _json_user_id(data: dict[str, Any]) -> int:

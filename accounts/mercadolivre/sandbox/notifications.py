@@ -1,13 +1,14 @@
 """Webhook notifications as ML sends them (§6, §9 item 5, §11.1): emit, deliver, retry, miss.
 
 A seller's activity (``/_sandbox/activity`` or the ``activity_seconds`` ticker) changes the
-sizes its searches report and emits §6.2 bodies: a pointer (``resource``) and nothing else,
-in both of ML's shapes (``_id`` or ``id``, ``user_id`` a number or a string), several per
-change when asked. A daemon *postman* POSTs them to ``notifications_url``; only HTTP 200
-within ``notification_timeout_ms`` counts, anything else is retried with ``attempts`` + 1
-and the same id after ``notification_retry_seconds`` × 2^(n−1), and after
-``notification_retries`` retries the notification goes to the missed feeds (§6.5), kept
-two days and read through ``GET /missed_feeds``.
+sizes its searches report (creating, answering or closing question and claim objects in the
+desk) and emits §6.2 bodies: a pointer (``resource``) and nothing else, in both of ML's
+shapes (``_id`` or ``id``, ``user_id`` a number or a string), several per change when asked.
+A daemon *postman* POSTs them to ``notifications_url``; only HTTP 200 within
+``notification_timeout_ms`` counts, anything else is retried with ``attempts`` + 1 and the
+same id after ``notification_retry_seconds`` × 2^(n−1), and after ``notification_retries``
+retries the notification goes to the missed feeds (§6.5), kept two days and read through
+``GET /missed_feeds``.
 
 Everything lives in memory (never in the state file) and under the state's one lock; the
 HTTP POST itself runs outside it, so a slow app never blocks the sandbox's API.
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .desk import DESK_SIZES
 from .sellers import DEMO_SELLERS, SANDBOX_CLIENT_ID, DemoSeller
 
 if TYPE_CHECKING:
@@ -226,9 +228,16 @@ class Notifier:
             raise ValueError(f"duplicates must be between 1 and {MAX_DUPLICATES}")
         if not state.is_demo_seller(user_id):
             raise ValueError(f"unknown seller {user_id}")
+        size = ACTIVITY_TOPICS[topic]
         with self._cond:
-            seller = state.add_activity(user_id, **{ACTIVITY_TOPICS[topic]: change})
-            resource = self._new_resource(topic, seller)
+            # Questions and claims are objects: the notification points at the one created,
+            # answered or closed, which GET /questions/{id} or the claim's detail then serves.
+            if size in DESK_SIZES:
+                resource = state.desk.activity(user_id, size, change)
+                seller = state.seller(user_id)
+            else:
+                resource, seller = None, state.add_activity(user_id, **{size: change})
+            resource = resource or self._new_resource(topic, seller)
             bodies = self._emit(seller, topic, resource, duplicates)
         return {
             "user_id": user_id,
@@ -238,17 +247,24 @@ class Notifier:
             "notifications": bodies,
         }
 
+    def notify(self, user_id: int, topic: str, resource: str) -> list[dict[str, Any]]:
+        """Notify the app of one change to ``resource`` that did not come from activity (an
+        answer sent through the API, a question deleted by a control); the bodies sent."""
+        with self._cond:
+            return self._emit(self._state.seller(user_id), topic, resource, 1)
+
     def _new_resource(self, topic: str, seller: DemoSeller) -> str:
-        # Fresh ids in ranges the generated search data never uses, so no two events collide.
+        # Fresh ids in ranges the generated search data never uses, so no two events collide;
+        # questions and claims get one only when the activity touched no object.
         serial = next(self._serials)
         if topic == "questions":
-            return f"/questions/{14_000_000_000 + serial}"
+            return f"/questions/{29_000_000_000 + serial}"
         if topic == "orders_v2":
             return f"/orders/{2_000_900_000_000_000 + serial}"
         if topic == "items":
             return f"/items/{seller.site_id}{5_000_000_000 + serial}"
         # §6.3: claims come as post_purchase, with the prefix ML added recently.
-        return f"/post-purchase/v1/claims/{5_300_000_000 + serial}"
+        return f"/post-purchase/v1/claims/{5_250_000_000 + serial}"
 
     def _app_id(self) -> int:
         apps = self._state.apps

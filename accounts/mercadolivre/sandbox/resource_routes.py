@@ -1,5 +1,6 @@
-"""Routes of the REST resources (§3, §4, §6.5): the seller's profile, the searches the app
-counts, and the missed notifications feed."""
+"""Routes of the REST resources (§3, §4.1, §4.2, §6.5): the seller's profile, the listings and
+orders searches, and the missed notifications feed. Questions, claims and items by id are the
+desk's (``desk_routes``)."""
 
 from __future__ import annotations
 
@@ -18,32 +19,12 @@ from .sellers import (
     CURRENCY,
     ORDER_STATUSES,
     SITES,
-    DemoSeller,
     iso,
     item_counts,
     item_id,
+    item_title,
     order_book,
     private_user,
-    question_counts,
-)
-
-_CLAIM_FILTERS = (
-    "id",
-    "type",
-    "stage",
-    "status",
-    "resource",
-    "resource_id",
-    "reason_id",
-    "site_id",
-    "players.role",
-    "players.user_id",
-    "order_id",
-    "pack_id",
-    "payment_id",
-    "parent_id",
-    "date_created",
-    "last_updated",
 )
 
 
@@ -55,7 +36,7 @@ def _paid_amount(status: str, amount: float) -> float:
 
 
 class ResourceRoutes(BaseHandler):
-    """The REST resources the app reads (§3, §4), plus grant deletion and ``/sites``."""
+    """The REST resources the app reads (§3, §4.1, §4.2), plus grant deletion and ``/sites``."""
 
     ROUTES: list[Route] = [
         (re.compile(r"/users/me/?"), {"GET": "users_me"}, "users_me", "api"),
@@ -68,8 +49,6 @@ class ResourceRoutes(BaseHandler):
             "api",
         ),
         (re.compile(r"/orders/search/?"), {"GET": "orders_search"}, "orders", "api"),
-        (re.compile(r"/questions/search/?"), {"GET": "questions_search"}, "questions", "api"),
-        (re.compile(r"/post-purchase/v1/claims/search/?"), {"GET": "claims_search"}, "claims", "api"),
         (re.compile(r"/sites/?"), {"GET": "sites"}, "sites", "api"),
         (re.compile(r"/missed_feeds/?"), {"GET": "missed_feeds"}, "missed_feeds", "api"),
     ]
@@ -254,7 +233,7 @@ class ResourceRoutes(BaseHandler):
                         {
                             "item": {
                                 "id": item_id(seller, number, serial % max(seller.listings, 1)),
-                                "title": f"Produto de teste {serial % 97}",
+                                "title": item_title(serial % max(seller.listings, 1)),
                                 "variation_id": None,
                                 "seller_sku": None,
                             },
@@ -288,193 +267,3 @@ class ResourceRoutes(BaseHandler):
                 "display": "complete",
             },
         )
-
-    def route_questions_search(self) -> None:
-        if self._param("item"):
-            self._authenticate()
-            raise bad_request("The sandbox only supports question searches by seller_id")
-        if self._param("seller_id") is None:
-            self._authenticate()
-            raise bad_request("Missing required parameter: item or seller_id", "invalid_request")
-        seller = self._own_user(self._param("seller_id"))
-        limit = min(self._int_param("limit", 50), 100)
-        offset = self._int_param("offset", 0)
-        counts = question_counts(seller)
-        status = (self._param("status") or "").upper()
-        selected = [(name, count) for name, count in counts.items() if not status or status == name]
-        total = sum(count for _, count in selected)
-        page: list[tuple[str, int]] = []
-        position = 0  # unanswered first, then answered
-        for name, count in selected:
-            first, last = max(0, offset - position), min(count, offset + limit - position)
-            page.extend((name, k) for k in range(first, last))
-            position += count
-        number = self.state._seller_number(seller.id)
-        questions = []
-        for name, k in page:
-            serial = k if name == "UNANSWERED" else counts["UNANSWERED"] + k
-            created = time.time() // 3600 * 3600 - (serial + 1) * 5400
-            questions.append(
-                {
-                    "id": 13_000_000_000 + number * 10_000_000 + serial,
-                    "seller_id": seller.id,
-                    "item_id": item_id(seller, number, serial % max(seller.listings, 1)),
-                    "status": name,
-                    "text": "Tem em outra cor?",
-                    "date_created": iso(created),
-                    "deleted_from_listing": False,
-                    "hold": False,
-                    "suspected_spam": False,
-                    "answer": None
-                    if name == "UNANSWERED"
-                    else {"text": "Temos sim!", "status": "ACTIVE", "date_created": iso(created + 900)},
-                    "from": {"id": 100_000_000 + (serial * 7919 + number) % 899_999_999},
-                }
-            )
-        # §4.3: the count is a top-level `total`; there is no `paging` object here.
-        self._reply(
-            200,
-            {
-                "total": total,
-                "limit": limit,
-                "questions": questions,
-                "filters": {
-                    "limit": limit,
-                    "offset": offset,
-                    "api_version": self._param("api_version"),
-                    "is_admin": False,
-                    "sorts": [],
-                    "caller": seller.id,
-                    "seller_id": str(seller.id),
-                    "status": status or None,
-                },
-                "available_filters": [
-                    {
-                        "id": "status",
-                        "name": "Status",
-                        "type": "text",
-                        "values": [
-                            "ANSWERED",
-                            "BANNED",
-                            "CLOSED_UNANSWERED",
-                            "DELETED",
-                            "DISABLED",
-                            "UNANSWERED",
-                        ],
-                    }
-                ],
-                "available_sorts": ["item_id", "from_id", "date_created", "seller_id"],
-            },
-        )
-
-    def route_claims_search(self) -> None:
-        _, token_user = self._authenticate()
-        query = {name: values[0] for name, values in self._query.items() if values}
-        if not any(name in query for name in _CLAIM_FILTERS):
-            # §4.4: paging and sort parameters do not count as a filter.
-            raise Reply(
-                400,
-                {
-                    "message": "at least any of these filters: " + ", ".join(_CLAIM_FILTERS),
-                    "error": "invalid_query",
-                    "status": 400,
-                    "cause": [],
-                },
-            )
-
-        def invalid(message: str) -> Reply:
-            return Reply(400, api_error_body(400, "invalid_params", message))
-
-        if ("players.role" in query) != ("players.user_id" in query):
-            raise invalid("players.role and players.user_id must be sent together")
-        if "resource_id" in query and "resource" not in query:
-            raise invalid("resource_id requires resource")
-        if "resource" in query and "resource_id" not in query and "players.role" not in query:
-            raise invalid("resource requires resource_id or players.role and players.user_id")
-        if "order_id" in query and "pack_id" in query:
-            raise invalid("order_id and pack_id cannot be combined")
-        if query.get("players.role", "respondent") not in {"respondent", "complainant", "mediator"}:
-            raise invalid(f"invalid players.role: {query['players.role']}")
-        if "players.user_id" in query and query["players.user_id"] != str(token_user):
-            raise Reply(403, api_error_body(403, "forbidden_error", "forbidden"))
-        limit = min(self._int_param("limit", 30), 100)  # larger limits are silently clamped
-        offset = self._int_param("offset", 0)
-        if offset + limit >= 10000:
-            raise invalid("offset + limit must be lower than 10000")
-        seller = self.state.seller(token_user)
-        claims = self._claims_of(seller) if query.get("players.role", "respondent") == "respondent" else []
-        # Filters compared field by field; the demo claims have no packs, payments or parents.
-        fields_by_filter = {name: name for name in ("id", "type", "stage", "status", "resource", "site_id")}
-        fields_by_filter |= {
-            "resource_id": "resource_id",
-            "order_id": "resource_id",
-            "reason_id": "reason_id",
-        }
-        matching = [
-            claim
-            for claim in claims
-            if all(
-                str(claim[fields_by_filter[name]]) == value
-                for name, value in query.items()
-                if name in fields_by_filter
-            )
-            and not {"pack_id", "payment_id", "parent_id"} & query.keys()
-        ]
-        self._reply(
-            200,
-            {
-                "paging": {"total": len(matching), "offset": offset, "limit": limit},
-                "data": matching[offset : offset + limit],
-            },
-        )
-
-    def _claims_of(self, seller: DemoSeller) -> list[dict[str, Any]]:
-        number = self.state._seller_number(seller.id)
-        claims = []
-        for k in range(seller.claims * 4):
-            opened = k < seller.claims
-            order_id = 2_000_000_000_000_000 + number * 100_000_000 + k * 7
-            created = time.time() // 3600 * 3600 - (k + 1) * 86400
-            claims.append(
-                {
-                    "id": 5_100_000_000 + number * 100_000 + k,
-                    "resource_id": order_id,
-                    "resource": "order",
-                    "status": "opened" if opened else "closed",
-                    "type": "mediations",
-                    "stage": "claim" if opened else "none",
-                    "parent_id": None,
-                    "reason_id": "PDD9528",
-                    "fulfilled": True,
-                    "quantity_type": None,
-                    "players": [
-                        {
-                            "role": "complainant",
-                            "type": "buyer",
-                            "user_id": 100_000_000 + k,
-                            "available_actions": [],
-                        },
-                        {
-                            "role": "respondent",
-                            "type": "seller",
-                            "user_id": seller.id,
-                            "available_actions": [
-                                {
-                                    "action": "send_message_to_complainant",
-                                    "mandatory": False,
-                                    "due_date": None,
-                                }
-                            ]
-                            if opened
-                            else [],
-                        },
-                    ],
-                    "resolution": None
-                    if opened
-                    else {"reason": "item_returned", "date_created": iso(created + 86400)},
-                    "site_id": seller.site_id,
-                    "date_created": iso(created),
-                    "last_updated": iso(created + 3600),
-                }
-            )
-        return claims

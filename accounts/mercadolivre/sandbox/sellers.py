@@ -50,7 +50,8 @@ class DemoSeller:
     different number: listings/8 paused and listings/4 closed items; besides the orders,
     about orders/5 cancelled and orders/20 invalid ones in the same 30 days and orders/2
     sales (with their own cancelled and invalid ones) 32–90 days old; 3×questions
-    answered questions and 3×claims closed claims.
+    answered questions and 3×claims closed claims. Questions and claims are the starting
+    population of the seller's desk (``desk``), whose objects activity and answers change.
     """
 
     id: int
@@ -200,8 +201,43 @@ def item_counts(seller: DemoSeller) -> dict[str, int]:
     return {"active": seller.listings, "paused": seller.listings // 8, "closed": seller.listings // 4}
 
 
-def question_counts(seller: DemoSeller) -> dict[str, int]:
-    return {"UNANSWERED": seller.questions, "ANSWERED": seller.questions * 3}
+_ITEM_HOST = {"MLB": "produto.mercadolivre.com.br"}
+_DEFAULT_ITEM_HOST = "articulo.mercadolibre.com.ar"
+
+
+def item_title(index: int) -> str:
+    """The title of the seller's item ``index``: the same wherever the item shows (orders, items)."""
+    return f"Produto de teste {index + 1}"
+
+
+def item_body(seller: DemoSeller, number: int, index: int) -> dict[str, Any] | None:
+    """The item ``index`` of the seller as ``GET /items?ids=`` shows it, None if there is none.
+
+    Statuses follow ``item_counts``: the active items first, then the paused, then the closed.
+    """
+    counts = item_counts(seller)
+    if not 0 <= index < sum(counts.values()):
+        return None
+    if index < counts["active"]:
+        status = "active"
+    else:
+        status = "paused" if index < counts["active"] + counts["paused"] else "closed"
+    identifier = item_id(seller, number, index)
+    digits = identifier.removeprefix(seller.site_id)
+    title = item_title(index)
+    host = _ITEM_HOST.get(seller.site_id, _DEFAULT_ITEM_HOST)
+    return {
+        "id": identifier,
+        "title": title,
+        "permalink": f"https://{host}/{seller.site_id}-{digits}-{title.lower().replace(' ', '-')}-_JM",
+        "thumbnail": f"http://http2.mlstatic.com/D_{digits}-I.jpg",
+        "secure_thumbnail": f"https://http2.mlstatic.com/D_{digits}-I.jpg",
+        "seller_id": seller.id,
+        "site_id": seller.site_id,
+        "status": status,
+        "price": round(19.9 + (index * 37) % 480, 2),
+        "currency_id": CURRENCY.get(seller.site_id, "BRL"),
+    }
 
 
 # §4.2's order statuses. A cancelled sale ends `cancelled`, and ML voids the orders of

@@ -11,16 +11,17 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from .desk_routes import DeskRoutes
 from .handler import Route
 from .oauth_routes import OAuthRoutes
 from .resource_routes import ResourceRoutes
 from .state import SandboxState
 
 
-class Handler(OAuthRoutes, ResourceRoutes):
+class Handler(OAuthRoutes, ResourceRoutes, DeskRoutes):
     """Both ML hosts on one port: the authorization page, the token endpoint and the API."""
 
-    ROUTES: list[Route] = OAuthRoutes.ROUTES + ResourceRoutes.ROUTES
+    ROUTES: list[Route] = OAuthRoutes.ROUTES + ResourceRoutes.ROUTES + DeskRoutes.ROUTES
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):

@@ -2,7 +2,8 @@
 
 Refresh tokens rotate like ML's (§1.5): only the latest one of each (app, user) works. With a
 state file, the seeding command and a running sandbox share the tokens under an ``flock``.
-The sellers' activity (changes to their sizes) and the notifications live in memory only.
+The sellers' activity (changes to their sizes), their questions and claims (``desk``) and the
+notifications live in memory only.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .desk import DESK_SIZES, DESK_STAT_KINDS, Desk
 from .errors import INVALID_GRANT, SandboxOAuthError
 from .knobs import SandboxKnobs, check_knob
 from .notifications import SIZE_NAMES, Notifier
@@ -49,6 +51,7 @@ _STAT_KINDS = (
     "applications",
     "missed_feeds",
     "unknown",
+    *DESK_STAT_KINDS,
 )
 
 
@@ -79,8 +82,8 @@ class SandboxState:
     Thread-safe (one lock). With ``state_file`` the codes and tokens live in a JSON file
     as well: loaded at start, saved atomically after every change under an ``flock``, and
     re-read when another process (the seeding command, a restarted sandbox) changed it.
-    The sellers' activity (``add_activity``, ``record_activity``) and ``notifications``
-    (a ``Notifier``) are kept in memory only.
+    The sellers' activity (``add_activity``, ``record_activity``), their question and claim
+    objects (``desk``, a ``Desk``) and ``notifications`` (a ``Notifier``) are kept in memory only.
     """
 
     def __init__(
@@ -92,8 +95,10 @@ class SandboxState:
         **knobs: Any,
     ):
         self._lock = threading.RLock()
-        # Per-seller changes to the four sizes, applied by seller(): the searches follow them.
+        # Per-seller changes to listings and orders, applied by seller(): the searches follow
+        # them. Questions and claims are objects in the desk, which counts them.
         self._activity: dict[int, dict[str, int]] = {}
+        self.desk = Desk(self)
         self.notifications = Notifier(self)
         self.state_file = Path(state_file) if state_file else None
         self._lock_path = (
@@ -179,6 +184,7 @@ class SandboxState:
             self._refresh.clear()
             self._dirty = True
             self._activity.clear()
+            self.desk.reset()
             self.notifications.reset()
         self.configure(**self._initial_knobs)
         self.reset_stats()
@@ -240,29 +246,37 @@ class SandboxState:
 
     # -- sellers and apps
 
+    def base_seller(self, user_id: int) -> DemoSeller:
+        """The demo seller with ``user_id`` (or a synthetic one) as configured, without activity."""
+        return self._sellers_by_id.get(user_id) or synthetic_seller(user_id)
+
     def seller(self, user_id: int) -> DemoSeller:
-        """Return the demo seller with ``user_id`` (or a synthetic one), its activity applied."""
-        seller = self._sellers_by_id.get(user_id) or synthetic_seller(user_id)
+        """Return the seller with ``user_id`` (demo or synthetic), its activity and desk counts applied."""
+        seller = self.base_seller(user_id)
         with self._lock:
-            deltas = self._activity.get(user_id)
-            if not deltas:
-                return seller
-            return replace(seller, **{name: max(0, getattr(seller, name) + d) for name, d in deltas.items()})
+            deltas = self._activity.get(user_id, {})
+            sizes = {name: max(0, getattr(seller, name) + d) for name, d in deltas.items()}
+            sizes |= self.desk.sizes(user_id)
+            return replace(seller, **sizes) if sizes else seller
 
     def add_activity(self, user_id: int, **changes: int) -> DemoSeller:
         """Change the seller's sizes (listings, orders, questions, claims) by ``changes``.
 
         No size goes below 0: a decrease larger than the size stops at 0, so a later
-        increase counts from there. Returns the seller as the searches now see it.
+        increase counts from there. Questions and claims change as objects (``Desk.activity``).
+        Returns the seller as the searches now see it.
         """
         unknown = changes.keys() - set(SIZE_NAMES)
         if unknown:
             raise ValueError(f"unknown sizes: {', '.join(sorted(unknown))}")
-        base = self._sellers_by_id.get(user_id) or synthetic_seller(user_id)
+        base = self.base_seller(user_id)
         with self._lock:
-            deltas = self._activity.setdefault(user_id, {})
             for name, change in changes.items():
-                deltas[name] = max(deltas.get(name, 0) + change, -getattr(base, name))
+                if name in DESK_SIZES:
+                    self.desk.activity(user_id, name, change)
+                else:
+                    deltas = self._activity.setdefault(user_id, {})
+                    deltas[name] = max(deltas.get(name, 0) + change, -getattr(base, name))
             return self.seller(user_id)
 
     def record_activity(

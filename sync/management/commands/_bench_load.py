@@ -156,19 +156,43 @@ def post_all(port: int, path: str, payloads: list[bytes], *, clients: int, heade
     Each client keeps one http.client connection; gunicorn's sync workers close it after
     every answer (they do not keep connections alive), and http.client opens the next.
     """
-    load = Load()
-    work = iter(payloads)
-    lock = threading.Lock()
+    return _load(port, path, payloads, threads=clients, headers=headers, rate=None)
 
-    def client() -> None:
+
+def post_paced(port: int, path: str, payloads: list[bytes], *, rate: float, headers: dict) -> Load:
+    """POST the payloads at a steady `rate` a second, whatever the answers take (open loop).
+
+    Each request has its moment (n / rate after the start) and its latency counts from that
+    moment, so time spent waiting for a free gunicorn worker is in it, as it would be for ML.
+    A few sender threads share the schedule, so one slow answer does not delay the next send.
+    """
+    return _load(port, path, payloads, threads=8, headers=headers, rate=rate)
+
+
+def _load(
+    port: int, path: str, payloads: list[bytes], *, threads: int, headers: dict, rate: float | None
+) -> Load:
+    """Send `payloads` from `threads` threads: as fast as answers come (`rate` None), or each
+    at its moment n / `rate`, latency then counted from that moment."""
+    load = Load()
+    lock = threading.Lock()
+    work = iter(enumerate(payloads))
+    clock = time.perf_counter()
+
+    def sender() -> None:
         latencies, statuses = [], Counter()
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         while True:
             with lock:
-                payload = next(work, None)
-            if payload is None:
+                item = next(work, None)
+            if item is None:
                 break
+            index, payload = item
             started = time.perf_counter()
+            if rate is not None:
+                started = clock + index / rate
+                if (pause := started - time.perf_counter()) > 0:
+                    time.sleep(pause)
             try:
                 conn.request("POST", path, body=payload, headers=headers)
                 response = conn.getresponse()
@@ -184,60 +208,10 @@ def post_all(port: int, path: str, payloads: list[bytes], *, clients: int, heade
             load.latencies += latencies
             load.statuses.update(statuses)
 
-    threads = [threading.Thread(target=client, name=f"bench-client-{n}") for n in range(clients)]
-    clock = time.perf_counter()
-    for thread in threads:
+    senders = [threading.Thread(target=sender, name=f"bench-load-{n}") for n in range(threads)]
+    for thread in senders:
         thread.start()
-    for thread in threads:
-        thread.join()
-    load.seconds = time.perf_counter() - clock
-    return load
-
-
-def post_paced(port: int, path: str, payloads: list[bytes], *, rate: float, headers: dict) -> Load:
-    """POST the payloads at a steady `rate` a second, whatever the answers take (open loop).
-
-    Each request has its moment (n / rate after the start) and its latency counts from that
-    moment, so time spent waiting for a free gunicorn worker is in it, as it would be for ML.
-    A few sender threads share the schedule, so one slow answer does not delay the next send.
-    """
-    load = Load()
-    lock = threading.Lock()
-    work = iter(enumerate(payloads))
-    clock = time.perf_counter()
-
-    def sender() -> None:
-        latencies, statuses = [], Counter()
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        while True:
-            with lock:
-                item = next(work, None)
-            if item is None:
-                break
-            index, payload = item
-            due = clock + index / rate
-            pause = due - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-            try:
-                conn.request("POST", path, body=payload, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                status = 0
-            latencies.append(time.perf_counter() - due)
-            statuses[status] += 1
-        conn.close()
-        with lock:
-            load.latencies += latencies
-            load.statuses.update(statuses)
-
-    threads = [threading.Thread(target=sender, name=f"bench-paced-{n}") for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
+    for thread in senders:
         thread.join()
     load.seconds = time.perf_counter() - clock
     return load

@@ -50,7 +50,8 @@ def notification_store(*, incoming: Incoming, source: str, now: datetime | None 
 
     A topic the app does not use, and a user id no account has, are stored `ignored` at
     once with the reason; anything else is `pending` for the processing task. Returns the
-    unsaved-or-saved row as built (its `account_id` tells whom to process).
+    row as built, not read back (when its `ml_id` was stored before, nothing was inserted);
+    its `account_id` and `status` tell whether there is anything to process.
     """
     now = now or timezone.now()
     account_id = MLAccount.objects.filter(ml_user_id=incoming.ml_user_id).values_list("id", flat=True).first()

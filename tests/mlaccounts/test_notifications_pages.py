@@ -168,6 +168,16 @@ def test_admin_warns_about_silent_topics(admin_client, ml_account, settings):
     assert "No notification of questions arrived lately" in html
 
 
+def test_admin_notifications_send_anonymous_visitors_to_the_login(client, ml_account):
+    _note(ml_account)
+    for url in (
+        reverse("admin:accounts_notification_changelist"),
+        reverse("admin:accounts_notification_change", args=[Notification.objects.get().pk]),
+    ):
+        response = client.get(url)
+        assert response.status_code == 302 and reverse("admin:login") in response["Location"]
+
+
 def test_admin_notifications_are_not_for_sellers(client_user, ml_account):
     response = client_user.get(reverse("admin:accounts_notification_changelist"))
     assert response.status_code == 302

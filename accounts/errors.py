@@ -4,6 +4,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
+from accounts.mercadolivre.errors import MLRateLimited
+
 
 class DomainError(Exception):
     code = "DOMAIN_ERROR"
@@ -123,3 +125,52 @@ class OAuthDenied(DomainError):
 class EmailExists(DomainError):
     code = "EMAIL_EXISTS"
     default_message = _("A user with this email address already exists.")
+
+
+class QuestionNotFound(DomainError, Http404):
+    """A question of an account the caller cannot see, one not in the mirror, or a malformed id."""
+
+    code = "NOT_FOUND"
+    default_message = _("Question not found.")
+
+
+class SavedReplyNotFound(DomainError, Http404):
+    code = "NOT_FOUND"
+    default_message = _("Saved reply not found.")
+
+
+class QuestionNotOpen(DomainError):
+    """Mercado Livre refused an answer: the question is no longer open (`status`, when known)."""
+
+    code = "QUESTION_NOT_OPEN"
+    default_message = _("This question is no longer open at Mercado Livre.")
+
+    def __init__(self, message=None, *, status: str = ""):
+        self.status = status
+        super().__init__(message)
+
+
+class DeskUnavailable(DomainError):
+    """Mercado Livre failed, timed out, or its request budget ran out while answering."""
+
+    code = "ML_UNAVAILABLE"
+    default_message = _(
+        "Mercado Livre did not confirm the answer (it failed or did not answer in time). The question "
+        "stays in the queue; if the answer did arrive, the next sync takes it out."
+    )
+
+    def __init__(self, message=None, *, retry_after: float | None = None, code: str | None = None):
+        self.retry_after = retry_after
+        if code:
+            self.code = code
+        super().__init__(message)
+
+    @classmethod
+    def from_ml(cls, error) -> "DeskUnavailable":
+        if isinstance(error, MLRateLimited):
+            return cls(
+                _("Mercado Livre's rate limit was reached; the answer was not sent. Try again in a moment."),
+                retry_after=error.retry_after,
+                code="ML_RATE_LIMITED",
+            )
+        return cls()

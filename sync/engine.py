@@ -1,4 +1,4 @@
-"""Sync one account: claim it, get a fresh token, fetch the four counts, save, release.
+"""Sync one account: claim it, get a fresh token, fetch the four counts and the desk, save, release.
 
 Used by the task (scheduled syncs, the dashboard's "sync now" and every "sync all"), the
 API's synchronous "sync now" and `manage.py sync_account`. The claim is a conditional
@@ -24,6 +24,7 @@ from accounts.mercadolivre import http as ml_http
 from accounts.mercadolivre import resources
 from accounts.mercadolivre.errors import MLError, MLInvalidGrant, MLRateLimited, MLUnauthorized, MLUnavailable
 from accounts.models import MLAccount
+from sync import mirrors
 from sync.outcomes import Outcome, classify, describe
 
 logger = logging.getLogger(__name__)
@@ -48,14 +49,29 @@ class SyncResult:
 
 def _fetch_counts(account_id, claimed: MLAccount) -> resources.Counts:
     token = tokens.get_fresh_access_token(account_id, state=claimed)
-    ml_user_id = claimed.ml_user_id
     try:
-        counts = resources.fetch_counts(token, ml_user_id)
+        counts = _read(token, claimed)
     except MLUnauthorized:
         # A token can die before its expiry (password change, revoked app, secret rotation):
-        # renew once and try again; a second 401 means the grant itself is gone.
+        # renew once and try again; a second 401 means the grant itself is gone. The mirrors'
+        # writes are upserts, so what the first try stored is simply stored again.
         token = tokens.get_fresh_access_token(account_id, force=True)
-        counts = resources.fetch_counts(token, ml_user_id)
+        counts = _read(token, claimed)
+    return counts
+
+
+def _read(token: str, claimed: MLAccount) -> resources.Counts:
+    """The four counts; questions and claims come with their mirrors (sync.mirrors), whose
+    first page carries ML's count, so a quiet desk costs what the two count calls did."""
+    ml_user_id = claimed.ml_user_id
+    counts = resources.Counts(
+        products=resources.count_active_listings(token, ml_user_id),
+        orders=resources.count_recent_orders(token, ml_user_id),
+        questions=mirrors.refresh_questions(token, claimed),
+        claims=mirrors.refresh_claims(token, claimed),
+    )
+    if counts.questions:
+        mirrors.fill_details(token, claimed)
     return counts
 
 
@@ -74,7 +90,7 @@ def sync_account(account_id, *, final_attempt: bool = True) -> SyncResult:
         account_id=account_id,
         lease_seconds=settings.SYNC_LEASE_SECONDS,
         now=claimed_at,
-        fields=tokens.STATE_FIELDS,
+        fields=(*tokens.STATE_FIELDS, "questions_scanned_at"),
     )
     if claimed is None:
         held = MLAccount.objects.filter(pk=account_id).exists()

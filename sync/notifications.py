@@ -19,10 +19,10 @@ The body is only a pointer, unsigned, duplicated and out of order, so:
   page through `/missed_feeds` (§6.5) per subscribed topic (`items` once per site) into the
   same intake, deduplicated by ML's id.
 
-What is re-read: today the app keeps, of every topic it uses, one count per account, so the
-"re-fetch" of a notification is the count query of its topic (one call, however many
-resources of that topic the batch names). The individual resource (`GET {resource}`) is
-what the mirrors of questions, claims and orders will fetch when they exist.
+What is re-read: questions and claims refresh their mirrors (sync.mirrors: the newest page of
+questions, which carries the count, plus each question the batch names; the open claims);
+products and orders, of which the app keeps only a count, re-read that count (one call,
+however many resources of that topic the batch names).
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ from accounts.mercadolivre.errors import (
     MLUnavailable,
 )
 from accounts.models import SUBSCRIBED_TOPICS, AccountStatus, MLAccount, Notification, NotificationStatus
+from sync import mirrors
 
 logger = logging.getLogger(__name__)
 
@@ -303,7 +304,9 @@ def process_account(account_id) -> Processed:
     if not claimed:
         return result
     account = (
-        MLAccount.objects.filter(pk=account_id).only("id", "status", "sync_enabled", "ml_user_id").first()
+        MLAccount.objects.filter(pk=account_id)
+        .only("id", "status", "sync_enabled", "ml_user_id", "questions_scanned_at")
+        .first()
     )
     # Delivered by ML, not recovered from its missed feeds (those come an hour late at the
     # earliest): what says the account's notifications arrive, so it may be polled less.
@@ -342,7 +345,7 @@ def _process_groups(account: MLAccount, groups: dict[str, list[Notification]], r
         try:
             if token is None:
                 token = tokens.get_fresh_access_token(account.pk)
-            value, token = _read_count(account, column, token)
+            value, token = _read_count(account, column, token, rows)
         except (MLRateLimited, MLUnavailable) as error:
             # Everything not done yet waits for a better moment (ML's Retry-After, if any).
             reason = f"Mercado Livre was unavailable ({type(error).__name__}); retrying"
@@ -376,16 +379,38 @@ def _process_groups(account: MLAccount, groups: dict[str, list[Notification]], r
         del pending[column]
 
 
-def _read_count(account: MLAccount, column: str, token: str) -> tuple[int, str]:
-    """The count of `column` and the token that read it (renewed once after a 401)."""
-    counter = COUNTERS[column]
+def _read_count(account: MLAccount, column: str, token: str, rows: list[Notification]) -> tuple[int, str]:
+    """The count of `column` and the token that read it (renewed once after a 401).
+
+    Questions and claims refresh their mirrors (sync.mirrors), which read the count on the
+    way; the questions the notifications name are fetched one by one (§11.1: re-fetch the
+    resource), so one answered at ML leaves the queue now.
+    """
     try:
-        return counter(token, account.ml_user_id), token
+        return _read(account, column, token, rows), token
     except MLUnauthorized:
         # A token can die before its expiry (§1.6): renew once and read again; the
         # caller keeps the renewed token for the other counts of the run.
         token = tokens.get_fresh_access_token(account.pk, force=True)
-        return counter(token, account.ml_user_id), token
+        return _read(account, column, token, rows), token
+
+
+def _read(account: MLAccount, column: str, token: str, rows: list[Notification]) -> int:
+    if column == "cached_questions":
+        named = tuple(dict.fromkeys(n for n in (_resource_id(row.resource) for row in rows) if n))
+        value = mirrors.refresh_questions(token, account, named=named)
+        if value:
+            mirrors.fill_details(token, account)
+        return value
+    if column == "cached_claims":
+        return mirrors.refresh_claims(token, account)
+    return COUNTERS[column](token, account.ml_user_id)
+
+
+def _resource_id(resource: str) -> int | None:
+    """The id at the end of a resource path (`/questions/123` -> 123), if it is one."""
+    tail = resource.rstrip("/").rsplit("/", 1)[-1]
+    return int(tail) if tail.isdigit() and 0 < len(tail) <= 18 else None
 
 
 def _log(result: Processed) -> Processed:

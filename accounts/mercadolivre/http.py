@@ -202,6 +202,7 @@ def _send(
     params: Mapping[str, Any] | None,
     data: Mapping[str, Any] | None,
     headers: Mapping[str, str],
+    json_body: Any = None,
 ) -> requests.Response:
     """Send one request through the session's adapter, the body read; redirects not followed.
 
@@ -220,7 +221,7 @@ def _send(
     # checks every value against typing Protocols at run time, several times slower.
     request.prepare_url(url, urlencode(params, doseq=True) if params else None)
     request.prepare_headers({**session.headers, **headers})
-    request.prepare_body(data, None)
+    request.prepare_body(data, None, json_body)
     response = session.get_adapter(url).send(request, timeout=timeouts(), proxies=session.proxies)
     # Read the body now, as Session.send does unless streaming: the connection goes back
     # to the pool, and a read that times out is raised here, as a timeout.
@@ -259,15 +260,19 @@ def request_json(
     token: str | None = None,
     params: Mapping[str, Any] | None = None,
     data: Mapping[str, Any] | None = None,
+    json: Mapping[str, Any] | None = None,
     expected: tuple[int, ...] = (200,),
     budget: bool = True,
-) -> dict:
-    """Call ML and return the JSON object it answered.
+    array: bool = False,
+) -> Any:
+    """Call ML and return the JSON object it answered (a JSON array, with ``array``).
 
     ``path_or_url`` is a path under ``settings.ML_API_URL`` (or an absolute URL on that
     host when a token is sent). ``token`` goes only in the Authorization header, never
     in the URL (§2). ``data`` is sent form-encoded, which only the token endpoint takes
-    (§1.3). With ``budget`` the call first takes a token from the shared rate budget.
+    (§1.3); ``json`` as a JSON body (``POST /answers``, §4.3). With ``budget`` the call
+    first takes a token from the shared rate budget. ``array`` is for the answers that
+    are a list (the items multiget, §11.3).
 
     Raises ``MLUnavailable`` for timeouts and connection errors, the error built by
     ``error_from_response`` for a non-success status, and ``MLBadResponse`` when the body
@@ -287,7 +292,9 @@ def request_json(
     budget_token = _retry_budget.set(budget)
     started = time.monotonic()
     try:
-        response = _send(get_session(), method, url, params=params, data=data, headers=headers)
+        response = _send(
+            get_session(), method, url, params=params, data=data, headers=headers, json_body=json
+        )
     except requests.Timeout as exc:
         logger.info("ML %s %s timed out after %.0f ms", method, path, _elapsed_ms(started))
         raise MLUnavailable(f"Mercado Livre timed out ({type(exc).__name__})", code="timeout") from exc
@@ -313,6 +320,10 @@ def request_json(
         body = response.json()
     except ValueError:  # requests' JSONDecodeError is a ValueError
         raise MLBadResponse(f"{method} {path} answered a body that is not JSON", status=status) from None
+    if array:
+        if not isinstance(body, list):
+            raise MLBadResponse(f"{method} {path} answered JSON that is not an array", status=status)
+        return body
     if not isinstance(body, dict):
         raise MLBadResponse(f"{method} {path} answered JSON that is not an object", status=status)
     return body

@@ -2,7 +2,8 @@
 
 One module per entity (architecture.md): `mlaccounts` (connect, settings, pause, resume,
 remove), `workspaces` (workspaces, members, invitations), `sync_state` (the engine's and
-the jobs' bookkeeping), `sync_jobs` (syncs a user asked for), `oauth`, `users`, `events`.
+the jobs' bookkeeping), `sync_jobs` (syncs a user asked for), `oauth`, `users`, `events`,
+`notifications`, `desk` (the question and claim mirrors, answers, saved replies).
 Callers import this package and use `services.<entity>_<verb>`.
 
 Conventions: keyword-only arguments, `<entity>_<verb>` names, one transaction each. Writes
@@ -10,6 +11,26 @@ that can race with a sync or with another request use row locks or conditional U
 the columns they own, never a read-modify-write `save()` of the whole row.
 """
 
+from accounts.services.desk import (
+    QUESTION_RETENTION_DAYS,
+    claim_detail_store,
+    claim_mirror_prune,
+    claim_mirror_store,
+    listing_items_store,
+    mlaccount_questions_scanned,
+    question_answer,
+    question_answer_record,
+    question_buyers_store,
+    question_cleanup,
+    question_mirror_prune,
+    question_mirror_settle,
+    question_mirror_store,
+    saved_reply_create,
+    saved_reply_delete,
+    saved_reply_fill,
+    saved_reply_update,
+    workspace_set_response_target,
+)
 from accounts.services.events import EVENT_MAX_AGE_DAYS, event_cleanup, event_record
 from accounts.services.mlaccounts import (
     mlaccount_connect,
@@ -100,11 +121,15 @@ __all__ = [
     "MIN_PASSWORD_LENGTH",
     "ML_USER_ID_PATTERN",
     "ML_USER_ID_RE",
+    "QUESTION_RETENTION_DAYS",
     "SITE_ID_PATTERN",
     "UNKNOWN_USER",
     "UNSUPPORTED_TOPIC",
     "Incoming",
     "RefreshClaim",
+    "claim_detail_store",
+    "claim_mirror_prune",
+    "claim_mirror_store",
     "error_backoff_seconds",
     "event_cleanup",
     "event_record",
@@ -112,6 +137,7 @@ __all__ = [
     "invitation_check",
     "invitation_create",
     "invitation_revoke",
+    "listing_items_store",
     "membership_remove",
     "membership_update",
     "mlaccount_claim",
@@ -124,6 +150,7 @@ __all__ = [
     "mlaccount_mark_sync_requested",
     "mlaccount_note_notifications",
     "mlaccount_pause",
+    "mlaccount_questions_scanned",
     "mlaccount_record_sync_failure",
     "mlaccount_record_sync_success",
     "mlaccount_refresh_claim",
@@ -147,6 +174,17 @@ __all__ = [
     "oauth_begin",
     "oauth_complete",
     "oauth_state_purge_expired",
+    "question_answer",
+    "question_answer_record",
+    "question_buyers_store",
+    "question_cleanup",
+    "question_mirror_prune",
+    "question_mirror_settle",
+    "question_mirror_store",
+    "saved_reply_create",
+    "saved_reply_delete",
+    "saved_reply_fill",
+    "saved_reply_update",
     "sync_job_cleanup",
     "sync_job_create",
     "sync_job_item_finish",
@@ -157,5 +195,6 @@ __all__ = [
     "workspace_delete",
     "workspace_personal",
     "workspace_rename",
+    "workspace_set_response_target",
     "workspace_switch",
 ]

@@ -51,6 +51,9 @@ DOMAIN_STATUS = {
     "FORBIDDEN": status.HTTP_403_FORBIDDEN,
     "ACCOUNT_CONNECTED_ELSEWHERE": status.HTTP_409_CONFLICT,
     "INVITATION_INVALID": status.HTTP_400_BAD_REQUEST,
+    "QUESTION_NOT_OPEN": status.HTTP_409_CONFLICT,
+    "ML_UNAVAILABLE": status.HTTP_502_BAD_GATEWAY,
+    "ML_RATE_LIMITED": status.HTTP_429_TOO_MANY_REQUESTS,
 }
 
 # DRF's exceptions -> machine code; the first matching class wins.
@@ -118,10 +121,14 @@ def describe_exception(exc: Exception, request=None) -> tuple[int, dict, dict]:
     """(status, body, headers) for any exception raised while answering an API request."""
     if isinstance(exc, DomainError):
         errors = field_errors(exc.errors) if getattr(exc, "errors", None) is not None else None
+        status_code = DOMAIN_STATUS.get(exc.code, 400)
+        headers = {}
+        if status_code == status.HTTP_429_TOO_MANY_REQUESTS:
+            headers["Retry-After"] = _retry_after(getattr(exc, "retry_after", None))
         return (
-            DOMAIN_STATUS.get(exc.code, 400),
+            status_code,
             error_body(code=exc.code, message=exc.message, errors=errors),
-            {},
+            headers,
         )
     if isinstance(exc, Http404 | ObjectDoesNotExist):
         # A row that vanished between the selector and the service reads as "not found" too.

@@ -16,36 +16,41 @@ from tests.mlmock import add_counts
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ml_settings")]
 
 
-def test_a_successful_sync_makes_two_queries(ml_account, ml):
-    """Claim (UPDATE … RETURNING the ML user id and the token state) and the result (UPDATE).
+def test_a_successful_sync_makes_four_queries(ml_account, ml):
+    """Claim (UPDATE … RETURNING the ML user id and the token state), the desk's two mirrors
+    (a DELETE each of what ML no longer lists: here nothing is listed, so nothing is
+    stored) and the result (UPDATE).
 
     No SELECT of ml_user_id or of the token, no row lock, no release UPDATE after the
     success: the claim returns what the sync needs and recording the success, one
-    conditional UPDATE, frees the claim.
+    conditional UPDATE, frees the claim. (The cost of a desk with questions and claims is
+    pinned in tests/sync/test_mirrors.py.)
     """
-    add_counts(ml)
+    add_counts(ml, questions=0, claims=0)
     with CaptureQueriesContext(connection) as queries:
         assert engine.sync_account(ml_account.pk).ok
     statements = [
         q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
     ]
-    assert len(statements) == 2, statements
+    assert len(statements) == 4, statements
     assert statements[0].startswith("UPDATE") and "RETURNING" in statements[0]
-    assert statements[1].startswith("UPDATE")
+    assert statements[1].startswith("DELETE") and "accounts_question" in statements[1]
+    assert statements[2].startswith("DELETE") and "accounts_claim" in statements[2]
+    assert statements[3].startswith("UPDATE")
     assert MLAccount.objects.get(pk=ml_account.pk).sync_started_at is None
 
 
 def test_a_successful_sync_task_costs_no_more_than_the_engine(ml_account, ml):
     # The task used to drop the "sync requested" mark with an UPDATE of its own after every
     # sync; a success now drops it with the counts, when it was set before the claim.
-    add_counts(ml)
+    add_counts(ml, questions=0, claims=0)
     MLAccount.objects.filter(pk=ml_account.pk).update(sync_requested_at=timezone.now())
     with CaptureQueriesContext(connection) as queries:
         assert tasks.sync_account.run(str(ml_account.pk)) == "success"
     statements = [
         q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
     ]
-    assert len(statements) == 2, statements
+    assert len(statements) == 4, statements
     assert MLAccount.objects.get(pk=ml_account.pk).sync_requested_at is None
 
 

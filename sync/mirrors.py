@@ -1,0 +1,218 @@
+"""Incremental fetchers of the seller's desk: unanswered questions and open claims (issue 14).
+
+Called inside a sync (sync.engine) and by notification processing (sync.notifications), with
+the account's token; every call goes through the shared budget (accounts.mercadolivre.http).
+Each refresh returns ML's count, so it replaces the count call it stands for: a sync of an
+account whose desk did not move still costs one call for questions and one for claims.
+
+Questions (§4.3, §11.3). The newest page (DESC, 50) comes first. When the whole list fits in
+it (a page shorter than asked for is the last), it is the whole truth. Otherwise, if ML's
+total equals what the mirror holds after storing that page, nothing older moved and nothing
+more is read; if it differs (a question
+was answered or deleted at ML, or this is the first sync), the list is scanned again oldest
+first, page by page, and what the scan did not see leaves the mirror. A scan also runs every
+QUESTIONS_FULL_SCAN hours, for the rare moves that cancel out in the total. Past offset
+1,000 ML needs a scan cursor (§4.3): the mirror then holds the 1,000 oldest and whatever the
+newest pages bring.
+
+Claims (§4.4): the open ones are listed whole, 100 a page (usually one call); each claim's
+`/detail` (due date, who must act) is read when the claim is new or ML's `last_updated`
+moved, at most CLAIM_DETAILS_PER_RUN a run.
+
+Item titles come from the multiget (20 ids a call), cached in ListingItem for
+ITEM_CACHE_DAYS; buyers' nicknames (for saved replies) from `GET /users/{id}`, a few a run,
+oldest questions first.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.core.cache import cache
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts import services
+from accounts.mercadolivre import desk as ml_desk
+from accounts.mercadolivre.errors import MLBadRequest, MLBadResponse, MLError, MLForbidden
+from accounts.models import Claim, ListingItem, MLAccount, Question, QuestionStatus
+
+logger = logging.getLogger(__name__)
+
+QUESTIONS_FULL_SCAN = timedelta(hours=6)
+CLAIM_DETAILS_PER_RUN = 50
+ITEM_CACHE_DAYS = 7
+ITEM_CALLS_PER_RUN = 50  # 1,000 titles
+BUYER_LOOKUPS_PER_RUN = 10
+BUYER_MISS_KEY = "desk:buyer-miss:{}"
+BUYER_MISS_SECONDS = 24 * 3600
+# A notification run fetches the questions it names one by one up to this many; a larger
+# burst is settled by a scan instead.
+NAMED_QUESTIONS_PER_RUN = 20
+
+
+@dataclass
+class Desk:
+    """What one refresh of an account's desk found: ML's two counts."""
+
+    questions: int
+    claims: int
+
+
+def _open_questions(account_id) -> int:
+    return Question.objects.filter(account_id=account_id, status=QuestionStatus.UNANSWERED).count()
+
+
+def refresh_questions(token: str, account: MLAccount, *, named: tuple[int, ...] = ()) -> int:
+    """Bring the account's unanswered questions in line with ML; return ML's count.
+
+    `named`: questions a notification pointed at. Those a complete read did not list are
+    gone from the queue already; when the read was partial, each one not seen is fetched on
+    its own (`GET /questions/{id}`), so an answered or deleted one leaves now.
+    """
+    started = timezone.now()
+    newest = ml_desk.search_unanswered_questions(token, account.ml_user_id)
+    services.question_mirror_store(account_id=account.pk, questions=newest.questions, seen_at=started)
+    seen = {q.id for q in newest.questions}
+    complete = newest.size < ml_desk.QUESTIONS_PAGE
+    if complete:
+        # The whole list fit in one page: anything else the mirror holds is gone.
+        services.question_mirror_prune(account_id=account.pk, seen_before=started)
+    else:
+        scanned_at = account.questions_scanned_at
+        due = scanned_at is None or started - scanned_at >= QUESTIONS_FULL_SCAN
+        if due or _open_questions(account.pk) != newest.total or len(named) > NAMED_QUESTIONS_PER_RUN:
+            scanned, complete = _scan_questions(token, account, started)
+            seen |= scanned
+    if not complete:
+        for question_id in named[:NAMED_QUESTIONS_PER_RUN]:
+            if question_id not in seen:
+                _settle_question(token, account, question_id)
+    return newest.total
+
+
+def _scan_questions(token: str, account: MLAccount, started) -> tuple[set[int], bool]:
+    """Read the unanswered questions oldest first and prune what was not seen.
+
+    Returns the ids seen and whether the scan reached the end of the list.
+    """
+    seen: set[int] = set()
+    offset, last, complete = 0, None, False
+    while offset < ml_desk.QUESTIONS_MAX_OFFSET:
+        page = ml_desk.search_unanswered_questions(token, account.ml_user_id, offset=offset, ascending=True)
+        services.question_mirror_store(account_id=account.pk, questions=page.questions, seen_at=started)
+        seen.update(q.id for q in page.questions)
+        if page.questions:
+            last = max(q.date_created for q in page.questions)
+        offset += ml_desk.QUESTIONS_PAGE
+        if page.size < ml_desk.QUESTIONS_PAGE or offset >= page.total:
+            complete = True
+            break
+    if complete:
+        services.question_mirror_prune(account_id=account.pk, seen_before=started)
+    elif last is not None:
+        # Stopped at ML's offset limit: prune only inside the range the scan covered.
+        services.question_mirror_prune(account_id=account.pk, seen_before=started, created_until=last)
+    services.mlaccount_questions_scanned(account_id=account.pk, at=started)
+    return seen, complete
+
+
+def _settle_question(token: str, account: MLAccount, question_id: int) -> None:
+    try:
+        question = ml_desk.get_question(token, question_id)
+    except (MLBadRequest, MLForbidden, MLBadResponse) as error:
+        # Gone (404), not this seller's, or unreadable: it is not a question to answer here.
+        logger.info(
+            "question not readable",
+            extra={"event": "desk", "account_id": str(account.pk), "error": type(error).__name__},
+        )
+        Question.objects.filter(pk=question_id, account_id=account.pk, answered_by__isnull=True).delete()
+        return
+    services.question_mirror_settle(account_id=account.pk, question=question, seen_at=timezone.now())
+
+
+def refresh_claims(token: str, account: MLAccount) -> int:
+    """Bring the account's open claims in line with ML, with their detail; return ML's count."""
+    started = timezone.now()
+    offset, total, stale = 0, 0, []
+    while True:
+        page = ml_desk.search_open_claims(token, account.ml_user_id, offset=offset)
+        total = page.total
+        stale += services.claim_mirror_store(account_id=account.pk, claims=page.claims, seen_at=started)
+        offset += ml_desk.CLAIMS_PAGE
+        if page.size < ml_desk.CLAIMS_PAGE or offset >= page.total:
+            services.claim_mirror_prune(account_id=account.pk, seen_before=started)
+            break
+        if offset > ml_desk.CLAIMS_MAX_OFFSET:
+            break
+    # Details never read first (a new claim has no due date yet), then those that moved.
+    pending = sorted(stale, key=lambda pk: pk)
+    missing = set(Claim.objects.filter(pk__in=pending, detail_for__isnull=True).values_list("pk", flat=True))
+    pending.sort(key=lambda pk: pk not in missing)
+    for claim_id in pending[:CLAIM_DETAILS_PER_RUN]:
+        detail = ml_desk.get_claim_detail(token, claim_id)
+        services.claim_detail_store(claim_id=claim_id, detail=detail)
+    return total
+
+
+def fill_details(token: str, account: MLAccount) -> int:
+    """Titles of the queue's items and buyers' nicknames, as far as this run allows.
+
+    Best effort: a failure here leaves a title or a nickname for the next run and does not
+    fail the sync (its counts and mirrors are stored already). Returns the calls it made.
+    """
+    calls = 0
+    try:
+        calls += _fill_items(token, account)
+        calls += _fill_buyers(token, account)
+    except MLError as error:
+        logger.warning(
+            "desk details not read",
+            extra={"event": "desk", "account_id": str(account.pk), "error": type(error).__name__},
+        )
+    return calls
+
+
+def _fill_items(token: str, account: MLAccount) -> int:
+    fresh = ListingItem.objects.filter(fetched_at__gte=timezone.now() - timedelta(days=ITEM_CACHE_DAYS))
+    wanted = list(
+        Question.objects.filter(account_id=account.pk, status=QuestionStatus.UNANSWERED)
+        .exclude(item_id="")
+        .exclude(item_id__in=fresh.values("id"))
+        .order_by("item_id")
+        .values_list("item_id", flat=True)
+        .distinct()[: ITEM_CALLS_PER_RUN * ml_desk.ITEMS_PER_CALL]
+    )
+    calls = 0
+    for start in range(0, len(wanted), ml_desk.ITEMS_PER_CALL):
+        chunk = wanted[start : start + ml_desk.ITEMS_PER_CALL]
+        services.listing_items_store(items=ml_desk.get_items(token, chunk), at=timezone.now())
+        calls += 1
+    return calls
+
+
+def _fill_buyers(token: str, account: MLAccount) -> int:
+    candidates = (
+        Question.objects.filter(account_id=account.pk, status=QuestionStatus.UNANSWERED, buyer_nickname="")
+        .filter(~Q(buyer_id=None))
+        .order_by("date_created")
+        .values_list("buyer_id", flat=True)[: BUYER_LOOKUPS_PER_RUN * 5]
+    )
+    calls = 0
+    for buyer_id in dict.fromkeys(candidates):
+        if calls >= BUYER_LOOKUPS_PER_RUN:
+            break
+        if cache.get(BUYER_MISS_KEY.format(buyer_id)):
+            continue
+        calls += 1
+        try:
+            nickname = ml_desk.get_user_nickname(token, buyer_id)
+        except (MLBadRequest, MLForbidden, MLBadResponse):
+            nickname = ""
+        if nickname:
+            services.question_buyers_store(nicknames={buyer_id: nickname})
+        else:
+            cache.set(BUYER_MISS_KEY.format(buyer_id), 1, BUYER_MISS_SECONDS)
+    return calls

@@ -609,3 +609,16 @@ def mlaccount_notification_summary(*, account: MLAccount, now: datetime | None =
         and account.last_poll_change_at is not None
         and account.last_poll_change_at >= since,
     }
+
+
+# The desk's reads live in their own module; imported last, since they build on the access
+# helper above.
+from accounts.selectors.desk import (  # noqa: E402, F401
+    AGE_FILTERS,
+    claim_list_for_user,
+    question_get_for_user,
+    question_queue_for_user,
+    saved_replies_for_workspaces,
+    saved_reply_get_for_user,
+    saved_reply_list,
+)

@@ -16,7 +16,18 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts import selectors, services
-from accounts.models import AccountEvent, Invitation, Membership, MLAccount, Notification, User, Workspace
+from accounts.models import (
+    AccountEvent,
+    Claim,
+    Invitation,
+    Membership,
+    MLAccount,
+    Notification,
+    Question,
+    SavedReply,
+    User,
+    Workspace,
+)
 from accounts.tokens import token_health
 from sync import notifications, schedule, tasks
 
@@ -441,3 +452,40 @@ class NotificationAdmin(admin.ModelAdmin):
             % {"count": len(account_ids)},
             messages.SUCCESS,
         )
+
+
+class MirrorAdmin(admin.ModelAdmin):
+    """The desk's mirrors are Mercado Livre's data as the last sync read it: shown, never
+    edited here (a change would be overwritten by the next sync, or contradict ML)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Question)
+class QuestionAdmin(MirrorAdmin):
+    list_display = ["id", "account", "status", "date_created", "item_id", "answered_by", "answered_at"]
+    list_filter = ["status"]
+    search_fields = ["=id", "item_id", "account__account_name", "account__nickname"]
+    list_select_related = ["account", "answered_by"]
+    raw_id_fields = ["account", "answered_by"]
+
+
+@admin.register(Claim)
+class ClaimAdmin(MirrorAdmin):
+    list_display = ["id", "account", "type", "stage", "reason_id", "due_date", "action_responsible"]
+    list_filter = ["type", "stage", "action_responsible"]
+    search_fields = ["=id", "=resource_id", "account__account_name", "account__nickname"]
+    list_select_related = ["account"]
+    raw_id_fields = ["account"]
+
+
+@admin.register(SavedReply)
+class SavedReplyAdmin(admin.ModelAdmin):
+    list_display = ["title", "workspace", "updated_at"]
+    search_fields = ["title", "workspace__name"]
+    list_select_related = ["workspace"]
+    raw_id_fields = ["workspace", "created_by"]

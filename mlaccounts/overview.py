@@ -301,7 +301,11 @@ def choose_view(request, total_accounts: int) -> str:
 def row_urls() -> dict[str, tuple[str, str]]:
     # Reversed once per page with a stand-in id, then filled in per row: a {% url %} per
     # button made reversing a quarter of the page's time with 100 accounts.
-    return {name: tuple(reverse(f"dashboard:{name}", args=[_ID]).split(_ID)) for name in ROW_URL_NAMES}
+    urls = {name: tuple(reverse(f"dashboard:{name}", args=[_ID]).split(_ID)) for name in ROW_URL_NAMES}
+    # Each count of questions and claims opens its queue, filtered to the account.
+    urls["questions"] = (reverse("dashboard:questions") + "?account=", "")
+    urls["claims"] = (reverse("dashboard:claims") + "?account=", "")
+    return urls
 
 
 def retry_note(account) -> dict | None:

@@ -313,7 +313,8 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:"],
+        # Listing thumbnails in the questions queue come from ML's image host.
+        "img-src": ["'self'", "data:", "https://http2.mlstatic.com"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
         "frame-ancestors": ["'none'"],

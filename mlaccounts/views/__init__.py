@@ -1,4 +1,5 @@
-"""Dashboard pages: `accounts` (the overview, one account, connecting) and `workspaces`."""
+"""Dashboard pages: `accounts` (the overview, one account, connecting), `desk` (questions,
+claims, saved replies) and `workspaces`."""
 
 from mlaccounts.views.accounts import (
     account_detail,
@@ -17,6 +18,7 @@ from mlaccounts.views.accounts import (
     overview_list,
     sync_all,
 )
+from mlaccounts.views.desk import claims, desk_settings, question_answer, questions, saved_reply_edit
 from mlaccounts.views.workspaces import (
     invitation,
     invitation_revoke,
@@ -40,9 +42,11 @@ __all__ = [
     "account_resume",
     "account_sync",
     "bulk_action",
+    "claims",
     "connect",
     "connect_callback",
     "connect_new",
+    "desk_settings",
     "health",
     "invitation",
     "invitation_revoke",
@@ -53,6 +57,9 @@ __all__ = [
     "members",
     "overview",
     "overview_list",
+    "question_answer",
+    "questions",
+    "saved_reply_edit",
     "sync_all",
     "workspace_delete",
     "workspace_new",

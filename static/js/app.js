@@ -237,4 +237,40 @@
       pollFailed = false;
     }
   });
+
+  // The questions queue: choosing a saved reply puts it, its placeholders filled in for that
+  // question, into the answer box, to be edited before sending. Without this file the form
+  // sends the chosen reply and the server fills it in (accounts.services.saved_reply_fill).
+  var savedReplies = null;
+
+  function fillReply(text, title, buyer) {
+    if (!buyer) {
+      text = text.replace(/[ ,]*\{buyer_nickname\}/g, "");
+    }
+    return text.replace(/\{item_title\}/g, title).replace(/\{buyer_nickname\}/g, buyer).slice(0, 2000);
+  }
+
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (!select.hasAttribute || !select.hasAttribute("data-saved-reply")) {
+      return;
+    }
+    if (savedReplies === null) {
+      var data = document.getElementById("saved-replies");
+      savedReplies = data ? JSON.parse(data.textContent) : {};
+    }
+    var item = select.closest("[data-workspace]");
+    var box = document.getElementById(select.getAttribute("data-saved-reply"));
+    if (!item || !box || !select.value) {
+      return;
+    }
+    var replies = savedReplies[item.getAttribute("data-workspace")] || [];
+    for (var i = 0; i < replies.length; i++) {
+      if (String(replies[i].id) === select.value) {
+        box.value = fillReply(replies[i].text, item.getAttribute("data-item-title") || "", item.getAttribute("data-buyer") || "");
+        box.focus();
+        return;
+      }
+    }
+  });
 })();

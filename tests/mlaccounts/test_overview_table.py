@@ -190,7 +190,10 @@ def test_a_table_row_shows_status_counts_token_times_and_the_problem(client_user
     dying = re.search(rf'<tr [^>]*id="account-{fleet["dying"].pk}".*?</tr>', body, re.S).group(0)
     assert "Expiring" in dying
     fine = re.search(rf'<tr [^>]*id="account-{fleet["fine"].pk}".*?</tr>', body, re.S).group(0)
-    assert 'data-label="Questions" title="Unanswered questions">7</td>' in fine and "needs-attention" in fine
+    # The count opens the questions queue, filtered to the account (issue 14).
+    questions = f'href="/questions/?account={fleet["fine"].pk}" id="questions-link-{fleet["fine"].pk}">7</a></td>'
+    assert 'data-label="Questions" title="Unanswered questions">' in fine and questions in fine
+    assert "needs-attention" in fine
     assert "Valid" in fine and "5\xa0minutes ago" in fine and "expires <time" in fine
 
 

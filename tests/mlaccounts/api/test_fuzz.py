@@ -84,8 +84,8 @@ def fuzz_ml():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.get(COUNT_URLS["products"], json={"paging": {"total": 3}})
         mock.get(COUNT_URLS["orders"], json={"paging": {"total": 2}})
-        mock.get(COUNT_URLS["questions"], json={"total": 1})
-        mock.get(COUNT_URLS["claims"], json={"paging": {"total": 0}})
+        mock.get(COUNT_URLS["questions"], json={"total": 1, "questions": []})
+        mock.get(COUNT_URLS["claims"], json={"paging": {"total": 0}, "data": []})
         mock.add_callback(
             responses.POST,
             TOKEN_URL,

@@ -34,7 +34,7 @@ STILL_RUNNING = "Still running; the sync finishes in the background."
 
 def _answer(kind):
     where, total = TOTALS[kind]
-    return {"total": total} if where == "top" else {"paging": {"total": total}}
+    return {"total": total, "questions": []} if where == "top" else {"paging": {"total": total}, "data": []}
 
 
 def ml_by_seller(mock, *, garbled=()):

@@ -28,7 +28,7 @@ def stalled_ml(settings):
         def do_GET(self):
             seen.append(self.path)
             release.wait(timeout=30)
-            payload = json.dumps({"paging": {"total": 1}, "total": 1}).encode()
+            payload = json.dumps({"paging": {"total": 1}, "total": 1, "questions": [], "data": []}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))

@@ -174,3 +174,13 @@ class DeskUnavailable(DomainError):
                 code="ML_RATE_LIMITED",
             )
         return cls()
+
+
+class AccountNeedsReconnect(DomainError):
+    """Mercado Livre no longer accepts the account's authorization: reconnect it first."""
+
+    code = "TOKEN_EXPIRED"
+    default_message = _(
+        "Mercado Livre no longer accepts this account's authorization, so nothing was sent. "
+        "Reconnect the account, then answer again."
+    )

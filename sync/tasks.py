@@ -317,7 +317,8 @@ def cleanup_events() -> int:
     """Delete old account events (services.event_cleanup), old ML notifications
     (services.notification_cleanup), abandoned authorizations
     (services.oauth_state_purge_expired) and sync jobs older than a day
-    (services.sync_job_cleanup); return how many events."""
+    (services.sync_job_cleanup) and questions answered here long ago
+    (services.question_cleanup); return how many events."""
     with _job_run("cleanup_events") as facts:
         deleted = services.event_cleanup()
         facts.update(
@@ -325,6 +326,7 @@ def cleanup_events() -> int:
             notifications_deleted=services.notification_cleanup(),
             oauth_states_purged=services.oauth_state_purge_expired(),
             sync_jobs_deleted=services.sync_job_cleanup(),
+            answered_questions_deleted=services.question_cleanup(),
         )
     return deleted
 

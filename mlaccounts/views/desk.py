@@ -25,7 +25,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import selectors, services
 from accounts.errors import (
     AccountValidationError,
-    DeskUnavailable,
     DomainError,
     QuestionNotOpen,
     SavedReplyNotFound,
@@ -178,7 +177,8 @@ def question_answer(request, question_id):
             request,
             _("Not sent to %(buyer)s: %(reason)s") % {"buyer": _buyer(question), "reason": error.message},
         )
-    except DeskUnavailable as error:
+    except DomainError as error:
+        # ML failed or timed out (DeskUnavailable), or the account needs reconnecting.
         _keep_draft(request, question.pk, text)
         messages.error(request, str(error.message))
     else:

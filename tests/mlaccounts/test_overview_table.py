@@ -191,7 +191,8 @@ def test_a_table_row_shows_status_counts_token_times_and_the_problem(client_user
     assert "Expiring" in dying
     fine = re.search(rf'<tr [^>]*id="account-{fleet["fine"].pk}".*?</tr>', body, re.S).group(0)
     # The count opens the questions queue, filtered to the account (issue 14).
-    questions = f'href="/questions/?account={fleet["fine"].pk}" id="questions-link-{fleet["fine"].pk}">7</a></td>'
+    pk = fleet["fine"].pk
+    questions = f'href="/questions/?account={pk}" id="questions-link-{pk}">7</a></td>'
     assert 'data-label="Questions" title="Unanswered questions">' in fine and questions in fine
     assert "needs-attention" in fine
     assert "Valid" in fine and "5\xa0minutes ago" in fine and "expires <time" in fine

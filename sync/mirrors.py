@@ -6,14 +6,14 @@ Each refresh returns ML's count, so it replaces the count call it stands for: a 
 account whose desk did not move still costs one call for questions and one for claims.
 
 Questions (§4.3, §11.3). The newest page (DESC, 50) comes first. When the whole list fits in
-it (a page shorter than asked for is the last), it is the whole truth. Otherwise, if ML's
-total equals what the mirror holds after storing that page, nothing older moved and nothing
-more is read; if it differs (a question
-was answered or deleted at ML, or this is the first sync), the list is scanned again oldest
-first, page by page, and what the scan did not see leaves the mirror. A scan also runs every
-QUESTIONS_FULL_SCAN hours, for the rare moves that cancel out in the total. Past offset
-1,000 ML needs a scan cursor (§4.3): the mirror then holds the 1,000 oldest and whatever the
-newest pages bring.
+it (a page shorter than asked for is the last), it is the whole truth. Otherwise the
+questions a notification named and the page did not show are read one by one, and if ML's
+total then equals what the mirror holds, nothing older moved and nothing more is read; if
+it differs (a question was answered or deleted at ML, or this is the first sync), the list
+is scanned again oldest first, page by page, and what the scan did not see leaves the
+mirror. A scan also runs every QUESTIONS_FULL_SCAN hours, for the rare moves that cancel out
+in the total. Past offset 1,000 ML needs a scan cursor (§4.3): the mirror then holds the
+1,000 oldest and whatever the newest pages bring.
 
 Claims (§4.4): the open ones are listed whole, 100 a page (usually one call); each claim's
 `/detail` (due date, who must act) is read when the claim is new or ML's `last_updated`
@@ -46,6 +46,8 @@ CLAIM_DETAILS_PER_RUN = 50
 ITEM_CACHE_DAYS = 7
 ITEM_CALLS_PER_RUN = 50  # 1,000 titles
 BUYER_LOOKUPS_PER_RUN = 10
+# The oldest questions without a nickname looked at per run (some may be remembered misses).
+BUYER_CANDIDATES = 200
 BUYER_MISS_KEY = "desk:buyer-miss:{}"
 BUYER_MISS_SECONDS = 24 * 3600
 # A notification run fetches the questions it names one by one up to this many; a larger
@@ -69,28 +71,45 @@ def refresh_questions(token: str, account: MLAccount, *, named: tuple[int, ...] 
     """Bring the account's unanswered questions in line with ML; return ML's count.
 
     `named`: questions a notification pointed at. Those a complete read did not list are
-    gone from the queue already; when the read was partial, each one not seen is fetched on
-    its own (`GET /questions/{id}`), so an answered or deleted one leaves now.
+    gone from the queue already; when the newest page is not the whole list, each one it did
+    not show is fetched on its own (`GET /questions/{id}`) before the totals are compared,
+    so one answered or deleted at ML leaves now without a scan. A burst of more than
+    NAMED_QUESTIONS_PER_RUN is settled by a scan instead.
     """
     started = timezone.now()
     newest = ml_desk.search_unanswered_questions(token, account.ml_user_id)
     services.question_mirror_store(account_id=account.pk, questions=newest.questions, seen_at=started)
     seen = {q.id for q in newest.questions}
-    complete = newest.size < ml_desk.QUESTIONS_PAGE
-    if complete:
+    if newest.size < ml_desk.QUESTIONS_PAGE:
         # The whole list fit in one page: anything else the mirror holds is gone.
         services.question_mirror_prune(account_id=account.pk, seen_before=started)
-    else:
-        scanned_at = account.questions_scanned_at
-        due = scanned_at is None or started - scanned_at >= QUESTIONS_FULL_SCAN
-        if due or _open_questions(account.pk) != newest.total or len(named) > NAMED_QUESTIONS_PER_RUN:
-            scanned, complete = _scan_questions(token, account, started)
-            seen |= scanned
-    if not complete:
-        for question_id in named[:NAMED_QUESTIONS_PER_RUN]:
-            if question_id not in seen:
-                _settle_question(token, account, question_id)
+        return newest.total
+    scanned_at = account.questions_scanned_at
+    scan = (
+        scanned_at is None
+        or started - scanned_at >= QUESTIONS_FULL_SCAN
+        or len(named) > NAMED_QUESTIONS_PER_RUN
+    )
+    if not scan:
+        # Settled before the totals are compared: a question answered at ML (what a
+        # notification usually names) leaves now, the totals then agree, and one call
+        # stands for a scan of the whole list.
+        seen |= _settle_named(token, account, named, seen)
+        scan = _open_questions(account.pk) != newest.total
+    if scan:
+        scanned, complete = _scan_questions(token, account, started)
+        seen |= scanned
+        if not complete:
+            _settle_named(token, account, named, seen)
     return newest.total
+
+
+def _settle_named(token: str, account: MLAccount, named: tuple[int, ...], seen: set[int]) -> set[int]:
+    """Fetch each named question a read did not list (at most NAMED_QUESTIONS_PER_RUN); their ids."""
+    settled = [question_id for question_id in named[:NAMED_QUESTIONS_PER_RUN] if question_id not in seen]
+    for question_id in settled:
+        _settle_question(token, account, question_id)
+    return set(settled)
 
 
 def _scan_questions(token: str, account: MLAccount, started) -> tuple[set[int], bool]:
@@ -194,14 +213,30 @@ def _fill_items(token: str, account: MLAccount) -> int:
 
 
 def _fill_buyers(token: str, account: MLAccount) -> int:
-    candidates = (
-        Question.objects.filter(account_id=account.pk, status=QuestionStatus.UNANSWERED, buyer_nickname="")
-        .filter(~Q(buyer_id=None))
-        .order_by("date_created")
-        .values_list("buyer_id", flat=True)[: BUYER_LOOKUPS_PER_RUN * 5]
+    candidates = list(
+        dict.fromkeys(
+            Question.objects.filter(
+                account_id=account.pk, status=QuestionStatus.UNANSWERED, buyer_nickname=""
+            )
+            .filter(~Q(buyer_id=None))
+            .order_by("date_created")
+            .values_list("buyer_id", flat=True)[:BUYER_CANDIDATES]
+        )
     )
+    if not candidates:
+        return 0
+    # A buyer who asked before (on any account) is known already: no call for them.
+    known = dict(
+        Question.objects.filter(buyer_id__in=candidates)
+        .exclude(buyer_nickname="")
+        .values_list("buyer_id", "buyer_nickname")
+    )
+    if known:
+        services.question_buyers_store(nicknames=known)
     calls = 0
-    for buyer_id in dict.fromkeys(candidates):
+    for buyer_id in candidates:
+        if buyer_id in known:
+            continue
         if calls >= BUYER_LOOKUPS_PER_RUN:
             break
         if cache.get(BUYER_MISS_KEY.format(buyer_id)):

@@ -15,19 +15,21 @@ from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.db.models.functions import Greatest
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import tokens
 from accounts.errors import (
+    AccountNeedsReconnect,
     AccountValidationError,
     DeskUnavailable,
+    NoRefreshToken,
     QuestionNotOpen,
     SavedReplyNotFound,
 )
 from accounts.mercadolivre import desk as ml_desk
-from accounts.mercadolivre.errors import MLBadRequest, MLError, MLUnauthorized
+from accounts.mercadolivre.errors import MLBadRequest, MLError, MLInvalidGrant, MLUnauthorized
 from accounts.models import (
     MAX_ANSWER_LENGTH,
     MAX_RESPONSE_TARGET_MINUTES,
@@ -200,8 +202,8 @@ def question_answer(*, question: Question, text, user) -> Question:
     Runs inside the caller's deadline (a web request's). Raises AccountValidationError for an
     empty or too long text, QuestionNotOpen when ML says it is no longer open (after
     re-reading it, so the mirror and the message show the real reason), DeskUnavailable when
-    ML failed, timed out or the budget was spent. The access check is the caller's
-    (selectors.question_get_for_user with Can.ACT).
+    ML failed, timed out or the budget was spent, AccountNeedsReconnect when the grant is
+    dead. The access check is the caller's (selectors.question_get_for_user with Can.ACT).
     """
     text = _check_answer(text)
     account_id = question.account_id
@@ -213,6 +215,9 @@ def question_answer(*, question: Question, text, user) -> Question:
             # A 401 means ML did not take the answer: renew once and send it again.
             token = tokens.get_fresh_access_token(account_id, force=True)
             ml_desk.answer_question(token, question.pk, text)
+    except (MLInvalidGrant, NoRefreshToken) as error:
+        # The refresh path already marked the account expired (and recorded why).
+        raise AccountNeedsReconnect() from error
     except MLBadRequest as error:
         if error.code != "not_unanswered_question":
             raise DeskUnavailable(
@@ -235,14 +240,24 @@ def _reread(token: str, question: Question) -> str:
         current = ml_desk.get_question(token, question.pk)
     except MLError:
         # The refusal stands; the next sync settles the row.
-        Question.objects.filter(pk=question.pk, answered_by__isnull=True).delete()
+        deleted, _ = Question.objects.filter(
+            pk=question.pk, answered_by__isnull=True, status=QuestionStatus.UNANSWERED
+        ).delete()
+        if deleted:
+            _questions_count_drop(question.account_id)
         return ""
     if question_mirror_settle(account_id=question.account_id, question=current, seen_at=timezone.now()):
         # It left the queue: so does it leave the count, until the next sync reads ML's.
-        MLAccount.objects.filter(pk=question.account_id, cached_questions__gt=0).update(
-            cached_questions=F("cached_questions") - 1
-        )
+        _questions_count_drop(question.account_id)
     return "" if current.status == QuestionStatus.UNANSWERED else current.status
+
+
+def _questions_count_drop(account_id) -> None:
+    # Not below 0, and an unknown count (null, never synced) stays unknown: PostgreSQL's
+    # GREATEST(NULL - 1, 0) would make it 0 where SQLite's MAX() keeps NULL.
+    MLAccount.objects.filter(pk=account_id, cached_questions__gt=0).update(
+        cached_questions=F("cached_questions") - 1
+    )
 
 
 @transaction.atomic
@@ -253,9 +268,7 @@ def question_answer_record(*, question: Question, text: str, user, at: datetime 
         status=QuestionStatus.ANSWERED, answer_text=text, answered_at=at, answered_by=user
     )
     if updated:
-        MLAccount.objects.filter(pk=question.account_id).update(
-            cached_questions=Greatest(F("cached_questions") - 1, 0)
-        )
+        _questions_count_drop(question.account_id)
     question.status, question.answer_text, question.answered_at, question.answered_by = (
         QuestionStatus.ANSWERED,
         text,
@@ -322,7 +335,10 @@ def claim_detail_store(*, claim_id: int, detail: ml_desk.ClaimDetail) -> None:
     Claim.objects.filter(pk=claim_id).update(
         due_date=detail.due_date,
         action_responsible=detail.action_responsible,
-        detail_for=Greatest(F("last_updated"), F("date_created")),
+        # The `last_updated` it was read at, which claim_mirror_store compares with ML's next
+        # one; ML may send none, then the creation date stands for it. (Not Greatest: on
+        # SQLite a NULL argument makes it NULL, and the detail was read again every sync.)
+        detail_for=Coalesce(F("last_updated"), F("date_created")),
     )
 
 

@@ -524,6 +524,73 @@ def test_claims_search_filters_and_sorts(sandbox):
     assert (bad_sort.status_code, bad_sort.json()["error"]) == (400, "invalid_params")
 
 
+# --- Buyers' public profiles ------------------------------------------------------------------------
+
+
+PRIVATE_FIELDS = {"email", "first_name", "last_name", "identification", "phone", "credit"}
+
+
+def test_the_buyers_of_questions_and_claims_have_a_public_profile(sandbox):
+    token = _token(sandbox)
+    asker = _unanswered(sandbox, token, limit=1)["questions"][0]["from"]["id"]
+    complainant = next(
+        player["user_id"]
+        for player in _claims(sandbox, token, status="opened")["data"][0]["players"]
+        if player["role"] == "complainant"
+    )
+
+    for buyer_id in (asker, complainant):
+        response = _get(sandbox, f"/users/{buyer_id}", token)
+
+        assert response.status_code == 200, response.text
+        profile = response.json()
+        assert profile["id"] == buyer_id
+        assert profile["nickname"] == f"COMPRADOR{buyer_id % 100000:05d}"
+        assert (profile["site_id"], profile["country_id"], profile["user_type"]) == ("MLB", "BR", "normal")
+        assert profile["permalink"] == f"http://perfil.mercadolivre.com.br/{profile['nickname']}"
+        assert _stamp(profile["registration_date"]) < datetime.now().astimezone()
+        assert profile["seller_reputation"]["level_id"] is None
+        assert not PRIVATE_FIELDS & profile.keys()
+
+
+def test_a_buyers_profile_is_the_same_for_every_token_of_a_site(sandbox):
+    buyer_id = 100_012_345
+
+    from_ana = _get(sandbox, f"/users/{buyer_id}", _token(sandbox)).json()
+    from_big = _get(sandbox, f"/users/{buyer_id}", _token(sandbox, BIG.id)).json()
+    from_baires = _get(sandbox, f"/users/{buyer_id}", _token(sandbox, _seller("TECNO_BAIRES").id)).json()
+
+    assert from_ana == from_big
+    assert from_ana["nickname"] == "COMPRADOR12345"
+    # A buyer shops on the site of the seller who asks about them.
+    assert (from_baires["site_id"], from_baires["country_id"]) == ("MLA", "AR")
+    assert from_baires["nickname"] == from_ana["nickname"]
+
+
+def test_profiles_still_need_a_valid_token(sandbox):
+    anonymous = _get(sandbox, "/users/100012345")
+    bad_token = _get(sandbox, "/users/100012345", "APP_USR-not-a-token")
+
+    assert anonymous.status_code == bad_token.status_code == 401
+
+
+def test_own_profile_stays_private_and_other_sellers_stay_forbidden(sandbox):
+    token = _token(sandbox, BIG.id)
+    me = _get(sandbox, "/users/me", token).json()
+
+    own = _get(sandbox, f"/users/{BIG.id}", token)
+    # CASA_DA_ANA's id lies in the buyers' range, but she is a seller here.
+    seller_in_range = _get(sandbox, f"/users/{ANA.id}", token)
+    outside = [_get(sandbox, f"/users/{user_id}", token) for user_id in (99_999_999, 1_000_000_000, 12345)]
+
+    assert (own.status_code, own.json()) == (200, me)
+    assert "email" in own.json()
+    assert 100_000_000 <= ANA.id < 1_000_000_000
+    assert (seller_in_range.status_code, seller_in_range.json()) == (403, FORBIDDEN)
+    for response in outside:
+        assert (response.status_code, response.json()) == (403, FORBIDDEN)
+
+
 # --- Memory, reset -------------------------------------------------------------------------------------
 
 

@@ -1,6 +1,6 @@
-"""Routes of the REST resources (§3, §4.1, §4.2, §6.5): the seller's profile, the listings and
-orders searches, and the missed notifications feed. Questions, claims and items by id are the
-desk's (``desk_routes``)."""
+"""Routes of the REST resources (§3, §4.1, §4.2, §6.5): the seller's profile and buyers' public
+ones, the listings and orders searches, and the missed notifications feed. Questions, claims
+and items by id are the desk's (``desk_routes``)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from .errors import FORBIDDEN, Reply, api_error_body, bad_request
 from .handler import BaseHandler, Route
 from .notifications import MISSED_FEEDS_MAX_LIMIT
 from .sellers import (
+    BUYER_IDS,
     CURRENCY,
     ORDER_STATUSES,
     SITES,
@@ -25,6 +26,7 @@ from .sellers import (
     item_title,
     order_book,
     private_user,
+    public_user,
 )
 
 
@@ -58,7 +60,16 @@ class ResourceRoutes(BaseHandler):
         self._reply(200, private_user(self.state.seller(user_id)))
 
     def route_user(self, user_id: str) -> None:
-        self._reply(200, private_user(self._own_user(user_id)))
+        """The token's own seller: the private profile (§3). A buyer (an id in ``BUYER_IDS`` that
+        is no demo seller): the public profile any token reads. Another seller: 403."""
+        _, token_user = self._authenticate()
+        wanted = int(user_id)
+        if wanted == token_user:
+            self._reply(200, private_user(self.state.seller(token_user)))
+        elif wanted in BUYER_IDS and not self.state.is_demo_seller(wanted):
+            self._reply(200, public_user(wanted, self.state.seller(token_user).site_id))
+        else:
+            raise Reply(403, dict(FORBIDDEN))
 
     def route_delete_grant(self, user_id: str, app_id: str) -> None:
         client_id, token_user = self._authenticate()

@@ -388,3 +388,47 @@ def private_user(seller: DemoSeller) -> dict[str, Any]:
             "required_action": "",
         },
     }
+
+
+# The ids the sandbox gives buyers (the `from` of questions, the complainant of claims, the
+# `buyer` of orders): 100_000_000 + something below 899_999_999.
+BUYER_IDS = range(100_000_000, 1_000_000_000)
+
+
+def public_user(user_id: int, site_id: str) -> dict[str, Any]:
+    """The public profile ``GET /users/{id}`` shows of a buyer to any seller's token (§3 notes).
+
+    Derived from the id alone (the nickname, the registration date), so a buyer reads the
+    same on every call; ``site_id`` is the asking seller's, where the buyer shopped.
+    """
+    nickname = f"COMPRADOR{user_id % 100000:05d}"
+    country = _COUNTRY.get(site_id, "BR")
+    registered = datetime(2012, 1, 1, 10, tzinfo=_LOCAL_TZ) + timedelta(
+        days=user_id % 4000, minutes=user_id % 600
+    )
+    return {
+        "id": user_id,
+        "nickname": nickname,
+        "registration_date": registered.isoformat(timespec="milliseconds"),
+        "country_id": country,
+        "address": {"city": "", "state": f"{country}-SP" if country == "BR" else f"{country}-C"},
+        "user_type": "normal",
+        "tags": ["normal"],
+        "logo": None,
+        "points": user_id % 500,
+        "site_id": site_id,
+        "permalink": f"http://{_PROFILE_HOST.get(site_id, _DEFAULT_PROFILE_HOST)}/{nickname}",
+        "seller_reputation": {
+            "level_id": None,
+            "power_seller_status": None,
+            "transactions": {
+                "period": "historic",
+                "total": 0,
+                "completed": 0,
+                "canceled": 0,
+                "ratings": {"positive": 0, "negative": 0, "neutral": 0},
+            },
+        },
+        "buyer_reputation": {"tags": []},
+        "status": {"site_status": "active"},
+    }

@@ -164,7 +164,8 @@ def listing_items_store(*, items: dict[str, ml_desk.MLItem | None], at: datetime
     )
 
 
-def _check_answer(text) -> str:
+def question_answer_validate(text) -> str:
+    """The answer as it would be sent (stripped), or AccountValidationError (empty, too long)."""
     if not isinstance(text, str):
         raise AccountValidationError({"text": [_("Must be text.")]})
     if not text.strip():
@@ -205,7 +206,10 @@ def question_answer(*, question: Question, text, user) -> Question:
     ML failed, timed out or the budget was spent, AccountNeedsReconnect when the grant is
     dead. The access check is the caller's (selectors.question_get_for_user with Can.ACT).
     """
-    text = _check_answer(text)
+    text = question_answer_validate(text)
+    if question.status != QuestionStatus.UNANSWERED:
+        # Answered here already (a second submit): no second POST for ML to refuse.
+        raise QuestionNotOpen(_not_open_message(question.status), status=question.status)
     account_id = question.account_id
     try:
         token = tokens.get_fresh_access_token(account_id)
@@ -215,8 +219,9 @@ def question_answer(*, question: Question, text, user) -> Question:
             # A 401 means ML did not take the answer: renew once and send it again.
             token = tokens.get_fresh_access_token(account_id, force=True)
             ml_desk.answer_question(token, question.pk, text)
-    except (MLInvalidGrant, NoRefreshToken) as error:
-        # The refresh path already marked the account expired (and recorded why).
+    except (MLInvalidGrant, NoRefreshToken, MLUnauthorized) as error:
+        # A dead grant (the refresh path marked the account expired and recorded why), or a
+        # token ML refused again right after its renewal: either way, reconnect.
         raise AccountNeedsReconnect() from error
     except MLBadRequest as error:
         if error.code != "not_unanswered_question":

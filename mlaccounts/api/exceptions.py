@@ -126,6 +126,8 @@ def describe_exception(exc: Exception, request=None) -> tuple[int, dict, dict]:
         headers = {}
         if status_code == status.HTTP_429_TOO_MANY_REQUESTS:
             headers["Retry-After"] = _retry_after(getattr(exc, "retry_after", None))
+        if status_code == status.HTTP_401_UNAUTHORIZED:
+            headers["WWW-Authenticate"] = WWW_AUTHENTICATE
         return (
             status_code,
             error_body(code=exc.code, message=exc.message, errors=errors),

@@ -31,6 +31,7 @@ CODE_DESCRIPTIONS = {
     "NOT_FOUND": "nothing by this id that you can see (missing, malformed, or outside your memberships)",
     "ACCOUNT_CONNECTED_ELSEWHERE": "this seller is connected in another workspace; nothing was stored",
     "INVITATION_INVALID": "the invitation is used, expired, revoked, unknown or for another address",
+    "QUESTION_NOT_OPEN": "Mercado Livre no longer takes an answer to it (answered, deleted, closed…)",
     "ACCOUNT_EXISTS": "you already connected this Mercado Livre user",
     "SYNC_IN_PROGRESS": "another sync holds the account",
     "TOKEN_EXPIRED": "the Mercado Livre token is dead and cannot be renewed: the account is now expired",
@@ -131,6 +132,45 @@ PAGE = OpenApiParameter(
     OpenApiParameter.QUERY,
     required=False,
     description="Page number, from 1; 50 items a page.",
+)
+
+# --- the seller's desk ---
+
+# olderThan's ceiling: ten years of 365 days, in seconds (beyond it the date arithmetic overflows).
+MAX_OLDER_THAN = 10 * 365 * 24 * 3600
+
+QUESTION_ID = OpenApiParameter(
+    "id",
+    {"type": "integer", "format": "int64"},
+    OpenApiParameter.PATH,
+    description="Mercado Livre's question id. A question of an account you cannot see answers 404.",
+)
+
+ACCOUNT_FILTER = OpenApiParameter(
+    "accountId",
+    OpenApiTypes.STR,
+    OpenApiParameter.QUERY,
+    required=False,
+    description="Only this account's (its id, a UUID); absent or empty: every account you can see. "
+    "An account you cannot see, or a malformed id, answers 404.",
+)
+
+QUESTION_STATUS = OpenApiParameter(
+    "status",
+    OpenApiTypes.STR,
+    OpenApiParameter.QUERY,
+    required=False,
+    enum=["unanswered", "answered"],
+    default="unanswered",
+    description="`unanswered`: the queue; `answered`: the questions answered through this app.",
+)
+
+OLDER_THAN = OpenApiParameter(
+    "olderThan",
+    {"type": "integer", "minimum": 0, "maximum": MAX_OLDER_THAN},
+    OpenApiParameter.QUERY,
+    required=False,
+    description="Only the questions asked at least this many seconds ago.",
 )
 
 JOB_ID = OpenApiParameter(

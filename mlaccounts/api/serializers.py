@@ -17,6 +17,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import (
+    MAX_ANSWER_LENGTH,
     MAX_SYNC_INTERVAL,
     MIN_SYNC_INTERVAL,
     AccountStatus,
@@ -36,6 +37,7 @@ from accounts.services import (
     ML_USER_ID_RE,
     SITE_ID_PATTERN,
 )
+from mlaccounts.api.schema import TEXT_PATTERN
 
 # --- strict fields: a number where text belongs (or text where a number belongs) is a 400 ---
 
@@ -582,4 +584,84 @@ class NotificationHealthSerializer(serializers.Serializer):
     )
     warning = serializers.BooleanField(read_only=True)
     accounts = NotificationAccountSerializer(many=True, read_only=True)
+    total = serializers.IntegerField(read_only=True)
+
+
+# --- the seller's desk --------------------------------------------------------------------
+
+
+class LowerCaseChoiceField(serializers.ChoiceField):
+    """ML's upper-case statuses in lower case on the wire ("UNANSWERED" -> "unanswered")."""
+
+    def to_representation(self, value):
+        return str(value).lower()
+
+
+class QuestionSerializer(serializers.Serializer):
+    """A buyer's question (accounts.selectors.question_queue_for_user); `now` in the context."""
+
+    id = serializers.IntegerField(read_only=True, help_text="Mercado Livre's question id.")
+    accountId = serializers.UUIDField(source="account_id", read_only=True)
+    itemId = serializers.CharField(source="item_id", read_only=True, help_text="Mercado Livre's item id.")
+    itemTitle = NullIfBlankCharField(
+        source="item_title", allow_null=True, read_only=True, help_text="null while unknown."
+    )
+    text = serializers.CharField(read_only=True)
+    dateCreated = serializers.DateTimeField(source="date_created", read_only=True)
+    ageSeconds = serializers.SerializerMethodField(help_text="Whole seconds since it was asked.")
+    status = LowerCaseChoiceField(
+        choices=[("unanswered", "unanswered"), ("answered", "answered")],
+        read_only=True,
+        help_text="answered: answered through this app.",
+    )
+
+    def get_ageSeconds(self, question) -> int:
+        # One `now` for the whole page, so that the ages agree with its order.
+        return max(0, int((self.context["now"] - question.date_created).total_seconds()))
+
+
+class QuestionListSerializer(serializers.Serializer):
+    questions = QuestionSerializer(many=True, read_only=True)
+    total = serializers.IntegerField(read_only=True)
+
+
+class AnswerInputSerializer(serializers.Serializer):
+    """POST /api/questions/:id/answer. The rules are the service's (question_answer); the
+    field states them for the schema: the text as sent, not blank once trimmed, at most
+    MAX_ANSWER_LENGTH characters."""
+
+    text = StrictCharField(
+        max_length=MAX_ANSWER_LENGTH,
+        trim_whitespace=False,
+        error_messages={"blank": _("Write an answer.")},
+        validators=[RegexValidator(TEXT_PATTERN, _("Write an answer."))],
+        help_text="Sent to Mercado Livre trimmed.",
+    )
+
+
+class ClaimSerializer(serializers.Serializer):
+    """An open claim against one of the accounts (accounts.selectors.claim_list_for_user)."""
+
+    id = serializers.IntegerField(read_only=True, help_text="Mercado Livre's claim id.")
+    accountId = serializers.UUIDField(source="account_id", read_only=True)
+    orderId = serializers.IntegerField(
+        source="order_id", allow_null=True, read_only=True, help_text="null when not about an order."
+    )
+    type = serializers.CharField(read_only=True, help_text="Mercado Livre's claim type (mediations, …).")
+    stage = serializers.CharField(read_only=True, help_text="claim, dispute, …")
+    reasonId = serializers.CharField(source="reason_id", read_only=True)
+    dueDate = serializers.DateTimeField(
+        source="due_date", allow_null=True, read_only=True, help_text="When the next action is due."
+    )
+    actionResponsible = NullIfBlankCharField(
+        source="action_responsible",
+        allow_null=True,
+        read_only=True,
+        help_text="Who must act next (seller, buyer, mediator); null while unknown.",
+    )
+    dateCreated = serializers.DateTimeField(source="date_created", read_only=True)
+
+
+class ClaimListSerializer(serializers.Serializer):
+    claims = ClaimSerializer(many=True, read_only=True)
     total = serializers.IntegerField(read_only=True)

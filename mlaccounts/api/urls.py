@@ -3,7 +3,7 @@
 from django.urls import re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from mlaccounts.api import notifications, views, workspaces
+from mlaccounts.api import desk, notifications, views, workspaces
 
 app_name = "api"
 
@@ -59,6 +59,9 @@ urlpatterns = [
         notifications.NotificationHealthView.as_view(),
         name="notification-health",
     ),
+    re_path(r"^questions/?$", desk.QuestionListView.as_view(), name="question-list"),
+    re_path(rf"^questions/{ID}/answer/?$", desk.QuestionAnswerView.as_view(), name="question-answer"),
+    re_path(r"^claims/?$", desk.ClaimListView.as_view(), name="claim-list"),
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^docs/?$", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     # Last: every other /api/ path answers 404 in the envelope, not Django's HTML page.

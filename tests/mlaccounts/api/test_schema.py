@@ -35,6 +35,9 @@ CONTRACT = {
     "/api/workspaces/{id}/invitations/{invitationId}": {"delete"},
     "/api/invitations/{token}/accept": {"post"},
     "/api/notifications/health": {"get"},
+    "/api/questions": {"get"},
+    "/api/questions/{id}/answer": {"post"},
+    "/api/claims": {"get"},
 }
 
 

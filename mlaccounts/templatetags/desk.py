@@ -2,6 +2,7 @@
 
 from django import template
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.mercadolivre.oauth import SITE_AUTH_HOSTS
 
@@ -15,7 +16,8 @@ CLAIM_TYPES = {
     "ml_case": _("Mercado Livre case"),
     "cancel_sale": _("Sale cancellation"),
     "cancel_purchase": _("Purchase cancellation"),
-    "change": _("Exchange"),
+    # A context: the admin has its own "Exchange" (a token exchange), translated otherwise.
+    "change": pgettext_lazy("claim type", "Exchange"),
     "service": _("Service"),
 }
 CLAIM_STAGES = {

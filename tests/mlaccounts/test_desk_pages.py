@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Claim, ListingItem, MLAccount, Question, QuestionStatus, SavedReply, Workspace
+from tests.desk_helpers import ANSWERS_URL, ask, claim, ml_accepts, ml_question
 from tests.factories import MLAccountFactory, UserFactory, WorkspaceFactory, member
 from tests.mlmock import API, TOKEN_URL
 
@@ -33,15 +34,12 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ml_settings")]
 QUESTIONS = reverse("dashboard:questions")
 CLAIMS = reverse("dashboard:claims")
 LOGIN = reverse("account_login")
-ANSWERS_URL = API + "/answers"
 # The session, the user, the accounts (the filter's choices), the user's workspaces (the
 # header's switcher), the page of questions (with its account, workspace, item and the
 # caller's role), their count, the saved replies of the page's workspaces.
 QUESTIONS_QUERIES = 7
 # The session, the user, the accounts, the workspaces, the page of claims and their count.
 CLAIMS_QUERIES = 6
-
-_ids = iter(range(13_012_000_000, 13_013_000_000))
 
 
 @pytest.fixture(autouse=True)
@@ -56,58 +54,6 @@ def _fresh_throttles(settings):
         }
     else:
         cache.clear()
-
-
-def ask(account, *, age=timedelta(hours=1), item_id="MLB1000", **fields) -> Question:
-    """A question in `account`'s queue, asked `age` ago."""
-    now = timezone.now()
-    return Question.objects.create(
-        id=fields.pop("id", None) or next(_ids),
-        account=account,
-        item_id=item_id,
-        text=fields.pop("text", "Tem na cor azul?"),
-        date_created=now - age,
-        buyer_id=fields.pop("buyer_id", 162_981_404),
-        seen_at=now,
-        **fields,
-    )
-
-
-def claim(account, *, due_in=None, **fields) -> Claim:
-    now = timezone.now()
-    values = {
-        "id": next(_ids),
-        "resource": "order",
-        "resource_id": 2_000_005_489_080_336,
-        "type": "mediations",
-        "stage": "dispute",
-        "reason_id": "PDD9528",
-        "date_created": now - timedelta(days=2),
-        "due_date": None if due_in is None else now + due_in,
-        "action_responsible": "seller",
-        "seen_at": now,
-    }
-    return Claim.objects.create(account=account, **{**values, **fields})
-
-
-def ml_question(question_id, status) -> dict:
-    """GET /questions/{id}?api_version=4 (§4.3)."""
-    return {
-        "id": question_id,
-        "seller_id": 4_000_000_000,
-        "item_id": "MLB1000",
-        "status": status,
-        "text": "Tem na cor azul?",
-        "date_created": "2026-11-30T14:50:27.938-03:00",
-        "answer": {"text": "Sim!", "status": "ACTIVE", "date_created": "2026-11-30T15:00:00.000-03:00"}
-        if status == "ANSWERED"
-        else None,
-        "from": {"id": 162_981_404},
-    }
-
-
-def ml_accepts(ml, question_id):
-    ml.post(ANSWERS_URL, json=ml_question(question_id, "ANSWERED"))
 
 
 def ml_refuses_as_answered(ml, question_id):
@@ -399,8 +345,8 @@ def test_an_invalid_target_is_400_and_saves_nothing(agency, minutes):
 def test_a_scoped_member_sees_only_the_questions_of_its_accounts(agency, ml):
     mine = ask(agency["sol"], text="Pergunta da Sol")
     hidden = ask(agency["lua"], text="Pergunta da Lua", age=timedelta(hours=3))
-    claim(agency["sol"], id=501)
-    claim(agency["lua"], id=502)
+    claim(agency["sol"], claim_id=501)
+    claim(agency["lua"], claim_id=502)
     sam = agency["sam"]
 
     body = page(sam, QUESTIONS)

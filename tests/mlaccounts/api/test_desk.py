@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Claim, ListingItem, MLAccount, Question, QuestionStatus
+from tests.desk_helpers import ANSWERS_URL, ask, claim, ml_accepts, ml_question, next_id
 from tests.factories import MLAccountFactory, UserFactory, WorkspaceFactory, member
 from tests.mlaccounts.api.conftest import assert_error, assert_unauthorized, body, client_for
 from tests.mlaccounts.api.test_schema import _codes
@@ -22,7 +23,6 @@ from tests.mlmock import API, TOKEN_URL
 
 pytestmark = pytest.mark.django_db
 
-ANSWERS_URL = API + "/answers"
 QUESTION_ID = 13_012_345_678
 # The user (bearer token), the page, the count: however many accounts there are.
 QUESTIONS_QUERIES = 3
@@ -40,39 +40,6 @@ CLAIM_FIELDS = {
     "dateCreated",
 }
 
-_ids = iter(range(QUESTION_ID + 1, QUESTION_ID + 1_000_000))
-
-
-def ask(account, *, age=timedelta(hours=1), question_id=None, item_id="MLB1000", **fields) -> Question:
-    """A question in `account`'s queue, asked `age` ago."""
-    now = timezone.now()
-    return Question.objects.create(
-        id=question_id or next(_ids),
-        account=account,
-        item_id=item_id,
-        text=fields.pop("text", "Tem na cor azul?"),
-        date_created=now - age,
-        buyer_id=fields.pop("buyer_id", 162_981_404),
-        seen_at=now,
-        **fields,
-    )
-
-
-def claim(account, *, claim_id, due_in=None, **fields) -> Claim:
-    now = timezone.now()
-    values = {
-        "resource": "order",
-        "resource_id": 2_000_005_489_080_336,
-        "type": "mediations",
-        "stage": "dispute",
-        "reason_id": "PDD9528",
-        "date_created": now - timedelta(days=2),
-        "due_date": None if due_in is None else now + due_in,
-        "action_responsible": "seller",
-        "seen_at": now,
-    }
-    return Claim.objects.create(id=claim_id, account=account, **{**values, **fields})
-
 
 def queue(client, **params) -> dict:
     response = client.get("/api/questions", params)
@@ -82,29 +49,6 @@ def queue(client, **params) -> dict:
 
 def answer(client, question_id, text="Temos sim, em estoque!", **kwargs):
     return client.post(f"/api/questions/{question_id}/answer", {"text": text}, format="json", **kwargs)
-
-
-def ml_question(question_id, status, *, item_id="MLB1000") -> dict:
-    """GET /questions/{id}?api_version=4 (§4.3)."""
-    answered = status == "ANSWERED"
-    return {
-        "id": question_id,
-        "seller_id": 4_000_000_000,
-        "item_id": item_id,
-        "status": status,
-        "text": "Tem na cor azul?",
-        "date_created": "2026-11-30T14:50:27.938-03:00",
-        "deleted_from_listing": False,
-        "hold": False,
-        "answer": {"text": "Sim!", "status": "ACTIVE", "date_created": "2026-11-30T15:00:00.000-03:00"}
-        if answered
-        else None,
-        "from": {"id": 162_981_404},
-    }
-
-
-def ml_accepts(ml, question_id):
-    ml.post(ANSWERS_URL, json=ml_question(question_id, "ANSWERED"))
 
 
 @pytest.fixture
@@ -546,7 +490,7 @@ def _accounts_with_a_question_and_a_claim(user, n):
     accounts = MLAccount.objects.bulk_create(MLAccountFactory.build_batch(n, owner=user))
     questions = Question.objects.bulk_create(
         Question(
-            id=(question_id := next(_ids)),
+            id=(question_id := next_id()),
             account=account,
             item_id=f"MLB{question_id}",
             text="Tem?",
@@ -559,7 +503,7 @@ def _accounts_with_a_question_and_a_claim(user, n):
         ListingItem(id=q.item_id, title=f"Item {q.pk}", fetched_at=now) for q in questions[::2]
     )
     Claim.objects.bulk_create(
-        Claim(id=next(_ids), account=account, date_created=now, due_date=now, seen_at=now)
+        Claim(id=next_id(), account=account, date_created=now, due_date=now, seen_at=now)
         for account in accounts
     )
 
@@ -583,7 +527,7 @@ def test_the_lists_cost_the_same_for_2_and_200_accounts(alice, user, path, expec
     member(workspace, user, "viewer")
     for account in MLAccountFactory.create_batch(3, workspace=workspace) + MLAccountFactory.create_batch(3):
         ask(account)
-        claim(account, claim_id=next(_ids))
+        claim(account)
 
     many = _queries(alice, path)
 

@@ -30,8 +30,11 @@ from accounts.models import MAX_EVENTS_PER_ACCOUNT, MLAccount
 
 # How often dispatch_due_syncs runs: the horizon of the budget planning.
 DISPATCH_PERIOD_SECONDS = 60
-# ML calls a sync makes: the four counts of accounts.mercadolivre.resources.fetch_counts
-# (a token refresh adds one, a few times a day per account: covered by the budget share).
+# ML calls a sync makes in the steady state: the four counts, questions and claims being the
+# first pages of their mirrors (sync.mirrors). A token refresh adds one, and a first mirror
+# or a scan of a long questions list (every 6 h, or when ML's total moved) adds pages and
+# titles: a few times a day per account, covered by the budget share; the shared budget
+# itself holds ML's rate whatever this estimate says.
 SYNC_CALLS_PER_ACCOUNT = 4
 HEARTBEAT_CACHE_KEY = "sync:heartbeat"
 # The heartbeat outlives three missed health checks, then disappears (read as "stale").

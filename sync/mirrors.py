@@ -176,7 +176,7 @@ def refresh_claims(token: str, account: MLAccount) -> int:
     return total
 
 
-def fill_details(token: str, account: MLAccount) -> int:
+def fill_details(token: str, account: MLAccount, *, buyers: bool = True) -> int:
     """Titles of the queue's items and buyers' nicknames, as far as this run allows.
 
     Best effort: a failure here leaves a title or a nickname for the next run and does not
@@ -185,7 +185,8 @@ def fill_details(token: str, account: MLAccount) -> int:
     calls = 0
     try:
         calls += _fill_items(token, account)
-        calls += _fill_buyers(token, account)
+        if buyers:
+            calls += _fill_buyers(token, account)
     except MLError as error:
         logger.warning(
             "desk details not read",

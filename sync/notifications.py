@@ -400,7 +400,9 @@ def _read(account: MLAccount, column: str, token: str, rows: list[Notification])
         named = tuple(dict.fromkeys(n for n in (_resource_id(row.resource) for row in rows) if n))
         value = mirrors.refresh_questions(token, account, named=named)
         if value:
-            mirrors.fill_details(token, account)
+            # Titles only: the queue shows them. Buyers' nicknames wait for the account's
+            # next sync, so a burst of questions costs no /users lookups here.
+            mirrors.fill_details(token, account, buyers=False)
         return value
     if column == "cached_claims":
         return mirrors.refresh_claims(token, account)

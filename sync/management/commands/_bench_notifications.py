@@ -415,6 +415,7 @@ class NotificationPhases:
         processed = by_status.get(NotificationStatus.DONE, 0)
         reads = sum(stats["by_kind"].get(kind, 0) for kind in COUNT_KINDS)
         runs = worker.events("notifications_processed")
+        spent = sum(run.get("ml_calls", 0) for run in runs)
         lags = [lag / 1000 for lag in rows.exclude(lag_ms=None).values_list("lag_ms", flat=True)]
         others = [f"{kind} {n}" for kind, n in stats["by_kind"].items() if n and kind not in COUNT_KINDS]
         self.stdout.write(
@@ -423,8 +424,8 @@ class NotificationPhases:
             f"missed {stats['notifications_missed']} (the sandbox); stored "
             + ", ".join(f"{status} {n}" for status, n in sorted(by_status.items()))
             + f"\n   processing runs: {len(runs)} (with something claimed: "
-            f"{sum(1 for run in runs if run.get('claimed'))}), ML calls they counted: "
-            f"{sum(run.get('ml_calls', 0) for run in runs)}\n"
+            f"{sum(1 for run in runs if run.get('claimed'))}), ML calls they counted: {spent} "
+            f"({spent / max(events, 1):.2f} per change: the capacity model's figure)\n"
             f"   ML calls (the sandbox): {reads} count reads, {stats['total_requests'] - reads} others "
             f"({', '.join(others) or '-'}); "
             f"{reads / max(processed, 1):.2f} per processed notification, "
@@ -440,7 +441,9 @@ class NotificationPhases:
                 f"timeouts ({EVENT_DEADLINE_SECONDS} s) {timeouts}/{events} (target p95 < 10 s)"
             )
         )
-        return reads / events if processed and events else None
+        # Every call processing made, not only the count reads: the desk's mirrors fetch the
+        # questions and claims themselves (pages, titles, claim details) since issue 14.
+        return spent / events if processed and events else None
 
     # -- 6. capacity
 
@@ -600,6 +603,7 @@ class NotificationPhases:
             purge_queue()
         syncs = [line for line in worker.events("sync") if line.get("outcome") == "success"]
         runs = worker.events("notifications_processed")
+        spent = sum(run.get("ml_calls", 0) for run in runs)
         notification_calls = sum(run.get("ml_calls", 0) for run in runs)
         rows = Notification.objects.filter(arrived_at__gte=begun).exclude(account__ml_user_id__in=demo)
         by_status = Counter(rows.values_list("status", flat=True))

@@ -603,7 +603,6 @@ class NotificationPhases:
             purge_queue()
         syncs = [line for line in worker.events("sync") if line.get("outcome") == "success"]
         runs = worker.events("notifications_processed")
-        spent = sum(run.get("ml_calls", 0) for run in runs)
         notification_calls = sum(run.get("ml_calls", 0) for run in runs)
         rows = Notification.objects.filter(arrived_at__gte=begun).exclude(account__ml_user_id__in=demo)
         by_status = Counter(rows.values_list("status", flat=True))

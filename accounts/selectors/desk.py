@@ -11,19 +11,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db.models import (
-    DateTimeField,
-    DurationField,
-    ExpressionWrapper,
     F,
-    IntegerField,
     OuterRef,
     QuerySet,
     Subquery,
-    Value,
 )
 from django.utils import timezone
 
 from accounts.errors import Forbidden, QuestionNotFound, SavedReplyNotFound
+from accounts.expressions import seconds_after
 from accounts.models import Claim, ListingItem, MLAccount, Question, QuestionStatus, SavedReply
 from accounts.roles import Can, abilities, allows
 from accounts.selectors import (
@@ -85,14 +81,8 @@ def question_queue_for_user(
     if older_than is not None:
         queryset = queryset.filter(date_created__lte=now - timedelta(seconds=older_than))
     if late:
-        target = ExpressionWrapper(
-            ExpressionWrapper(F("account__workspace__response_target_minutes"), output_field=IntegerField())
-            * Value(timedelta(minutes=1)),
-            output_field=DurationField(),
-        )
-        queryset = queryset.alias(
-            due_at=ExpressionWrapper(F("date_created") + target, output_field=DateTimeField())
-        ).filter(due_at__lt=now)
+        target = F("account__workspace__response_target_minutes") * 60
+        queryset = queryset.alias(due_at=seconds_after(F("date_created"), target)).filter(due_at__lt=now)
     return queryset
 
 

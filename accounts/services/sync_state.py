@@ -13,9 +13,7 @@ from django.db import connections, router, transaction
 from django.db.models import (
     Case,
     DateTimeField,
-    DurationField,
     Expression,
-    ExpressionWrapper,
     F,
     Field,
     IntegerField,
@@ -30,6 +28,7 @@ from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from accounts import selectors
+from accounts.expressions import seconds_after
 from accounts.mercadolivre.resources import Counts
 from accounts.models import (
     COUNT_BITS,
@@ -157,14 +156,6 @@ def mlaccount_release(*, account_id, claimed_at: datetime) -> None:
     )
 
 
-def _seconds_after(moment: Expression, seconds: Expression) -> ExpressionWrapper:
-    """`moment` + `seconds` (integer expressions, e.g. a column) as a datetime, in SQL."""
-    # Typed as a plain integer: SQLite's duration arithmetic refuses a PositiveIntegerField.
-    seconds = ExpressionWrapper(seconds, output_field=IntegerField())
-    interval = ExpressionWrapper(seconds * Value(timedelta(seconds=1)), output_field=DurationField())
-    return ExpressionWrapper(moment + interval, output_field=DateTimeField())
-
-
 def _changed(column: str) -> Q:
     """The sync read a different `column` count than the one stored (a count never read,
     the first sync's or one only a notification has read so far, is not a change).
@@ -238,9 +229,9 @@ def _success_query() -> UpdateQuery:
             "next_sync": Case(
                 When(
                     Q(sync_enabled=True) & fed & Q(sync_interval__lt=reconcile),
-                    then=_seconds_after(synced_at, reconcile),
+                    then=seconds_after(synced_at, reconcile),
                 ),
-                When(sync_enabled=True, then=_seconds_after(synced_at, F("sync_interval"))),
+                When(sync_enabled=True, then=seconds_after(synced_at, F("sync_interval"))),
                 default=Value(None, output_field=DateTimeField()),
             ),
             "updated_at": synced_at,

@@ -311,18 +311,24 @@ def saved_reply_edit(request, workspace_id, reply_id):
     reply = selectors.saved_reply_get_for_user(
         user=request.user, workspace_id=workspace_id, reply_id=reply_id
     )
+    if request.POST.get("action") == "delete":
+        services.saved_reply_delete(reply=reply)
+        messages.success(request, _("Saved reply “%(title)s” deleted.") % {"title": reply.title})
+        return redirect(_settings_url(workspace_id))
+    values = {"title": request.POST.get("title", ""), "text": request.POST.get("text", "")}
     try:
-        if request.POST.get("action") == "delete":
-            services.saved_reply_delete(reply=reply)
-            messages.success(request, _("Saved reply “%(title)s” deleted.") % {"title": reply.title})
-        else:
-            services.saved_reply_update(
-                reply=reply, title=request.POST.get("title", ""), text=request.POST.get("text", "")
-            )
-            messages.success(request, _("Saved reply “%(title)s” saved.") % {"title": reply.title})
-    except DomainError as error:
-        detail = getattr(error, "errors", None)
-        messages.error(
-            request, " ".join(str(m) for ms in detail.values() for m in ms) if detail else str(error.message)
-        )
+        services.saved_reply_update(reply=reply, **values)
+    except AccountValidationError as error:
+        # Shown again with what was typed, not sent back to a list that has lost it.
+        messages.error(request, " ".join(str(m) for ms in error.errors.values() for m in ms))
+        context = {
+            "workspace": reply.workspace,
+            "reply": reply,
+            "values": values,
+            "errors": error.errors,
+            "max_answer": MAX_ANSWER_LENGTH,
+            "max_title": SavedReply.MAX_TITLE,
+        }
+        return render(request, "desk/reply_edit.html", context, status=400)
+    messages.success(request, _("Saved reply “%(title)s” saved.") % {"title": reply.title})
     return redirect(_settings_url(workspace_id))

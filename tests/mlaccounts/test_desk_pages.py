@@ -1011,3 +1011,18 @@ def test_the_overview_links_each_count_to_the_desk(alice, user, ml_account, acco
     assert f'href="{CLAIMS}?account={ml_account.pk}" id="claims-link-{ml_account.pk}">' in body
     assert f'<a href="{QUESTIONS}" id="total-questions-queue">' in body
     assert f'<a href="{CLAIMS}" id="total-claims-list">' in body
+
+
+def test_a_refused_edit_of_a_saved_reply_keeps_what_was_typed(alice, ml_account):
+    workspace = ml_account.workspace
+    reply = SavedReply.objects.create(workspace=workspace, title="Frete", text="Grátis")
+    SavedReply.objects.create(workspace=workspace, title="Prazo", text="24 h")
+
+    response = alice.post(reply_url(reply), {"title": "PRAZO", "text": "Enviamos em 24 h, {item_title}."})
+
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert 'value="PRAZO"' in body and "Enviamos em 24 h, {item_title}.</textarea>" in body
+    assert "Another saved reply has this title." in body
+    reply.refresh_from_db()
+    assert (reply.title, reply.text) == ("Frete", "Grátis")

@@ -3,14 +3,17 @@
 - ``core``: users, workspaces, members and invitations, Mercado Livre accounts, their events,
   OAuth states and sync jobs;
 - ``notifications``: Mercado Livre's notifications as they arrived;
-- ``desk``: the mirrors of the seller's desk (questions, claims, item titles) and saved replies.
+- ``desk``: the mirrors of the seller's desk (questions, claims, item titles) and saved replies;
+- ``sales``: the orders mirror, daily reputation and hourly count snapshots.
 """
 
 from accounts.models.core import (
+    DEFAULT_REPUTATION_MARGIN_PERCENT,
     DEFAULT_RESPONSE_TARGET_MINUTES,
     DEFAULT_SYNC_INTERVAL,
     ERROR_STATUS_AFTER,
     MAX_EVENTS_PER_ACCOUNT,
+    MAX_REPUTATION_MARGIN_PERCENT,
     MAX_RESPONSE_TARGET_MINUTES,
     MAX_SYNC_INTERVAL,
     MIN_SYNC_INTERVAL,
@@ -49,23 +52,36 @@ from accounts.models.notifications import (
     NotificationSource,
     NotificationStatus,
 )
+from accounts.models.sales import (
+    COUNT_HISTORY_DAYS,
+    ORDERS_HISTORY_DAYS,
+    CountSnapshot,
+    Order,
+    OrderStatus,
+    ReputationSnapshot,
+)
 
 __all__ = [
     "COUNT_BITS",
+    "COUNT_HISTORY_DAYS",
+    "DEFAULT_REPUTATION_MARGIN_PERCENT",
     "DEFAULT_RESPONSE_TARGET_MINUTES",
     "DEFAULT_SYNC_INTERVAL",
     "ERROR_STATUS_AFTER",
     "MAX_ANSWER_LENGTH",
     "MAX_EVENTS_PER_ACCOUNT",
+    "MAX_REPUTATION_MARGIN_PERCENT",
     "MAX_RESPONSE_TARGET_MINUTES",
     "MAX_SYNC_INTERVAL",
     "MIN_SYNC_INTERVAL",
+    "ORDERS_HISTORY_DAYS",
     "SUBSCRIBED_TOPICS",
     "TOPIC_COUNTS",
     "AccountEvent",
     "AccountStatus",
     "AccountType",
     "Claim",
+    "CountSnapshot",
     "EncryptedTextField",
     "EventKind",
     "Invitation",
@@ -77,8 +93,11 @@ __all__ = [
     "NotificationSource",
     "NotificationStatus",
     "OAuthState",
+    "Order",
+    "OrderStatus",
     "Question",
     "QuestionStatus",
+    "ReputationSnapshot",
     "Role",
     "SavedReply",
     "SyncJob",

@@ -21,6 +21,8 @@ DEFAULT_SYNC_INTERVAL = 300
 MAX_EVENTS_PER_ACCOUNT = 20
 DEFAULT_RESPONSE_TARGET_MINUTES = 60
 MAX_RESPONSE_TARGET_MINUTES = 7 * 24 * 60
+DEFAULT_REPUTATION_MARGIN_PERCENT = 20
+MAX_REPUTATION_MARGIN_PERCENT = 90
 ERROR_STATUS_AFTER = 5  # consecutive transient failures before an account shows "error"
 
 
@@ -174,6 +176,13 @@ class Workspace(models.Model):
         _("response target (minutes)"),
         default=DEFAULT_RESPONSE_TARGET_MINUTES,
         validators=[MinValueValidator(1), MaxValueValidator(MAX_RESPONSE_TARGET_MINUTES)],
+    )
+    # How close to ML's limit a reputation rate may come before the pages warn: a share of
+    # the limit (20: warn from 80 % of it).
+    reputation_margin_percent = models.PositiveSmallIntegerField(
+        _("reputation warning margin (%)"),
+        default=DEFAULT_REPUTATION_MARGIN_PERCENT,
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_REPUTATION_MARGIN_PERCENT)],
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
@@ -403,6 +412,15 @@ class MLAccount(models.Model):
     # The last full scan of the unanswered questions (sync.mirrors): in between, a sync reads
     # only the newest page, as long as ML's total agrees with the mirror.
     questions_scanned_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The orders mirror (sync.mirrors.refresh_orders). `orders_synced_at`: every order ML
+    # changed before it is mirrored (the next read starts an hour earlier: ML cuts dates to
+    # the hour); None until the first import ends. A read too long for one sync goes on in
+    # the next from `orders_offset` of the query that began at `orders_read_started_at`.
+    orders_synced_at = models.DateTimeField(_("orders mirrored up to"), null=True, blank=True, editable=False)
+    orders_read_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    orders_offset = models.PositiveIntegerField(default=0, editable=False)
+    # The day (the installation's time zone) of the last reputation snapshot: one a day.
+    reputation_day = models.DateField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

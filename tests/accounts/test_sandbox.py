@@ -28,6 +28,7 @@ from accounts.mercadolivre.sandbox import (
     mint_into_state_file,
     start_sandbox,
 )
+from accounts.mercadolivre.sandbox.sellers import standing_orders
 
 REDIRECT_URI = f"http://127.0.0.1:8000{CALLBACK_PATH}"
 VERIFIER = "verifier-" + "k" * 50
@@ -41,6 +42,7 @@ TIMEOUT = 10
 STANDING = (
     "confirmed,payment_required,payment_in_process,partially_paid,paid,partially_refunded,pending_cancel"
 )
+ALL_STATUSES = [*STANDING.split(","), "cancelled", "invalid"]
 
 
 def _seller(nickname):
@@ -50,6 +52,7 @@ def _seller(nickname):
 MEDIUM = _seller("CASA_DA_ANA")
 BIG = _seller("MEGASTORE_BR")
 NEW = _seller("LOJA_NOVA_TESTE")
+MODA = _seller("MODA_PAULISTA")
 
 
 @pytest.fixture
@@ -125,8 +128,21 @@ def _get(sandbox, path, token=None, headers=None, **params):
     return requests.get(f"{sandbox.url}{path}", params=params, headers=headers, timeout=TIMEOUT)
 
 
-def _orders_from(days):
-    return (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.000-00:00")
+def _orders_from(days, now=None):
+    moment = datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC)
+    return (moment - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.000-00:00")
+
+
+def _freeze(sandbox):
+    """Stop the sandbox's data clock at the current time (orders and statuses stop moving)."""
+    now = time.time()
+    sandbox.state.clock = lambda: now
+    return now
+
+
+def _standing(seller, now, days=30):
+    """What the 30-day count of standing sales says at ``now``."""
+    return standing_orders(seller, since=now - days * 86400, now=now)
 
 
 # --- Authorization page ---------------------------------------------------------------------------
@@ -425,6 +441,7 @@ def test_access_token_ttl_knob_sets_expires_in(sandbox):
 @pytest.mark.parametrize("seller", DEMO_SELLERS, ids=lambda seller: seller.nickname)
 def test_resource_counts_equal_the_sellers_configured_numbers(sandbox, seller):
     token = _mint(sandbox, seller.id)["access_token"]
+    now = _freeze(sandbox)
 
     me = _get(sandbox, "/users/me", token).json()
     items = _get(sandbox, f"/users/{seller.id}/items/search", token, status="active", limit=1).json()
@@ -434,7 +451,7 @@ def test_resource_counts_equal_the_sellers_configured_numbers(sandbox, seller):
         token,
         seller=seller.id,
         limit=1,
-        **{"order.status": STANDING, "order.date_created.from": _orders_from(30)},
+        **{"order.status": STANDING, "order.date_created.from": _orders_from(30, now)},
     ).json()
     questions = _get(
         sandbox, "/questions/search", token, seller_id=seller.id, status="UNANSWERED", api_version=4, limit=1
@@ -451,7 +468,9 @@ def test_resource_counts_equal_the_sellers_configured_numbers(sandbox, seller):
     assert me["id"] == seller.id
     assert (me["nickname"], me["email"], me["site_id"]) == (seller.nickname, seller.email, seller.site_id)
     assert items["paging"]["total"] == seller.listings
-    assert orders["paging"]["total"] == seller.orders
+    # Orders are a schedule: about `orders` standing sales in any 30 days, exactly these.
+    assert orders["paging"]["total"] == _standing(seller, now)
+    assert abs(_standing(seller, now) - seller.orders) <= 10 + seller.orders // 8
     assert questions["total"] == seller.questions
     assert claims["paging"]["total"] == seller.claims
     assert len(items["results"]) == min(1, seller.listings)
@@ -501,44 +520,56 @@ def test_item_search_truncates_results_to_limit_but_reports_the_full_total(sandb
 
 def test_orders_date_filter_is_honoured(sandbox):
     token = _mint(sandbox, BIG.id)["access_token"]
+    now = _freeze(sandbox)
+    last_30_days = _standing(BIG, now)
 
     def total(**params):
         body = _get(sandbox, "/orders/search", token, seller=BIG.id, limit=0, **params).json()
         return body["paging"]["total"]
 
-    assert total(**{"order.status": STANDING}) > BIG.orders
-    assert total(**{"order.status": STANDING, "order.date_created.from": _orders_from(30)}) == BIG.orders
-    assert 0 < total(**{"order.status": STANDING, "order.date_created.from": _orders_from(10)}) < BIG.orders
-    assert total(**{"order.date_created.from": _orders_from(-1)}) == 0
+    assert total(**{"order.status": STANDING}) > last_30_days  # a year of them
+    assert (
+        total(**{"order.status": STANDING, "order.date_created.from": _orders_from(30, now)}) == last_30_days
+    )
+    assert (
+        0
+        < total(**{"order.status": STANDING, "order.date_created.from": _orders_from(10, now)})
+        == _standing(BIG, now, days=10)
+        < last_30_days
+    )
+    assert total(**{"order.date_created.from": _orders_from(-1, now)}) == 0
 
 
 def test_orders_hold_mixed_statuses_and_honour_the_status_filter(sandbox):
-    token = _mint(sandbox, MEDIUM.id)["access_token"]
-    last_30_days = {"order.date_created.from": _orders_from(30)}
+    # A seller with a few hundred orders a month: every status shows in any 30 days.
+    token = _mint(sandbox, MODA.id)["access_token"]
+    now = _freeze(sandbox)
+    last_30_days = {"order.date_created.from": _orders_from(30, now)}
 
     def search(**params):
-        response = _get(sandbox, "/orders/search", token, seller=MEDIUM.id, **last_30_days, **params)
+        response = _get(sandbox, "/orders/search", token, seller=MODA.id, **last_30_days, **params)
         assert response.status_code == 200
         return response.json()
 
     everything = search(limit=51)
-    statuses = {order["status"] for order in everything["results"]}
     by_status = {
-        status: search(limit=0, **{"order.status": status})["paging"]["total"]
-        for status in [*STANDING.split(","), "cancelled", "invalid"]
+        status: search(limit=0, **{"order.status": status})["paging"]["total"] for status in ALL_STATUSES
     }
     cancelled = search(limit=51, **{"order.status": "cancelled"})
+    standing = _standing(MODA, now)
 
     # Like ML without a status filter, the search returns cancelled and invalid orders too.
-    assert {"paid", "confirmed", "cancelled", "invalid"} <= statuses
-    assert everything["paging"]["total"] == sum(by_status.values()) > MEDIUM.orders
-    assert by_status["cancelled"] > 0 and by_status["invalid"] > 0
-    assert (
-        sum(n for status, n in by_status.items() if status not in {"cancelled", "invalid"}) == MEDIUM.orders
-    )
-    assert search(limit=0, **{"order.status": STANDING})["paging"]["total"] == MEDIUM.orders
+    assert {order["status"] for order in everything["results"]} <= set(ALL_STATUSES)
+    assert everything["paging"]["total"] == sum(by_status.values()) > standing
+    assert all(by_status.values()), by_status
+    # Mostly paid, a fifth as many cancelled and a twentieth invalid as standing sales.
+    assert by_status["paid"] > standing / 2
+    assert standing / 8 < by_status["cancelled"] < standing / 3
+    assert standing / 40 < by_status["invalid"] < standing / 10
+    assert sum(n for status, n in by_status.items() if status not in {"cancelled", "invalid"}) == standing
+    assert search(limit=0, **{"order.status": STANDING})["paging"]["total"] == standing
     assert {order["status"] for order in cancelled["results"]} == {"cancelled"}
-    assert len(cancelled["results"]) == by_status["cancelled"]
+    assert len(cancelled["results"]) == min(51, by_status["cancelled"])
     assert search(limit=0, **{"order.status": "paid,cancelled"})["paging"]["total"] == (
         by_status["paid"] + by_status["cancelled"]
     )
@@ -546,6 +577,7 @@ def test_orders_hold_mixed_statuses_and_honour_the_status_filter(sandbox):
 
 def test_orders_pages_of_one_status_list_distinct_orders_by_date(sandbox):
     token = _mint(sandbox, BIG.id)["access_token"]
+    now = _freeze(sandbox)  # no order may flip to another status between the two pages
 
     def page(offset, sort):
         return _get(
@@ -556,7 +588,7 @@ def test_orders_pages_of_one_status_list_distinct_orders_by_date(sandbox):
             limit=50,
             offset=offset,
             sort=sort,
-            **{"order.status": "paid,confirmed", "order.date_created.from": _orders_from(30)},
+            **{"order.status": "paid,confirmed", "order.date_created.from": _orders_from(30, now)},
         ).json()["results"]
 
     for sort in ("date_asc", "date_desc"):
@@ -578,6 +610,7 @@ def test_orders_search_refuses_an_unknown_status(sandbox):
 
 def test_orders_results_are_order_objects_sorted_by_date(sandbox):
     token = _mint(sandbox, MEDIUM.id)["access_token"]
+    now = _freeze(sandbox)
 
     body = _get(
         sandbox,
@@ -585,10 +618,10 @@ def test_orders_results_are_order_objects_sorted_by_date(sandbox):
         token,
         seller=MEDIUM.id,
         limit=5,
-        **{"order.status": STANDING, "order.date_created.from": _orders_from(30)},
+        **{"order.status": STANDING, "order.date_created.from": _orders_from(30, now)},
     ).json()
 
-    assert body["paging"] == {"total": MEDIUM.orders, "offset": 0, "limit": 5}
+    assert body["paging"] == {"total": _standing(MEDIUM, now), "offset": 0, "limit": 5}
     dates = [order["date_created"] for order in body["results"]]
     assert dates == sorted(dates)
     first = body["results"][0]

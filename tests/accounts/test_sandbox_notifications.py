@@ -23,6 +23,7 @@ import requests
 
 from accounts.mercadolivre.sandbox import DEMO_SELLERS, SANDBOX_APP, SANDBOX_CLIENT_ID, start_sandbox
 from accounts.mercadolivre.sandbox import notifications as notifications_module
+from accounts.mercadolivre.sandbox.sellers import standing_orders
 
 TIMEOUT = 10
 RETRY = 0.05
@@ -263,9 +264,17 @@ def test_every_change_gets_a_resource_of_its_own(sandbox, receiver):
 # --- Activity and the searches ------------------------------------------------------------------------
 
 
+def _freeze(sandbox):
+    """Stop the sandbox's data clock: orders neither appear nor change status meanwhile."""
+    now = time.time()
+    sandbox.state.clock = lambda: now
+    return now
+
+
 def _counts(sandbox, seller, token):
     items = _get(sandbox, f"/users/{seller.id}/items/search", token, status="active", limit=100).json()
-    from_ = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%S.000-00:00")
+    now = datetime.fromtimestamp(sandbox.state.now(), UTC)
+    from_ = (now - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%S.000-00:00")
     orders = _get(
         sandbox,
         "/orders/search",
@@ -296,9 +305,11 @@ def _counts(sandbox, seller, token):
 
 def test_activity_moves_the_counts_and_lists_of_the_searches(sandbox):
     token = _token(sandbox)
+    now = _freeze(sandbox)
+    orders = standing_orders(MEDIUM, since=now - 30 * 86400, now=now)  # the schedule's, about MEDIUM.orders
     assert _counts(sandbox, MEDIUM, token) == {
         "listings": MEDIUM.listings,
-        "orders": MEDIUM.orders,
+        "orders": orders,
         "questions": MEDIUM.questions,
         "claims": MEDIUM.claims,
     }
@@ -310,7 +321,7 @@ def test_activity_moves_the_counts_and_lists_of_the_searches(sandbox):
 
     expected = {
         "listings": MEDIUM.listings + 1,
-        "orders": MEDIUM.orders + 3,
+        "orders": orders + 3,
         "questions": MEDIUM.questions + 2,
         "claims": MEDIUM.claims - 1,
     }
@@ -370,11 +381,13 @@ def test_activity_control_rejects_bad_input(sandbox, receiver, body):
 def test_without_a_url_nothing_is_sent_and_nothing_is_missed(sandbox, receiver):
     _control(sandbox, "config", notifications_url=None, drop_notifications=1)
     token = _token(sandbox)
+    now = _freeze(sandbox)
 
     answer = _activity(sandbox, MEDIUM.id, "orders_v2")
 
     assert answer["notifications"] == []
-    assert answer["seller"]["orders"] == MEDIUM.orders + 1  # the change happened all the same
+    # The change happened all the same: one more sale than the schedule's.
+    assert answer["seller"]["orders"] == standing_orders(MEDIUM, since=now - 30 * 86400, now=now) + 1
     assert _deliveries(sandbox) == {"deliveries": [], "missed": 0}
     assert _missed_feeds(sandbox, token).json() == {"messages": []}
     assert _control(sandbox, "config")["drop_notifications"] == 1  # not used up

@@ -8,6 +8,7 @@ bundled sandbox where a test runs the queued sync for real. (The API: tests/mlac
 test_accounts.py.)
 """
 
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -16,6 +17,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from accounts.mercadolivre import sandbox
+from accounts.mercadolivre.sandbox.sellers import standing_orders
 from accounts.models import MLAccount
 from mlaccounts.celery import app as celery_app
 from mlaccounts.management.commands import seed_demo
@@ -188,12 +190,21 @@ def test_seed_demo_sellers_have_numbers_once_the_worker_runs_their_syncs(
     with django_capture_on_commit_callbacks(execute=False) as queued_on_commit:
         call_command("seed_demo")
     with sandbox.start_sandbox(port=0, state_file=demo_state) as server:
+        # The sandbox's orders stand still at `frozen`; the syncs count 30 days back from their
+        # own clock, read between `frozen` and `done` (an hour may turn meanwhile).
+        frozen = time.time()
+        server.state.clock = lambda: frozen
         settings.ML_API_URL = server.url
         with eager():
             for callback in queued_on_commit:
                 callback()
+        done = time.time()
     sellers = {seller.id: seller for seller in sandbox.DEMO_SELLERS[: seed_demo.DEMO_SELLERS]}
     for account in MLAccount.objects.all():
         seller = sellers[account.ml_user_id]
         assert account.cached_at is not None
-        assert (account.cached_products, account.cached_orders) == (seller.listings, seller.orders)
+        assert account.cached_products == seller.listings
+        # The standing sales of the sandbox's schedule in the 30 days the sync asked for.
+        assert account.cached_orders in {
+            standing_orders(seller, since=moment - 30 * 86400, now=frozen) for moment in (frozen, done)
+        }

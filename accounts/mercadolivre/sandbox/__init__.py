@@ -41,6 +41,14 @@ of UNANSWERED questions and opened claims. Routes (stats kind in brackets):
 - ``POST /_sandbox/question-status`` ``{"question_id", "status": "DELETED"|"BANNED"|
   "CLOSED_UNANSWERED"}``: takes a question out of the unanswered count (and notifies).
 
+Sales (§4.2, §11.2): every seller's orders sit at fixed moments in absolute time, each with a
+status history (paid some minutes after creation, some cancelled or refunded later), so a
+re-read shows what changed and nothing moves as the hours pass (``orders``).
+``GET /orders/search`` [orders] filters by creation and last-update date (cut to the hour,
+like ML), status, and sorts by creation date; ``GET /orders/{id}`` reads one. The seller's
+``seller_reputation`` (``/users/me``, ``/users/{own id}``) moves from day to day; one demo
+seller is under protection.
+
 It is a leaf: standard library only, nothing from Django or the rest of the project, so the
 ``ml_sandbox`` command, the settings, the tests, the seeding command and a benchmark can all
 use it. By concern:
@@ -48,6 +56,7 @@ use it. By concern:
 - ``sellers``: the app's credentials and callback path, the demo sellers and their data;
 - ``knobs``: the behaviour switches; ``state``: codes, tokens, stats, the state file and the
   sellers' activity;
+- ``orders``: every seller's order schedule, their searches and order objects;
 - ``books``: question and claim records and each seller's lazily built book of them;
   ``desk``: every seller's books, activity on them, answers and status changes;
 - ``notifications``: notification bodies, the postman that delivers and retries them, the

@@ -38,6 +38,8 @@ DESK_STAT_KINDS = ("questions_get", "answers", "items_get", "claims_get")
 # Ids of records created by activity, from one counter, above every generated range.
 NEW_QUESTION_BASE = 30_000_000_000
 NEW_CLAIM_BASE = 5_300_000_000
+# The order a new claim names when its seller has no order at all: no seller's (orders.py).
+NO_ORDER_ID = 2_000_000_000_000_000
 # One activity call creates, answers or closes at most this many (memory stays proportional
 # to what the tests or the ticker actually do).
 MAX_DESK_CHANGE = 10_000
@@ -282,20 +284,25 @@ class Desk:
                     last.stage, last.due, last.responsible = "none", None, None
                     last.resolved = last.last_updated = now
                 return last
-            seller = self._state.seller(user_id)
+            seller = self._state.base_seller(user_id)
+            # A new claim is about one of the seller's newest orders (GET /orders/{id} serves it),
+            # from its buyer.
+            orders = [(order.id, order.buyer_id) for order in self._state.seller_orders(user_id).newest(10)]
             claim = None
             for k in range(change):
                 serial = next(self._serials)
+                order_id, buyer_id = (
+                    orders[serial % len(orders)]
+                    if orders
+                    else (NO_ORDER_ID, 100_000_000 + serial * 7_919 % 899_999_999)
+                )
                 claim = book.add(
                     Claim(
                         id=NEW_CLAIM_BASE + serial,
                         seller_id=user_id,
                         site_id=seller.site_id,
-                        # One of the seller's orders (the newest ones have the highest serials).
-                        order_id=2_000_000_000_000_000
-                        + book.number * 100_000_000
-                        + max(seller.orders - 1 - serial % 10, 0),
-                        buyer_id=100_000_000 + serial * 7_919 % 899_999_999,
+                        order_id=order_id,
+                        buyer_id=buyer_id,
                         created=now + k / 1000,
                         last_updated=now + k / 1000,
                         status="opened",

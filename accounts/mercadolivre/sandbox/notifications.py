@@ -2,15 +2,17 @@
 
 A seller's activity (``/_sandbox/activity`` or the ``activity_seconds`` ticker) changes the
 sizes its searches report (creating, answering or closing question and claim objects in the
-desk) and emits §6.2 bodies: a pointer (``resource``) and nothing else, in both of ML's
-shapes (``_id`` or ``id``, ``user_id`` a number or a string), several per change when asked.
+desk, creating paid orders at the sandbox's ``now()`` or cancelling them) and emits §6.2
+bodies: a pointer (``resource``, the object touched: ``GET /orders/{id}`` reads the new order)
+and nothing else, in both of ML's shapes (``_id`` or ``id``, ``user_id`` a number or a
+string), several per change when asked.
 A daemon *postman* POSTs them to ``notifications_url``; only HTTP 200 within
 ``notification_timeout_ms`` counts, anything else is retried with ``attempts`` + 1 and the
 same id after ``notification_retry_seconds`` × 2^(n−1), and after ``notification_retries``
 retries the notification goes to the missed feeds (§6.5), kept two days and read through
 ``GET /missed_feeds``.
 
-Everything lives in memory (never in the state file) and under the state's one lock; the
+Notifications live in memory (never in the state file) and under the state's one lock; the
 HTTP POST itself runs outside it, so a slow app never blocks the sandbox's API.
 """
 
@@ -215,7 +217,9 @@ class Notifier:
         """Change a demo seller's size for ``topic`` by ``change`` and notify, ``duplicates`` times.
 
         Returns ``{"user_id", "topic", "resource", "seller": sizes after, "notifications":
-        bodies}``; no bodies when notifications are off. ValueError on a bad argument.
+        bodies}``; no bodies when notifications are off. ValueError on a bad argument. For
+        ``orders_v2`` the resource is the order created (or cancelled) and ``seller["orders"]``
+        the standing sales of the last 30 days the app's count then reads.
         """
         state = self._state
         if topic not in ACTIVITY_TOPICS:
@@ -234,6 +238,9 @@ class Notifier:
             # answered or closed, which GET /questions/{id} or the claim's detail then serves.
             if size in DESK_SIZES:
                 resource = state.desk.activity(user_id, size, change)
+                seller = state.seller(user_id)
+            elif size == "orders":
+                resource = state.order_activity(user_id, change)
                 seller = state.seller(user_id)
             else:
                 resource, seller = None, state.add_activity(user_id, **{size: change})
@@ -255,7 +262,8 @@ class Notifier:
 
     def _new_resource(self, topic: str, seller: DemoSeller) -> str:
         # Fresh ids in ranges the generated search data never uses, so no two events collide;
-        # questions and claims get one only when the activity touched no object.
+        # questions, claims and orders get one only when the activity touched no object (an
+        # order only for a seller without any order to point at).
         serial = next(self._serials)
         if topic == "questions":
             return f"/questions/{29_000_000_000 + serial}"

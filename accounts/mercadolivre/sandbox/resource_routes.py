@@ -1,40 +1,39 @@
 """Routes of the REST resources (§3, §4.1, §4.2, §6.5): the seller's profile and buyers' public
-ones, the listings and orders searches, and the missed notifications feed. Questions, claims
-and items by id are the desk's (``desk_routes``)."""
+ones, the listings search, the orders search and single orders, and the missed notifications
+feed. Questions, claims and items by id are the desk's (``desk_routes``).
+
+Orders (``orders``) are a schedule in absolute time evaluated at the sandbox's clock
+(``SandboxState.now()``): ``GET /orders/search`` filters by ``order.status`` (a comma list),
+``order.date_created.from/.to`` and ``order.date_last_updated.from/.to`` (bounds inclusive,
+cut to the hour as ML does), sorts by creation date (``sort=date_asc``, the default, or
+``date_desc``) and pages with ``offset`` and ``limit`` (≤ 51); ``GET /orders/{id}`` answers
+the token's seller's order, 404 ``order_not_found`` for an unknown id and 403
+``not_owned_order`` for another seller's. The profile's ``seller_reputation`` is the day's
+(``seller_reputation``).
+"""
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import re
-import time
-from bisect import bisect_left, bisect_right
 from datetime import UTC, datetime
 from typing import Any
 
 from .errors import FORBIDDEN, Reply, api_error_body, bad_request
 from .handler import BaseHandler, Route
 from .notifications import MISSED_FEEDS_MAX_LIMIT
+from .orders import OrderFilter
 from .sellers import (
     BUYER_IDS,
-    CURRENCY,
     ORDER_STATUSES,
     SITES,
-    iso,
     item_counts,
     item_id,
-    item_title,
-    order_book,
     private_user,
     public_user,
 )
 
-
-def _paid_amount(status: str, amount: float) -> float:
-    # What the buyer has paid so far, as the order's status tells.
-    if status in {"paid", "partially_refunded", "pending_cancel"}:
-        return amount
-    return round(amount / 2, 2) if status == "partially_paid" else 0.0
+ORDERS_MAX_LIMIT = 51  # §4.2: secondary sources say 50/51
+ORDER_NOT_FOUND = api_error_body(404, "order_not_found", "Order not found")
 
 
 class ResourceRoutes(BaseHandler):
@@ -51,13 +50,18 @@ class ResourceRoutes(BaseHandler):
             "api",
         ),
         (re.compile(r"/orders/search/?"), {"GET": "orders_search"}, "orders", "api"),
+        (re.compile(r"/orders/(?P<order_id>[^/]+)/?"), {"GET": "order"}, "orders", "api"),
         (re.compile(r"/sites/?"), {"GET": "sites"}, "sites", "api"),
         (re.compile(r"/missed_feeds/?"), {"GET": "missed_feeds"}, "missed_feeds", "api"),
     ]
 
+    def _private_user(self, user_id: int) -> dict[str, Any]:
+        # The seller as configured: its volume, not the live counts, drives the reputation.
+        return private_user(self.state.base_seller(user_id), self.state.now())
+
     def route_users_me(self) -> None:
         _, user_id = self._authenticate()
-        self._reply(200, private_user(self.state.seller(user_id)))
+        self._reply(200, self._private_user(user_id))
 
     def route_user(self, user_id: str) -> None:
         """The token's own seller: the private profile (§3). A buyer (an id in ``BUYER_IDS`` that
@@ -65,7 +69,7 @@ class ResourceRoutes(BaseHandler):
         _, token_user = self._authenticate()
         wanted = int(user_id)
         if wanted == token_user:
-            self._reply(200, private_user(self.state.seller(token_user)))
+            self._reply(200, self._private_user(token_user))
         elif wanted in BUYER_IDS and not self.state.is_demo_seller(wanted):
             self._reply(200, public_user(wanted, self.state.seller(token_user).site_id))
         else:
@@ -188,87 +192,36 @@ class ResourceRoutes(BaseHandler):
             raise bad_request(f"Invalid value for parameter order.status: {unknown[0]}")
         return names or ORDER_STATUSES
 
+    def _order_date(self, name: str) -> int | None:
+        # In ms, as the orders module counts.
+        moment = self._date_param(name)
+        return None if moment is None else int(moment * 1000)
+
     def route_orders_search(self) -> None:
+        """§4.2: the seller's orders matching the filters, by creation date; see the module docstring."""
         if self._param("seller") is None:
             self._authenticate()
             raise bad_request("Missing required parameter: seller", "invalid_request")
         seller = self._own_user(self._param("seller"))
-        limit = min(self._int_param("limit", 50), 51)
+        limit = min(self._int_param("limit", 50), ORDERS_MAX_LIMIT)
         offset = self._int_param("offset", 0)
-        date_from = self._date_param("order.date_created.from")
-        date_to = self._date_param("order.date_created.to")
+        query = OrderFilter(
+            statuses=self._order_statuses(),
+            created_from=self._order_date("order.date_created.from"),
+            created_to=self._order_date("order.date_created.to"),
+            updated_from=self._order_date("order.date_last_updated.from"),
+            updated_to=self._order_date("order.date_last_updated.to"),
+        )
         sort = self._param("sort", "date_asc")
         if sort not in {"date_asc", "date_desc"}:
             raise bad_request(f"Invalid sort: {sort}")
-        statuses = self._order_statuses()
-        anchor = time.time() // 3600 * 3600
-        book = order_book(seller.orders, seller.orders // 2)
-        low = 0 if date_to is None else bisect_left(book.ages, anchor - date_to)
-        high = len(book.ages) if date_from is None else bisect_right(book.ages, anchor - date_from)
-        high = max(low, high)
-        # Positions of the matching orders per status, each ascending (newest first).
-        runs = [
-            positions[bisect_left(positions, low) : bisect_left(positions, high)]
-            for positions in (book.by_status[name] for name in statuses)
-        ]
-        total = sum(len(run) for run in runs)
-        # date_asc (the default) lists the oldest first.
-        if sort == "date_asc":
-            ordered = heapq.merge(*(reversed(run) for run in runs), reverse=True)
-        else:
-            ordered = heapq.merge(*runs)
-        picked = list(itertools.islice(ordered, offset, offset + limit))
-        number = self.state._seller_number(seller.id)
-        currency = CURRENCY.get(seller.site_id, "BRL")
-        results = []
-        for index in picked:
-            serial = len(book.ages) - 1 - index  # 0 = the seller's oldest order
-            created = anchor - book.ages[index]
-            status = book.statuses[index]
-            amount = round(19.9 + (serial * 37) % 480, 2)
-            results.append(
-                {
-                    "id": 2_000_000_000_000_000 + number * 100_000_000 + serial,
-                    "status": status,
-                    "status_detail": None,
-                    "date_created": iso(created),
-                    "date_closed": iso(created + 2),
-                    "last_updated": iso(created + 3600),
-                    "date_last_updated": iso(created + 3600),
-                    "total_amount": amount,
-                    "paid_amount": _paid_amount(status, amount),
-                    "currency_id": currency,
-                    "seller": {"id": seller.id, "nickname": seller.nickname},
-                    "buyer": {"id": 100_000_000 + (serial * 104_729 + number) % 899_999_999},
-                    "order_items": [
-                        {
-                            "item": {
-                                "id": item_id(seller, number, serial % max(seller.listings, 1)),
-                                "title": item_title(serial % max(seller.listings, 1)),
-                                "variation_id": None,
-                                "seller_sku": None,
-                            },
-                            "quantity": 1,
-                            "unit_price": amount,
-                            "sale_fee": round(amount * 0.11, 2),
-                            "listing_type_id": "gold_special",
-                            "currency_id": currency,
-                        }
-                    ],
-                    "payments": [],
-                    "shipping": {"id": 40_000_000_000 + number * 100_000_000 + serial},
-                    "pack_id": None,
-                    "tags": ["paid", "delivered"] if status == "paid" else [],
-                    "mediations": [],
-                    "feedback": {"sale": None, "purchase": None},
-                    "fulfilled": status == "paid",
-                }
-            )
+        orders = self.state.seller_orders(seller.id)
+        total, page = orders.search(query, ascending=sort == "date_asc", offset=offset, limit=limit)
         self._reply(
             200,
             {
                 "query": None,
-                "results": results,
+                "results": [orders.to_json(record) for record in page],
                 "sort": {"id": sort, "name": "Date ascending" if sort == "date_asc" else "Date descending"},
                 "available_sorts": [
                     {"id": "date_desc" if sort == "date_asc" else "date_asc", "name": "Date"}
@@ -278,3 +231,23 @@ class ResourceRoutes(BaseHandler):
                 "display": "complete",
             },
         )
+
+    def route_order(self, order_id: str) -> None:
+        """§4.2 ``GET /orders/{id}``: the order as it stands now, if the token's seller's."""
+        _, user_id = self._authenticate()
+        if not (order_id.isascii() and order_id.isdigit()):
+            raise Reply(400, api_error_body(400, "invalid_order_id", f"Invalid order id: {order_id}"))
+        wanted = int(order_id)
+        owner = self.state.order_owner(wanted, user_id)
+        if owner is None:
+            raise Reply(404, dict(ORDER_NOT_FOUND))
+        if owner != user_id:
+            raise Reply(
+                403,
+                api_error_body(403, "not_owned_order", f"The order {wanted} does not belong to the caller"),
+            )
+        orders = self.state.seller_orders(user_id)
+        record = orders.get(wanted)
+        if record is None:  # the clock moved back between the two looks
+            raise Reply(404, dict(ORDER_NOT_FOUND))
+        self._reply(200, orders.to_json(record))

@@ -2,15 +2,19 @@
 
 The app's credentials and callback path are the one definition the settings, the tests and
 the sandbox's own checks import. Seller data is generated from a few sizes per seller,
-deterministically, so a count the app shows can be compared with the seller's numbers.
+deterministically, so a count the app shows can be compared with the seller's numbers:
+listings, questions and claims are counts, orders a schedule in absolute time (``orders``,
+``standing_orders``) and the reputation a function of the seller and the day
+(``seller_reputation``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
+import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 # The sandbox app's public demo credentials: the settings use them when no real
@@ -23,7 +27,6 @@ CALLBACK_PATH = "/ml-accounts/connect/callback/"
 
 # ML answers in the seller's local time with millis and an offset (§0).
 _LOCAL_TZ = timezone(timedelta(hours=-3))
-_DAY = 86400
 
 
 @dataclass(frozen=True)
@@ -43,15 +46,16 @@ SANDBOX_APP = SandboxApp(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, app_id=550391
 class DemoSeller:
     """A seller the sandbox knows, with the sizes its searches report.
 
-    ``listings`` are active listings, ``orders`` the sales of the last 30 days that were
-    not cancelled (paid, confirmed, awaiting payment...: every status but ``cancelled``
-    and ``invalid``), ``questions`` unanswered questions and ``claims`` open claims. Every
-    search also has data outside those filters, so a client that forgets a filter sees a
-    different number: listings/8 paused and listings/4 closed items; besides the orders,
-    about orders/5 cancelled and orders/20 invalid ones in the same 30 days and orders/2
-    sales (with their own cancelled and invalid ones) 32–90 days old; 3×questions
-    answered questions and 3×claims closed claims. Questions and claims are the starting
-    population of the seller's desk (``desk``), whose objects activity and answers change.
+    ``listings`` are active listings, ``questions`` unanswered questions and ``claims`` open
+    claims. ``orders`` is the seller's *volume*: about that many sales that stand (paid,
+    confirmed, awaiting payment...: every status but ``cancelled`` and ``invalid``) in any
+    30 days. The orders themselves are a fixed schedule in absolute time (``orders``
+    module): the exact count of a window is ``standing_orders``, and with it about
+    orders/5 cancelled and orders/20 invalid ones, every day of the last ~13 months. Every
+    search also has data outside its filters, so a client that forgets a filter sees a
+    different number: listings/8 paused and listings/4 closed items; 3×questions answered
+    questions and 3×claims closed claims. Questions and claims are the starting population
+    of the seller's desk (``desk``), whose objects activity and answers change.
     """
 
     id: int
@@ -210,6 +214,15 @@ def item_title(index: int) -> str:
     return f"Produto de teste {index + 1}"
 
 
+# Prices are made in reais and converted, roughly, so that every site's amounts look local.
+_PRICE_FACTOR = {"MLB": 1, "MLA": 250, "MLM": 3.5, "MCO": 800, "MLC": 180, "MLU": 8}
+
+
+def item_price(seller: DemoSeller, index: int) -> float:
+    """The price of the seller's item ``index`` in its site's currency (orders sell at it too)."""
+    return round((19.9 + (index * 37) % 480) * _PRICE_FACTOR.get(seller.site_id, 1), 2)
+
+
 def item_body(seller: DemoSeller, number: int, index: int) -> dict[str, Any] | None:
     """The item ``index`` of the seller as ``GET /items?ids=`` shows it, None if there is none.
 
@@ -235,7 +248,7 @@ def item_body(seller: DemoSeller, number: int, index: int) -> dict[str, Any] | N
         "seller_id": seller.id,
         "site_id": seller.site_id,
         "status": status,
-        "price": round(19.9 + (index * 37) % 480, 2),
+        "price": item_price(seller, index),
         "currency_id": CURRENCY.get(seller.site_id, "BRL"),
     }
 
@@ -253,91 +266,187 @@ ORDER_STATUSES = (
     "cancelled",
     "invalid",
 )
-# The statuses of a seller's standing sales, in turn: mostly paid, some in every other state.
-_STANDING_STATUSES = (
-    "paid",
-    "paid",
-    "confirmed",
-    "paid",
-    "paid",
-    "paid",
-    "payment_in_process",
-    "paid",
-    "paid",
-    "partially_refunded",
-    "paid",
-    "paid",
-    "confirmed",
-    "paid",
-    "payment_required",
-    "paid",
-    "paid",
-    "pending_cancel",
-    "paid",
-    "partially_paid",
-)
+# The statuses of the sales a seller's ``orders`` counts: every one but cancelled and invalid.
+STANDING_STATUSES = tuple(status for status in ORDER_STATUSES if status not in {"cancelled", "invalid"})
+
+
+def standing_orders(
+    seller: DemoSeller, since: float | datetime | None = None, now: float | None = None
+) -> int:
+    """How many standing sales of ``seller``'s schedule were created since ``since``, at ``now``.
+
+    What ``GET /orders/search`` with ``order.status`` = ``STANDING_STATUSES`` and
+    ``order.date_created.from`` = ``since`` reports for a seller without activity orders
+    (``SandboxState.standing_orders`` adds those): ``since`` (epoch seconds or an aware
+    datetime; default ``now`` − 30 days) is truncated to the hour as ML does (§4.2), ``now``
+    defaults to the current time. Pass the sandbox's clock (``SandboxState.now()``) to match
+    a running sandbox exactly.
+    """
+    from .orders import SellerOrders, to_ms  # the orders module builds on this one
+
+    now_ms = to_ms(time.time() if now is None else now)
+    return SellerOrders(seller, 0, now_ms).standing(None if since is None else to_ms(since))
+
+
+# --- Reputation (§3, §11.2) ------------------------------------------------------------------------
+
+# The sandbox's level limits per metric (ML publishes them per site): a rate below the first
+# is green, below the second light green, then yellow, orange, and red beyond the last.
+REPUTATION_LIMITS = {
+    "claims": (0.03, 0.05, 0.07, 0.10),
+    "delayed_handling_time": (0.10, 0.15, 0.20, 0.25),
+    "cancellations": (0.025, 0.04, 0.06, 0.08),
+}
+LEVEL_IDS = ("1_red", "2_orange", "3_yellow", "4_light_green", "5_green")
+# MercadoLíder (power_seller_status) by volume (standing sales in 30 days), for green sellers.
+POWER_SELLER_VOLUMES = (("platinum", 5000), ("gold", 1500), ("silver", 300))
+# While protected, ML leaves this share of the seller's real claims, delays and cancellations
+# out of the visible metrics (`excluded` shows the real ones).
+PROTECTED_SHARE_EXCLUDED = 0.75
 
 
 @dataclass(frozen=True)
-class OrderBook:
-    """A seller's orders, newest first: ``ages`` (seconds before the current hour) and ``statuses``.
+class ReputationProfile:
+    """The rates a seller's reputation drifts around (real rates for a protected seller).
 
-    ``by_status`` lists, per status, the positions of its orders in ascending order, so a
-    search can count and page one status without walking the others.
+    Each day a rate is ``rate × (1 + swing × wave + swing/4 × noise)``: ``wave`` a slow sine
+    (periods of 37, 43 and 53 days) and ``noise`` hash noise interpolated over 6-day knots,
+    so rates change a little every day and a lot over weeks.
     """
 
-    ages: tuple[float, ...]
-    statuses: tuple[str, ...]
-    by_status: dict[str, tuple[int, ...]]
+    claims: float
+    delayed_handling_time: float
+    cancellations: float
+    swing: float = 0.3
+    protected: bool = False
 
 
-def _spread(count: int, start: float, span: float, shift: float) -> list[float]:
-    return [start + (i + shift) * (span / count) for i in range(count)]
+# The demo sellers' profiles: MEGASTORE_BR stays green; MODA_PAULISTA's claims cross the green
+# limit (3 %) now and then; GIGA_OUTLET's come close to it (up to about 2.96 %) and never pass;
+# TECNO_BAIRES is under protection: green to the world, yellow for real.
+REPUTATION_PROFILES = {
+    241500733: ReputationProfile(0.017, 0.05, 0.012),
+    88221144: ReputationProfile(0.006, 0.025, 0.004),
+    1423876650: ReputationProfile(0.033, 0.07, 0.015),
+    312987456: ReputationProfile(0.06, 0.12, 0.03, swing=0.1, protected=True),
+    1130456789: ReputationProfile(0.0255, 0.04, 0.01, swing=0.13),
+}
+_METRIC_PERIODS = {"claims": 37, "delayed_handling_time": 43, "cancellations": 53}
 
 
-@lru_cache(maxsize=256)
-def order_book(recent: int, older: int) -> OrderBook:
-    """The orders of a seller with ``recent`` standing sales in the last 30 days (§4.2).
+def _hash_unit(*parts: object) -> float:
+    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:7], "big") / 2**56
 
-    The last-30-days orders sit within 29 days and the older ones (``older`` standing
-    sales) beyond 32 days, so a 30-day window matches exactly even after ML truncates the
-    date filter to the hour (§4.2) or a client rounds it to midnight. Each window also
-    holds cancelled orders (a fifth as many, rounded up) and invalid ones (a twentieth),
-    so a count that does not filter by status comes out larger.
-    """
-    orders: list[tuple[float, str]] = []
-    for standing, start, span in ((recent, 0.0, 29.0 * _DAY), (older, 32.0 * _DAY, 58.0 * _DAY)):
-        ages = _spread(standing, start, span, 0.5)
-        orders += [(age, _STANDING_STATUSES[k % len(_STANDING_STATUSES)]) for k, age in enumerate(ages)]
-        orders += [(age, "cancelled") for age in _spread((standing + 4) // 5, start, span, 0.25)]
-        orders += [(age, "invalid") for age in _spread((standing + 19) // 20, start, span, 0.75)]
-    orders.sort()
-    statuses = tuple(status for _, status in orders)
-    return OrderBook(
-        ages=tuple(age for age, _ in orders),
-        statuses=statuses,
-        by_status={
-            name: tuple(i for i, status in enumerate(statuses) if status == name) for name in ORDER_STATUSES
-        },
+
+def reputation_profile(seller: DemoSeller) -> ReputationProfile:
+    """The seller's profile: a demo seller's from ``REPUTATION_PROFILES``, else one from its id."""
+    profile = REPUTATION_PROFILES.get(seller.id)
+    if profile is not None:
+        return profile
+    return ReputationProfile(
+        claims=0.005 + 0.025 * _hash_unit(seller.id, "claims"),
+        delayed_handling_time=0.02 + 0.07 * _hash_unit(seller.id, "delayed"),
+        cancellations=0.003 + 0.017 * _hash_unit(seller.id, "cancellations"),
     )
 
 
-def private_user(seller: DemoSeller) -> dict[str, Any]:
-    """The §3 private shape of ``/users/me``, abridged."""
-    country = _COUNTRY.get(seller.site_id, "BR")
-    if seller.orders >= 5000:
-        level, power = "5_green", "platinum"
-    elif seller.orders >= 1000:
-        level, power = "5_green", "gold"
-    elif seller.orders >= 100:
-        level, power = "4_light_green", None
-    elif seller.orders > 0:
-        level, power = "3_yellow", None
-    else:
-        level, power = None, None  # new sellers have no reputation yet
+def _drift(seller_id: int, metric: str, day: int, swing: float) -> float:
+    """The factor a rate is multiplied by on ``day`` (days since 1970-01-01): smooth, about 1."""
+    period = _METRIC_PERIODS.get(metric, 41)
+    wave = math.sin(2 * math.pi * (day + _hash_unit(seller_id, metric, "phase") * period) / period)
+    knot, within = divmod(day, 6)
+    start, stop = (2 * _hash_unit(seller_id, metric, k) - 1 for k in (knot, knot + 1))
+    noise = start + (stop - start) * within / 6
+    return 1 + swing * wave + swing / 4 * noise
+
+
+def _level(rates: dict[str, float]) -> int:
+    """1 (red) .. 5 (green): the worst level any metric's rate reaches."""
+    levels = [5 - sum(rate >= limit for limit in REPUTATION_LIMITS[name]) for name, rate in rates.items()]
+    return min(levels)
+
+
+def seller_reputation(seller: DemoSeller, day: date) -> dict[str, Any]:
+    """The ``seller_reputation`` of ``seller`` on ``day`` (its São Paulo date): pure and cheap.
+
+    ``metrics.sales.completed`` follows the seller's volume (``orders`` × 2 over 60 days; over
+    365 days when that is under 60 sales, as ML does on MLB); each of ``claims``,
+    ``delayed_handling_time`` and ``cancellations`` has ``value`` = its rate × those sales
+    (``reputation_profile``, drifting by day) and ``rate`` = value / sales. ``level_id`` is
+    the worst level of the three rates by ``REPUTATION_LIMITS``, ``power_seller_status`` the
+    volume's (``POWER_SELLER_VOLUMES``) when green. A protected seller shows the metrics
+    without ``PROTECTED_SHARE_EXCLUDED`` of its events, each with ``excluded: {real_value,
+    real_rate}``, plus ``real_level`` (the colour of the real rates) and
+    ``protection_end_date`` (the end of the current four-week cycle plus two weeks: 2 to 6
+    weeks ahead). Sellers without orders have no level and zero metrics.
+    """
+    number = day.toordinal() - date(1970, 1, 1).toordinal()
     total = seller.orders * 6
-    completed = total - total // 12
-    claims_rate = round(seller.claims / seller.orders, 4) if seller.orders else 0.0
+    completed_total = total - total // 12
+    transactions = {
+        "period": "historic",
+        "total": total,
+        "completed": completed_total,
+        "canceled": total - completed_total,
+        "ratings": {"positive": 0.92, "negative": 0.03, "neutral": 0.05}
+        if total
+        else {"positive": 0, "negative": 0, "neutral": 0},
+    }
+    sales = round(2 * seller.orders * (1 + 0.05 * math.sin(2 * math.pi * number / 29)))
+    period = "60 days"
+    if sales < 60:
+        period, sales = (
+            "365 days",
+            round(12 * seller.orders * (1 + 0.02 * math.sin(2 * math.pi * number / 29))),
+        )
+    metrics: dict[str, Any] = {"sales": {"period": period, "completed": sales}}
+    if not seller.orders:
+        for name in REPUTATION_LIMITS:
+            metrics[name] = {"period": period, "rate": 0.0, "value": 0}
+        return {
+            "level_id": None,
+            "power_seller_status": None,
+            "transactions": transactions,
+            "metrics": metrics,
+        }
+    profile = reputation_profile(seller)
+    shown, real = {}, {}
+    for name in REPUTATION_LIMITS:
+        rate = getattr(profile, name) * _drift(seller.id, name, number, profile.swing)
+        real_value = round(rate * sales)
+        value = real_value - round(real_value * PROTECTED_SHARE_EXCLUDED) if profile.protected else real_value
+        shown[name], real[name] = round(value / sales, 4), round(real_value / sales, 4)
+        metrics[name] = {"period": period, "rate": shown[name], "value": value}
+        if profile.protected:
+            metrics[name]["excluded"] = {"real_value": real_value, "real_rate": real[name]}
+    level = _level(shown)
+    power = None
+    if level == 5:
+        power = next((name for name, volume in POWER_SELLER_VOLUMES if seller.orders >= volume), None)
+    reputation: dict[str, Any] = {
+        "level_id": LEVEL_IDS[level - 1],
+        "power_seller_status": power,
+        "transactions": transactions,
+        "metrics": metrics,
+    }
+    if profile.protected:
+        reputation["real_level"] = LEVEL_IDS[_level(real) - 1].split("_", 1)[1]
+        end = date.fromordinal(date(1970, 1, 1).toordinal() + number // 28 * 28 + 42)
+        reputation["protection_end_date"] = f"{end.isoformat()}T00:00:00.000-03:00"
+    return reputation
+
+
+def local_date(now: float) -> date:
+    """The São Paulo date at the instant ``now`` (epoch seconds): the reputation's day."""
+    return datetime.fromtimestamp(now, tz=_LOCAL_TZ).date()
+
+
+def private_user(seller: DemoSeller, now: float | None = None) -> dict[str, Any]:
+    """The §3 private shape of ``/users/me``, abridged; the reputation is ``now``'s (default: the
+    current time). ``seller`` is the seller as configured: its volume drives the reputation."""
+    country = _COUNTRY.get(seller.site_id, "BR")
+    reputation = seller_reputation(seller, local_date(time.time() if now is None else now))
     return {
         "id": seller.id,
         "nickname": seller.nickname,
@@ -361,25 +470,7 @@ def private_user(seller: DemoSeller) -> dict[str, Any]:
         "site_id": seller.site_id,
         "permalink": f"http://{_PROFILE_HOST.get(seller.site_id, _DEFAULT_PROFILE_HOST)}/{seller.nickname}",
         "seller_experience": "ADVANCED" if seller.orders >= 100 else "NEWBIE",
-        "seller_reputation": {
-            "level_id": level,
-            "power_seller_status": power,
-            "transactions": {
-                "period": "historic",
-                "total": total,
-                "completed": completed,
-                "canceled": total - completed,
-                "ratings": {"positive": 0.92, "negative": 0.03, "neutral": 0.05}
-                if total
-                else {"positive": 0, "negative": 0, "neutral": 0},
-            },
-            "metrics": {
-                "sales": {"period": "60 days", "completed": seller.orders * 2},
-                "claims": {"period": "60 days", "rate": claims_rate, "value": seller.claims},
-                "delayed_handling_time": {"period": "60 days", "rate": 0.0, "value": 0},
-                "cancellations": {"period": "60 days", "rate": 0.0, "value": 0},
-            },
-        },
+        "seller_reputation": reputation,
         "status": {
             "site_status": "active",
             "list": {"allow": True, "codes": [], "immediate_payment": {"required": False, "reasons": []}},

@@ -3,7 +3,12 @@
 Refresh tokens rotate like ML's (§1.5): only the latest one of each (app, user) works. With a
 state file, the seeding command and a running sandbox share the tokens under an ``flock``.
 The sellers' activity (changes to their sizes), their questions and claims (``desk``) and the
-notifications live in memory only.
+notifications live in memory only; the orders activity created (``orders``, an
+``OrderLedger``) live in the state file too, when there is one, since the app mirrors them.
+
+``clock`` is the sellers' data clock (epoch seconds): the orders and the reputation are what
+they are at ``now()``. It is ``time.time`` unless a test freezes or moves it (tokens, codes
+and notifications always use the real time).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +36,7 @@ from .desk import DESK_SIZES, DESK_STAT_KINDS, Desk
 from .errors import INVALID_GRANT, SandboxOAuthError
 from .knobs import SandboxKnobs, check_knob
 from .notifications import SIZE_NAMES, Notifier
+from .orders import MAX_ACTIVITY_ORDERS, OrderLedger, SellerOrders, owns_order
 from .sellers import DEMO_SELLERS, SANDBOX_APP, SANDBOX_CLIENT_ID, DemoSeller, SandboxApp, synthetic_seller
 
 TOKEN_SCOPE = "offline_access read write"  # noqa: S105 - not a secret
@@ -83,7 +89,10 @@ class SandboxState:
     as well: loaded at start, saved atomically after every change under an ``flock``, and
     re-read when another process (the seeding command, a restarted sandbox) changed it.
     The sellers' activity (``add_activity``, ``record_activity``), their question and claim
-    objects (``desk``, a ``Desk``) and ``notifications`` (a ``Notifier``) are kept in memory only.
+    objects (``desk``, a ``Desk``) and ``notifications`` (a ``Notifier``) are kept in memory
+    only; the orders activity created (``orders``) in the state file as well. ``clock`` (a
+    callable returning epoch seconds, ``time.time`` by default) is the time of the sellers'
+    orders and reputation: tests freeze it or move it (``state.clock = lambda: t``).
     """
 
     def __init__(
@@ -92,12 +101,15 @@ class SandboxState:
         *,
         sellers: Iterable[DemoSeller] | None = None,
         apps: Iterable[SandboxApp] | None = None,
+        clock: Callable[[], float] = time.time,
         **knobs: Any,
     ):
         self._lock = threading.RLock()
-        # Per-seller changes to listings and orders, applied by seller(): the searches follow
-        # them. Questions and claims are objects in the desk, which counts them.
+        self.clock = clock
+        # Per-seller changes to listings, applied by seller(): the searches follow them.
+        # Questions and claims are objects in the desk, orders records in the ledger.
         self._activity: dict[int, dict[str, int]] = {}
+        self.orders = OrderLedger()
         self.desk = Desk(self)
         self.notifications = Notifier(self)
         self.state_file = Path(state_file) if state_file else None
@@ -184,6 +196,7 @@ class SandboxState:
             self._refresh.clear()
             self._dirty = True
             self._activity.clear()
+            self.orders.clear()
             self.desk.reset()
             self.notifications.reset()
         self.configure(**self._initial_knobs)
@@ -251,20 +264,23 @@ class SandboxState:
         return self._sellers_by_id.get(user_id) or synthetic_seller(user_id)
 
     def seller(self, user_id: int) -> DemoSeller:
-        """Return the seller with ``user_id`` (demo or synthetic), its activity and desk counts applied."""
+        """Return the seller with ``user_id`` (demo or synthetic) with the sizes its searches report
+        now: listings with their activity, the desk's counts, and ``orders`` the standing sales
+        of the last 30 days (``standing_orders``), which the schedule's clock moves."""
         seller = self.base_seller(user_id)
         with self._lock:
             deltas = self._activity.get(user_id, {})
             sizes = {name: max(0, getattr(seller, name) + d) for name, d in deltas.items()}
             sizes |= self.desk.sizes(user_id)
-            return replace(seller, **sizes) if sizes else seller
+            sizes["orders"] = self.standing_orders(user_id)
+            return replace(seller, **sizes)
 
     def add_activity(self, user_id: int, **changes: int) -> DemoSeller:
         """Change the seller's sizes (listings, orders, questions, claims) by ``changes``.
 
-        No size goes below 0: a decrease larger than the size stops at 0, so a later
-        increase counts from there. Questions and claims change as objects (``Desk.activity``).
-        Returns the seller as the searches now see it.
+        No listings count goes below 0: a decrease larger than the size stops at 0, so a later
+        increase counts from there. Questions and claims change as objects (``Desk.activity``),
+        orders as orders (``order_activity``). Returns the seller as the searches now see it.
         """
         unknown = changes.keys() - set(SIZE_NAMES)
         if unknown:
@@ -274,10 +290,70 @@ class SandboxState:
             for name, change in changes.items():
                 if name in DESK_SIZES:
                     self.desk.activity(user_id, name, change)
+                elif name == "orders":
+                    self.order_activity(user_id, change)
                 else:
                     deltas = self._activity.setdefault(user_id, {})
                     deltas[name] = max(deltas.get(name, 0) + change, -getattr(base, name))
             return self.seller(user_id)
+
+    # -- orders
+
+    def now(self) -> float:
+        """The sellers' data clock (epoch seconds): the moment orders and reputation are shown at."""
+        return self.clock()
+
+    def seller_orders(self, user_id: int) -> SellerOrders:
+        """The seller's orders (its schedule and the ones activity created) as they stand ``now()``."""
+        with self._lock:
+            extra = self.orders.records(user_id)
+        return SellerOrders(
+            self.base_seller(user_id), self._seller_number(user_id), int(self.now() * 1000), extra
+        )
+
+    def standing_orders(self, user_id: int, since: float | None = None) -> int:
+        """The seller's standing sales (all statuses but cancelled and invalid) created since
+        ``since`` (epoch seconds, truncated to the hour; default 30 days before ``now()``):
+        ``paging.total`` of the app's 30-day count, activity orders included."""
+        return self.seller_orders(user_id).standing(None if since is None else int(since * 1000))
+
+    def order_activity(self, user_id: int, change: int) -> str | None:
+        """Create ``change`` paid orders at ``now()`` or, for a negative change, cancel the newest
+        ones activity created that still stand; the resource (``/orders/{id}``) of the last one
+        touched, else of the seller's newest order (None if it has none). ValueError if asked
+        for more than ``MAX_ACTIVITY_ORDERS``."""
+        if abs(change) > MAX_ACTIVITY_ORDERS:
+            raise ValueError(
+                f"change for orders must be between -{MAX_ACTIVITY_ORDERS} and {MAX_ACTIVITY_ORDERS}"
+            )
+        now = int(self.now() * 1000)
+        with self._mutation():
+            if change > 0:
+                touched = self.orders.create(user_id, change, now)
+            else:
+                touched = self.orders.cancel(user_id, -change, now)
+            self._dirty = self._dirty or bool(touched)
+        if touched:
+            return f"/orders/{touched[-1].id}"
+        newest = self.seller_orders(user_id).newest_ids(1)
+        return f"/orders/{newest[0]}" if newest else None
+
+    def order_owner(self, order_id: int, user_id: int) -> int | None:
+        """The seller whose order ``order_id`` is (it exists ``now()``), trying ``user_id`` first,
+        then the demo sellers and the sellers holding tokens; None for an unknown order."""
+        with self._lock:
+            owner = self.orders.owner(order_id)
+            if owner is not None:
+                candidates = [owner]
+            else:
+                holders = {record["user_id"] for record in self._access.values()}
+                candidates = [user_id, *(seller.id for seller in self.sellers), *sorted(holders)]
+        for candidate in dict.fromkeys(candidates):
+            if (owner is not None or owns_order(candidate, order_id)) and self.seller_orders(candidate).get(
+                order_id
+            ):
+                return candidate
+        return None
 
     def record_activity(
         self, user_id: int, topic: str, *, change: int = 1, duplicates: int = 1
@@ -329,9 +405,11 @@ class SandboxState:
         self._file_sig = _file_signature(self.state_file)
         self._codes, self._access, self._refresh = {}, {}, {}
         if self._file_sig is None:
+            self.orders.load(None)
             return
         raw = self.state_file.read_text(encoding="utf-8")
         if not raw.strip():
+            self.orders.load(None)
             return
         try:
             data = json.loads(raw)
@@ -342,6 +420,7 @@ class SandboxState:
         for record in data.get("refresh_tokens", []):
             key = (record["client_id"], int(record["user_id"]))
             self._refresh[key] = {"token": record["token"], "issued_at": record["issued_at"]}
+        self.orders.load(data.get("orders"))
 
     def _prune(self, now: float) -> None:
         self._codes = {c: r for c, r in self._codes.items() if r["expires_at"] > now}
@@ -360,6 +439,7 @@ class SandboxState:
                 {"client_id": client_id, "user_id": user_id, **record}
                 for (client_id, user_id), record in self._refresh.items()
             ],
+            "orders": self.orders.dump(),
         }
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         # mkstemp files are 0600: the file holds live tokens.

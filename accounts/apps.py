@@ -10,6 +10,8 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from django.contrib.auth.signals import user_logged_out
 
+        from accounts import checks  # noqa: F401 (registers the system checks)
+
         user_logged_out.connect(_revoke_api_tokens, dispatch_uid="accounts.revoke_api_tokens")
 
 

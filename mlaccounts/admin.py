@@ -23,7 +23,9 @@ from accounts.models import (
     Membership,
     MLAccount,
     Notification,
+    Order,
     Question,
+    ReputationSnapshot,
     SavedReply,
     User,
     Workspace,
@@ -479,6 +481,43 @@ class ClaimAdmin(MirrorAdmin):
     list_display = ["id", "account", "type", "stage", "reason_id", "due_date", "action_responsible"]
     list_filter = ["type", "stage", "action_responsible"]
     search_fields = ["=id", "=resource_id", "account__account_name", "account__nickname"]
+    list_select_related = ["account"]
+    raw_id_fields = ["account"]
+
+
+@admin.register(Order)
+class OrderAdmin(MirrorAdmin):
+    list_display = [
+        "id",
+        "account",
+        "status",
+        "total_amount",
+        "currency",
+        "date_created",
+        "items",
+        "sale_fees",
+    ]
+    list_filter = ["status", "currency"]
+    search_fields = ["=id", "=pack_id", "account__account_name", "account__nickname"]
+    list_select_related = ["account"]
+    raw_id_fields = ["account"]
+    date_hierarchy = "date_created"
+
+
+@admin.register(ReputationSnapshot)
+class ReputationSnapshotAdmin(MirrorAdmin):
+    list_display = [
+        "account",
+        "day",
+        "level_id",
+        "power_seller_status",
+        "real_level",
+        "claims_rate",
+        "delayed_handling_rate",
+        "cancellations_rate",
+    ]
+    list_filter = ["level_id", "power_seller_status"]
+    search_fields = ["account__account_name", "account__nickname"]
     list_select_related = ["account"]
     raw_id_fields = ["account"]
 

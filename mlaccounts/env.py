@@ -5,6 +5,7 @@ typo fails at start-up instead of silently meaning "off". Kept apart from the se
 that they can be tested and reused (the bench and the probe make keys that pass them).
 """
 
+import json
 import os
 import re
 
@@ -48,6 +49,32 @@ def env_float(name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+
+
+def env_limits(name: str) -> dict[str, dict[str, float]] | None:
+    """A JSON table ``{"5_green": {"claims": 0.03, ...}, ...}`` of rates from 0 to 1, or None when unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        table = json.loads(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be JSON, got {raw!r}") from None
+    valid = isinstance(table, dict) and all(
+        isinstance(level, str)
+        and isinstance(metrics, dict)
+        and all(
+            isinstance(metric, str)
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and 0 <= value <= 1
+            for metric, value in metrics.items()
+        )
+        for level, metrics in table.items()
+    )
+    if not valid:
+        raise ImproperlyConfigured(f'{name} must map levels to {{"metric": rate from 0 to 1}}, got {raw!r}')
+    return table
 
 
 def env_list(name: str, default: str = "") -> list[str]:

@@ -23,6 +23,7 @@ from mlaccounts.env import (
     env_bool,
     env_float,
     env_int,
+    env_limits,
     env_list,
     env_rate,
     env_str,
@@ -551,6 +552,10 @@ if not 0 < SYNC_REQUEST_DEADLINE < 30 or not 0 < SYNC_ALL_TIMEOUT < 30:
     raise ImproperlyConfigured(
         "SYNC_REQUEST_DEADLINE and SYNC_ALL_TIMEOUT must be above 0 and below the web timeout (30 s)"
     )
+
+# The reputation rates that keep each colour (accounts/reputation.py): unset, ML's published
+# figures for Brazil. JSON: {"5_green": {"claims": 0.03, "delayed_handling": 0.15, ...}, ...}.
+REPUTATION_LIMITS = env_limits("REPUTATION_LIMITS")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "ML Accounts API",

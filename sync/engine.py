@@ -30,6 +30,14 @@ from sync.outcomes import Outcome, classify, describe
 logger = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS = (MLRateLimited, MLUnavailable)
+# What the mirrors need of the account besides its token: the claim hands them back.
+MIRROR_FIELDS = (
+    "questions_scanned_at",
+    "orders_synced_at",
+    "orders_read_started_at",
+    "orders_offset",
+    "reputation_day",
+)
 
 
 @dataclass
@@ -61,18 +69,29 @@ def _fetch_counts(account_id, claimed: MLAccount) -> resources.Counts:
 
 
 def _read(token: str, claimed: MLAccount) -> resources.Counts:
-    """The four counts; questions and claims come with their mirrors (sync.mirrors), whose
-    first page carries ML's count, so a quiet desk costs what the two count calls did."""
+    """The four counts and the mirrors (sync.mirrors). Questions and claims come with their
+    mirrors, whose first page carries ML's count, so a quiet desk costs what the two count
+    calls did. The orders mirror reads what changed since the last sync (one call when
+    little did) and, once its first import ended, counts the recent orders itself. The
+    reputation is read once a day."""
     ml_user_id = claimed.ml_user_id
     counts = resources.Counts(
         products=resources.count_active_listings(token, ml_user_id),
-        orders=resources.count_recent_orders(token, ml_user_id),
+        orders=_orders(token, claimed),
         questions=mirrors.refresh_questions(token, claimed),
         claims=mirrors.refresh_claims(token, claimed),
     )
     if counts.questions:
         mirrors.fill_details(token, claimed)
+    mirrors.refresh_reputation(token, claimed)
     return counts
+
+
+def _orders(token: str, claimed: MLAccount) -> int:
+    # A current orders mirror counts the recent orders itself: its read replaces the count call.
+    if mirrors.refresh_orders(token, claimed):
+        return mirrors.recent_orders(claimed.pk)
+    return resources.count_recent_orders(token, claimed.ml_user_id)
 
 
 def sync_account(account_id, *, final_attempt: bool = True) -> SyncResult:
@@ -90,7 +109,7 @@ def sync_account(account_id, *, final_attempt: bool = True) -> SyncResult:
         account_id=account_id,
         lease_seconds=settings.SYNC_LEASE_SECONDS,
         now=claimed_at,
-        fields=(*tokens.STATE_FIELDS, "questions_scanned_at"),
+        fields=(*tokens.STATE_FIELDS, *MIRROR_FIELDS),
     )
     if claimed is None:
         held = MLAccount.objects.filter(pk=account_id).exists()
@@ -127,6 +146,7 @@ def sync_account(account_id, *, final_attempt: bool = True) -> SyncResult:
             services.mlaccount_record_sync_success(
                 account_id=account_id, counts=counts, synced_at=synced_at, started_at=claimed_at
             )
+            services.count_snapshot_record(account_id=account_id, counts=counts, at=synced_at)
             recorded = True
             result = SyncResult(account_id, Outcome.SUCCESS, synced_at=synced_at, counts=counts)
         finally:

@@ -1,4 +1,4 @@
-"""Incremental fetchers of the seller's desk: unanswered questions and open claims (issue 14).
+"""Incremental fetchers of the account's mirrors: the desk (issue 14), orders and reputation (issue 15).
 
 Called inside a sync (sync.engine) and by notification processing (sync.notifications), with
 the account's token; every call goes through the shared budget (accounts.mercadolivre.http).
@@ -22,6 +22,11 @@ moved, at most CLAIM_DETAILS_PER_RUN a run.
 Item titles come from the multiget (20 ids a call), cached in ListingItem for
 ITEM_CACHE_DAYS; buyers' nicknames (for saved replies) from `GET /users/{id}`, a few a run,
 oldest questions first.
+
+Orders (§4.2, §11.3): the first read imports the last 90 days, later ones what ML changed
+since the previous read began, an hour earlier (ML cuts the date to the hour), upserted by
+id; ORDER_PAGES_PER_RUN pages a sync, a longer read going on in the next. Reputation
+(§11.2): one snapshot a day, from the seller's profile.
 """
 
 from __future__ import annotations
@@ -36,8 +41,18 @@ from django.utils import timezone
 
 from accounts import services
 from accounts.mercadolivre import desk as ml_desk
-from accounts.mercadolivre.errors import MLBadRequest, MLBadResponse, MLError, MLForbidden
-from accounts.models import Claim, ListingItem, MLAccount, Question, QuestionStatus
+from accounts.mercadolivre import resources
+from accounts.mercadolivre import sales as ml_sales
+from accounts.mercadolivre.errors import MLBadRequest, MLBadResponse, MLError, MLForbidden, MLUnauthorized
+from accounts.models import (
+    ORDERS_HISTORY_DAYS,
+    Claim,
+    ListingItem,
+    MLAccount,
+    Order,
+    Question,
+    QuestionStatus,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -252,3 +267,114 @@ def _fill_buyers(token: str, account: MLAccount) -> int:
         else:
             cache.set(BUYER_MISS_KEY.format(buyer_id), 1, BUYER_MISS_SECONDS)
     return calls
+
+
+# --- sales: orders and reputation (issue 15) -----------------------------------------------------
+
+# Pages of orders one sync reads at the most (1,000 orders): a first import of a big seller
+# goes on over the next syncs from where this one stopped.
+ORDER_PAGES_PER_RUN = 20
+# ML cuts order date filters to the hour (§4.2): each read starts an hour before the last
+# one began, so nothing changed in the hour it cut off is missed.
+ORDERS_OVERLAP = timedelta(hours=1)
+# A notification run reads the orders it names one by one up to this many; a larger burst
+# is read by the incremental search instead.
+NAMED_ORDERS_PER_RUN = 20
+RECENT_ORDERS_DAYS = 30  # the dashboard's orders count
+
+
+def refresh_orders(token: str, account: MLAccount, *, now=None) -> bool:
+    """Bring the account's orders mirror up to date with ML; whether it now is.
+
+    The first read imports the orders created in the last ORDERS_HISTORY_DAYS; every later
+    one asks for the orders ML changed since the previous read began, less ORDERS_OVERLAP
+    (`order.date_last_updated.from`), oldest first, and upserts them. A read longer than
+    ORDER_PAGES_PER_RUN pages stops there (False) and the next sync goes on from its
+    offset. Paging is safe while orders change: the query has no end date, so an order
+    only ever enters its results (shifting later ones down, which re-reads one, never
+    skips one).
+    """
+    now = now or timezone.now()
+    started = account.orders_read_started_at or now
+    offset = account.orders_offset if account.orders_read_started_at else 0
+    if account.orders_synced_at is None:
+        filters = {"created_from": started - timedelta(days=ORDERS_HISTORY_DAYS)}
+    else:
+        filters = {"updated_from": account.orders_synced_at - ORDERS_OVERLAP}
+    for _ in range(ORDER_PAGES_PER_RUN):
+        page = ml_sales.search_orders(token, account.ml_user_id, offset=offset, **filters)
+        services.order_mirror_store(account_id=account.pk, orders=page.orders)
+        offset += page.size
+        if page.size < ml_sales.ORDERS_PAGE or offset >= page.total:
+            services.mlaccount_orders_synced(account_id=account.pk, synced_at=started)
+            account.orders_synced_at, account.orders_read_started_at, account.orders_offset = started, None, 0
+            return True
+    services.mlaccount_orders_progress(account_id=account.pk, started_at=started, offset=offset)
+    account.orders_read_started_at, account.orders_offset = started, offset
+    return False
+
+
+def orders_current(account: MLAccount) -> bool:
+    """Whether the account's orders mirror holds every order (its first import ended)."""
+    return account.orders_synced_at is not None and account.orders_read_started_at is None
+
+
+def recent_orders(account_id, *, now=None) -> int:
+    """The dashboard's orders count, from a current mirror: what `resources.count_recent_orders`
+    would read at ML (the sales created in the last 30 days, the hour cut as ML cuts it, in
+    every status but cancelled and invalid)."""
+    since = resources.orders_window_start(now or timezone.now(), RECENT_ORDERS_DAYS)
+    return Order.objects.filter(
+        account_id=account_id, date_created__gte=since, status__in=resources.COUNTED_ORDER_STATUSES
+    ).count()
+
+
+def settle_orders(token: str, account: MLAccount, named: tuple[int, ...]) -> bool:
+    """Read again the orders notifications named (§11.1); whether the mirror is current.
+
+    More than NAMED_ORDERS_PER_RUN are read by the incremental search instead, which also
+    brings whatever else changed. An order ML will not show (gone, not this seller's) is
+    left as the mirror has it. While the first import runs, the syncs go on with it and
+    nothing is read here (False: the count is read at ML instead).
+    """
+    if not orders_current(account):
+        return False
+    if len(named) > NAMED_ORDERS_PER_RUN:
+        return refresh_orders(token, account)
+    for order_id in named:
+        try:
+            order = ml_sales.get_order(token, order_id)
+        except (MLBadRequest, MLForbidden, MLBadResponse) as error:
+            logger.info(
+                "order not readable",
+                extra={"event": "sales", "account_id": str(account.pk), "error": type(error).__name__},
+            )
+            continue
+        services.order_mirror_store(account_id=account.pk, orders=[order])
+    return True
+
+
+def refresh_reputation(token: str, account: MLAccount, *, now=None) -> bool:
+    """Take the day's reputation snapshot if the account has none yet; whether one was taken.
+
+    Best effort, like `fill_details`: ML refusing the profile, or answering without a
+    reputation, leaves the snapshot for the next sync and does not fail this one. A 401
+    goes up (the sync renews the token once and reads again).
+    """
+    now = now or timezone.now()
+    day = timezone.localdate(now)
+    if account.reputation_day == day:
+        return False
+    try:
+        reputation = ml_sales.get_reputation(token, account.ml_user_id)
+    except MLUnauthorized:
+        raise
+    except MLError as error:
+        logger.warning(
+            "reputation not read",
+            extra={"event": "sales", "account_id": str(account.pk), "error": type(error).__name__},
+        )
+        return False
+    services.reputation_snapshot_store(account_id=account.pk, reputation=reputation, day=day, at=now)
+    account.reputation_day = day
+    return True

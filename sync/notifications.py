@@ -21,8 +21,9 @@ The body is only a pointer, unsigned, duplicated and out of order, so:
 
 What is re-read: questions and claims refresh their mirrors (sync.mirrors: the newest page of
 questions, which carries the count, plus each question the batch names; the open claims);
-products and orders, of which the app keeps only a count, re-read that count (one call,
-however many resources of that topic the batch names).
+orders read each order the batch names into the orders mirror (a burst: the incremental
+search), which then counts them; products, of which the app keeps only a count, re-read
+that count (one call, however many resources of that topic the batch names).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from accounts.mercadolivre.errors import (
 )
 from accounts.models import SUBSCRIBED_TOPICS, AccountStatus, MLAccount, Notification, NotificationStatus
 from sync import mirrors
+from sync.engine import MIRROR_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -305,7 +307,7 @@ def process_account(account_id) -> Processed:
         return result
     account = (
         MLAccount.objects.filter(pk=account_id)
-        .only("id", "status", "sync_enabled", "ml_user_id", "questions_scanned_at")
+        .only("id", "status", "sync_enabled", "ml_user_id", *MIRROR_FIELDS)
         .first()
     )
     # Delivered by ML, not recovered from its missed feeds (those come an hour late at the
@@ -373,6 +375,7 @@ def _process_groups(account: MLAccount, groups: dict[str, list[Notification]], r
         else:
             now = timezone.now()
             services.mlaccount_set_count(account_id=account.pk, field=column, value=value, at=now)
+            services.count_snapshot_refresh(account_id=account.pk, at=now)
             result.outcomes[NotificationStatus.DONE] += services.notification_finish(
                 notifications=rows, status=NotificationStatus.DONE, at=now
             )
@@ -406,6 +409,12 @@ def _read(account: MLAccount, column: str, token: str, rows: list[Notification])
         return value
     if column == "cached_claims":
         return mirrors.refresh_claims(token, account)
+    if column == "cached_orders":
+        # The orders named are read again into the mirror, which then counts them itself
+        # (while its first import runs, the count is read at ML).
+        named = tuple(dict.fromkeys(n for n in (_resource_id(row.resource) for row in rows) if n))
+        if mirrors.settle_orders(token, account, named):
+            return mirrors.recent_orders(account.pk)
     return COUNTERS[column](token, account.ml_user_id)
 
 

@@ -26,7 +26,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 from kombu.exceptions import ChannelError
 
 from accounts import selectors, services
-from accounts.models import MAX_EVENTS_PER_ACCOUNT, MLAccount
+from accounts.models import COUNT_HISTORY_DAYS, MAX_EVENTS_PER_ACCOUNT, MLAccount
 
 # How often dispatch_due_syncs runs: the horizon of the budget planning.
 DISPATCH_PERIOD_SECONDS = 60
@@ -96,11 +96,19 @@ JOBS: tuple[Job, ...] = (
         expire_seconds=14 * 60,
     ),
     Job(
+        name="snapshot counts",
+        task="sync.tasks.snapshot_counts",
+        description="Hourly: give every synced account its point in the counts history (the "
+        "counts it has now), unless a sync or a notification gave it one this hour already.",
+        crontab={"minute": "0", "hour": "*", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+        expire_seconds=50 * 60,
+    ),
+    Job(
         name="cleanup events",
         task="sync.tasks.cleanup_events",
         description=f"Daily at 03:00: delete account events older than {services.EVENT_MAX_AGE_DAYS} days "
-        f"and beyond each account's newest {MAX_EVENTS_PER_ACCOUNT}, and abandoned Mercado Livre "
-        "authorizations.",
+        f"and beyond each account's newest {MAX_EVENTS_PER_ACCOUNT}, abandoned Mercado Livre "
+        f"authorizations, and count history older than {COUNT_HISTORY_DAYS} days.",
         crontab={"minute": "0", "hour": "3", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
         expire_seconds=6 * 3600,
     ),

@@ -317,8 +317,9 @@ def cleanup_events() -> int:
     """Delete old account events (services.event_cleanup), old ML notifications
     (services.notification_cleanup), abandoned authorizations
     (services.oauth_state_purge_expired) and sync jobs older than a day
-    (services.sync_job_cleanup) and questions answered here long ago
-    (services.question_cleanup); return how many events."""
+    (services.sync_job_cleanup), questions answered here long ago
+    (services.question_cleanup) and count snapshots older than COUNT_HISTORY_DAYS
+    (services.count_snapshot_cleanup); return how many events."""
     with _job_run("cleanup_events") as facts:
         deleted = services.event_cleanup()
         facts.update(
@@ -327,8 +328,18 @@ def cleanup_events() -> int:
             oauth_states_purged=services.oauth_state_purge_expired(),
             sync_jobs_deleted=services.sync_job_cleanup(),
             answered_questions_deleted=services.question_cleanup(),
+            count_snapshots_deleted=services.count_snapshot_cleanup(),
         )
     return deleted
+
+
+@shared_task(name="sync.tasks.snapshot_counts", soft_time_limit=600, time_limit=660)
+def snapshot_counts() -> int:
+    """Give every synced account a counts snapshot of this hour (services.count_snapshots_fill)."""
+    with _job_run("snapshot_counts") as facts:
+        added = services.count_snapshots_fill()
+        facts.update(added=added)
+    return added
 
 
 # --- Mercado Livre notifications (sync/notifications.py) ---------------------------------------

@@ -98,16 +98,20 @@ def count_active_listings(token: str, user_id: int) -> int:
     return _total(body, "paging", "total")
 
 
+def orders_window_start(now: datetime, days: int) -> datetime:
+    """The start of an orders window of ``days`` before ``now`` as ML applies it (§4.2: cut to the hour)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return (now.astimezone(UTC) - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
+
+
 def orders_date_from(now: datetime, days: int) -> str:
     """Format the start of an orders window as ML expects it (§4.2).
 
     ML ignores minutes and seconds in order date filters, so truncate to the hour
     ourselves and say so in the value: ``2015-07-01T00:00:00.000-00:00``, in UTC.
     """
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    start = (now.astimezone(UTC) - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
-    return start.strftime("%Y-%m-%dT%H:00:00.000-00:00")
+    return orders_window_start(now, days).strftime("%Y-%m-%dT%H:00:00.000-00:00")
 
 
 # The sales the dashboard counts: every §4.2 order status but `cancelled` and `invalid`

@@ -3,7 +3,8 @@
 One module per entity (architecture.md): `mlaccounts` (connect, settings, pause, resume,
 remove), `workspaces` (workspaces, members, invitations), `sync_state` (the engine's and
 the jobs' bookkeeping), `sync_jobs` (syncs a user asked for), `oauth`, `users`, `events`,
-`notifications`, `desk` (the question and claim mirrors, answers, saved replies).
+`notifications`, `desk` (the question and claim mirrors, answers, saved replies), `sales`
+(the orders mirror, reputation and count snapshots).
 Callers import this package and use `services.<entity>_<verb>`.
 
 Conventions: keyword-only arguments, `<entity>_<verb>` names, one transaction each. Writes
@@ -58,6 +59,17 @@ from accounts.services.notifications import (
     notification_store,
 )
 from accounts.services.oauth import oauth_begin, oauth_complete, oauth_state_purge_expired
+from accounts.services.sales import (
+    count_snapshot_cleanup,
+    count_snapshot_record,
+    count_snapshot_refresh,
+    count_snapshots_fill,
+    mlaccount_orders_progress,
+    mlaccount_orders_synced,
+    order_mirror_store,
+    reputation_snapshot_store,
+    workspace_set_reputation_margin,
+)
 from accounts.services.sync_jobs import (
     mlaccount_clear_sync_request,
     mlaccount_mark_sync_requested,
@@ -131,6 +143,10 @@ __all__ = [
     "claim_detail_store",
     "claim_mirror_prune",
     "claim_mirror_store",
+    "count_snapshot_cleanup",
+    "count_snapshot_record",
+    "count_snapshot_refresh",
+    "count_snapshots_fill",
     "error_backoff_seconds",
     "event_cleanup",
     "event_record",
@@ -150,6 +166,8 @@ __all__ = [
     "mlaccount_mark_expired",
     "mlaccount_mark_sync_requested",
     "mlaccount_note_notifications",
+    "mlaccount_orders_progress",
+    "mlaccount_orders_synced",
     "mlaccount_pause",
     "mlaccount_questions_scanned",
     "mlaccount_record_sync_failure",
@@ -175,6 +193,7 @@ __all__ = [
     "oauth_begin",
     "oauth_complete",
     "oauth_state_purge_expired",
+    "order_mirror_store",
     "question_answer",
     "question_answer_record",
     "question_answer_validate",
@@ -183,6 +202,7 @@ __all__ = [
     "question_mirror_prune",
     "question_mirror_settle",
     "question_mirror_store",
+    "reputation_snapshot_store",
     "saved_reply_create",
     "saved_reply_delete",
     "saved_reply_fill",
@@ -197,6 +217,7 @@ __all__ = [
     "workspace_delete",
     "workspace_personal",
     "workspace_rename",
+    "workspace_set_reputation_margin",
     "workspace_set_response_target",
     "workspace_switch",
 ]

@@ -117,6 +117,7 @@ def test_the_admin_shows_and_edits_workspaces_with_their_members(admin_client, m
             "name": "Renamed in admin",
             "personal_for": user.pk,
             "response_target_minutes": "60",
+            "reputation_margin_percent": "20",
             "memberships-TOTAL_FORMS": "2",
             "memberships-INITIAL_FORMS": "1",
             "memberships-MIN_NUM_FORMS": "0",

@@ -18,7 +18,9 @@ def test_success_saves_counts_and_releases_the_claim(ml_account, ml):
     add_counts(ml, products=120, orders=33, questions=4, claims=2)
     result = engine.sync_account(ml_account.pk)
     assert result.ok
-    assert result.ml_calls == 4
+    # Listings, the orders read (its mirror counts them: no count call), questions, claims,
+    # and the day's reputation.
+    assert result.ml_calls == 5
     ml_account.refresh_from_db()
     assert (ml_account.cached_products, ml_account.cached_orders) == (120, 33)
     assert (ml_account.cached_questions, ml_account.cached_claims) == (4, 2)

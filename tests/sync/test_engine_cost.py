@@ -16,41 +16,57 @@ from tests.mlmock import add_counts
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ml_settings")]
 
 
-def test_a_successful_sync_makes_four_queries(ml_account, ml):
-    """Claim (UPDATE … RETURNING the ML user id and the token state), the desk's two mirrors
-    (a DELETE each of what ML no longer lists: here nothing is listed, so nothing is
-    stored) and the result (UPDATE).
+def test_what_a_successful_sync_costs_the_database(ml_account, ml):
+    """Claim (UPDATE … RETURNING the ML user id, the token state and the mirrors' marks), the
+    orders read's watermark (UPDATE) and the recent orders count (SELECT), the desk's two
+    mirrors (a DELETE each of what ML no longer lists: here nothing is listed, so nothing
+    is stored), the result (UPDATE) and the hour's counts snapshot (upsert); the first sync
+    of the day also stores the reputation (upsert, and the day on the account).
 
     No SELECT of ml_user_id or of the token, no row lock, no release UPDATE after the
     success: the claim returns what the sync needs and recording the success, one
     conditional UPDATE, frees the claim. (The cost of a desk with questions and claims is
-    pinned in tests/sync/test_mirrors.py.)
+    pinned in tests/sync/test_mirrors.py, of orders in tests/sync/test_orders.py.)
     """
-    add_counts(ml, questions=0, claims=0)
+    add_counts(ml, orders=0, questions=0, claims=0)
     with CaptureQueriesContext(connection) as queries:
         assert engine.sync_account(ml_account.pk).ok
     statements = [
         q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
     ]
-    assert len(statements) == 4, statements
+    assert len(statements) == 9, statements
     assert statements[0].startswith("UPDATE") and "RETURNING" in statements[0]
-    assert statements[1].startswith("DELETE") and "accounts_question" in statements[1]
-    assert statements[2].startswith("DELETE") and "accounts_claim" in statements[2]
-    assert statements[3].startswith("UPDATE")
+    assert statements[1].startswith("UPDATE") and "orders_synced_at" in statements[1]
+    assert statements[2].startswith("SELECT COUNT") and "accounts_order" in statements[2]
+    assert statements[3].startswith("DELETE") and "accounts_question" in statements[3]
+    assert statements[4].startswith("DELETE") and "accounts_claim" in statements[4]
+    assert statements[5].startswith("INSERT") and "accounts_reputationsnapshot" in statements[5]
+    assert statements[6].startswith("UPDATE") and "reputation_day" in statements[6]
+    assert statements[7].startswith("UPDATE")
+    assert statements[8].startswith("INSERT") and "accounts_countsnapshot" in statements[8]
     assert MLAccount.objects.get(pk=ml_account.pk).sync_started_at is None
+
+    # The day's reputation is stored: the next sync costs seven.
+    with CaptureQueriesContext(connection) as queries:
+        assert engine.sync_account(ml_account.pk).ok
+    statements = [
+        q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
+    ]
+    assert len(statements) == 7, statements
+    assert not [sql for sql in statements if "reputation" in sql.split("WHERE")[0]]
 
 
 def test_a_successful_sync_task_costs_no_more_than_the_engine(ml_account, ml):
     # The task used to drop the "sync requested" mark with an UPDATE of its own after every
     # sync; a success now drops it with the counts, when it was set before the claim.
-    add_counts(ml, questions=0, claims=0)
+    add_counts(ml, orders=0, questions=0, claims=0)
     MLAccount.objects.filter(pk=ml_account.pk).update(sync_requested_at=timezone.now())
     with CaptureQueriesContext(connection) as queries:
         assert tasks.sync_account.run(str(ml_account.pk)) == "success"
     statements = [
         q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
     ]
-    assert len(statements) == 4, statements
+    assert len(statements) == 9, statements  # what the engine's first sync of the day costs
     assert MLAccount.objects.get(pk=ml_account.pk).sync_requested_at is None
 
 

@@ -43,6 +43,7 @@ def test_installing_missing_jobs_only_reports_kept_rows():
     assert results == {
         "dispatch due syncs": "kept",
         "refresh expiring tokens": "kept",
+        "snapshot counts": "kept",
         "health check": "created",
         "process notifications": "kept",
         "recover missed notifications": "kept",

@@ -24,7 +24,15 @@ from accounts.mercadolivre.errors import MLBadResponse
 from accounts.models import AccountEvent, Claim, ListingItem, MLAccount, Question
 from sync import engine, mirrors, notifications
 from tests.factories import MLAccountFactory
-from tests.mlmock import API, COUNT_URLS, RotatingTokenEndpoint, load_fixture, ml_error
+from tests.mlmock import (
+    API,
+    COUNT_URLS,
+    RotatingTokenEndpoint,
+    load_fixture,
+    ml_error,
+    orders_search,
+    reputation_json,
+)
 from tests.notification_helpers import stored, use_fresh_cache
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ml_settings")]
@@ -112,7 +120,7 @@ class FakeDesk:
         for n in range(claims):
             self.open_claim(n)
         ml.add(responses.GET, COUNT_URLS["products"], json={"paging": {"total": products}, "results": []})
-        ml.add(responses.GET, COUNT_URLS["orders"], json={"paging": {"total": orders}, "results": []})
+        ml.add_callback(responses.GET, COUNT_URLS["orders"], callback=orders_search(orders))
         routes = [
             (COUNT_URLS["questions"], self._questions_search),
             (re.compile(re.escape(API) + r"/questions/(\d+)(\?.*)?$"), self._question),
@@ -211,6 +219,8 @@ class FakeDesk:
 
     def _user(self, request):
         user_id = int(re.search(r"/users/(\d+)", request.url).group(1))
+        if user_id == self.seller_id:  # the seller's own profile: the day's reputation
+            return 200, reputation_json(user_id)
         if user_id not in self.nicknames:
             return 404, {"message": "user not found", "error": "not_found", "status": 404, "cause": []}
         return 200, load_fixture("users_public") | {"id": user_id, "nickname": self.nicknames[user_id]}
@@ -272,9 +282,10 @@ def test_a_first_sync_pages_through_every_unanswered_question(ml_account, ml):
 def test_a_first_mirror_of_1000_questions_costs_86_calls(user, ml_settings):
     """The budget of issue 14: 1,000 open questions on 1,000 distinct items, under 100 calls.
 
-    1 listings count + 1 orders count + 21 question pages (the newest, then 20 oldest-first
-    pages of 50) + 1 claims page + 2 claim details + 50 multigets of 20 titles + 10 buyers'
-    nicknames = 86, against the sandbox (which counts the requests it served as well).
+    1 listings count + 1 orders page (the orders mirror's first import, which then counts
+    them) + 21 question pages (the newest, then 20 oldest-first pages of 50) + 1 claims page
+    + 2 claim details + 50 multigets of 20 titles + 10 buyers' nicknames = 86, and the day's
+    reputation (1), against the sandbox (which counts the requests it served as well).
     """
     seller = sandbox.DemoSeller(
         7_000_000_002, "MIL_PERGUNTAS", "mil@testuser.com", "Mil", "Perguntas", "MLB", 1000, 10, 1000, 2
@@ -293,7 +304,7 @@ def test_a_first_mirror_of_1000_questions_costs_86_calls(user, ml_settings):
         served_again = state.stats()["by_kind"]
 
     assert first.ok and second.ok
-    assert first.ml_calls == 86
+    assert first.ml_calls == 86 + 1
     assert {kind: n for kind, n in served.items() if n} == {
         "items": 1,
         "orders": 1,
@@ -301,7 +312,7 @@ def test_a_first_mirror_of_1000_questions_costs_86_calls(user, ml_settings):
         "claims": 1,
         "claims_get": 2,
         "items_get": 50,
-        "users": 10,
+        "users": 10 + 1,
     }
     account.refresh_from_db()
     assert (account.cached_questions, account.cached_claims) == (1000, 2)
@@ -611,7 +622,8 @@ def test_buyers_nicknames_are_looked_up_ten_a_run_and_misses_are_remembered(ml_a
 
     synced(ml_account)
 
-    users = [path_of(call) for call in calls_to(ml, r"/users/\d+")]
+    own = f"/users/{ml_account.ml_user_id}"  # the seller's profile: the day's reputation
+    users = [path_of(call) for call in calls_to(ml, r"/users/\d+") if path_of(call) != own]
     assert users == [f"/users/{BUYER_BASE + n}" for n in range(10)]  # oldest questions first
     named = dict(Question.objects.exclude(buyer_nickname="").values_list("buyer_id", "buyer_nickname"))
     assert named == {BUYER_BASE + n: f"COMPRADOR{(BUYER_BASE + n) % 100000:05d}" for n in range(1, 10)}
@@ -754,15 +766,17 @@ def _statements(queries) -> list[str]:
 
 
 def test_the_database_cost_of_a_sync_with_a_small_desk(ml_account, ml):
-    """A desk of 3 questions (3 items, 3 buyers) and 1 claim; the empty desk's 4 statements
-    are pinned in test_engine_cost.py.
+    """A desk of 3 questions (3 items, 3 buyers) and 1 claim, and 5 orders; the empty desk's
+    statements are pinned in test_engine_cost.py.
 
     The first sync: claim; questions (SELECT of the ones answered here that settle, upsert,
     prune); claims (SELECT of the known details, upsert, prune, SELECT of the ones without
     a detail, one UPDATE per detail); titles (SELECT of the missing, upsert); buyers (SELECT
     of the ones without a nickname, SELECT of those known from other questions, one UPDATE
-    per nickname read); the result. A quiet sync keeps the claim, the two mirrors'
-    reads and writes, the two SELECTs that find nothing to fill, and the result.
+    per nickname read); the orders' (SELECT of what the mirror holds, upsert, the read's
+    mark, the count); the reputation (upsert, the day's mark); the result; the hour's
+    counts snapshot. A quiet sync keeps the claim, the three mirrors' reads and writes, the
+    two SELECTs that find nothing to fill, the result and the snapshot.
     """
     FakeDesk(ml, ml_account, questions=3, claims=1)
 
@@ -771,10 +785,14 @@ def test_the_database_cost_of_a_sync_with_a_small_desk(ml_account, ml):
     with CaptureQueriesContext(connection) as quiet:
         assert engine.sync_account(ml_account.pk).ok
 
-    assert len(_statements(first)) == 17, _statements(first)
-    assert len(_statements(quiet)) == 10, _statements(quiet)
+    assert len(_statements(first)) == 24, _statements(first)
+    assert len(_statements(quiet)) == 15, _statements(quiet)
     assert [sql.split(" ", 1)[0] for sql in _statements(quiet)] == [
         "UPDATE",  # the claim
+        "SELECT",  # the orders the mirror holds of those listed
+        "INSERT",  # the orders' upsert
+        "UPDATE",  # the orders read's mark
+        "SELECT",  # the recent orders count
         "SELECT",  # questions answered here, settling
         "INSERT",  # the questions' upsert
         "DELETE",  # the questions ML no longer lists
@@ -784,4 +802,5 @@ def test_the_database_cost_of_a_sync_with_a_small_desk(ml_account, ml):
         "SELECT",  # titles to read: none
         "SELECT",  # nicknames to read: none
         "UPDATE",  # the counts, releasing the claim
+        "INSERT",  # the hour's counts snapshot
     ]

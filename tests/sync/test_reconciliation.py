@@ -229,7 +229,7 @@ def test_a_sync_through_the_engine_schedules_a_fed_account_for_reconciliation(us
     result = engine.sync_account(account.pk)
 
     assert result.outcome == "success"
-    assert len(ml.calls) == 4
+    assert len(ml.calls) == 5  # the four counts' calls and the day's reputation
     account.refresh_from_db()
     assert account.next_sync == result.synced_at + timedelta(seconds=3600)
     assert account.poll_change_mask == 0

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 # --- installing the jobs -------------------------------------------------------------------------
 
 
-def test_setup_periodic_tasks_installs_the_six_jobs(capsys):
+def test_setup_periodic_tasks_installs_the_seven_jobs(capsys):
     call_command("setup_periodic_tasks")
 
     jobs = {task.name: task for task in PeriodicTask.objects.all()}
@@ -32,6 +32,7 @@ def test_setup_periodic_tasks_installs_the_six_jobs(capsys):
         "health check",
         "process notifications",
         "recover missed notifications",
+        "snapshot counts",
         "cleanup events",
     }
     assert jobs["dispatch due syncs"].task == "sync.tasks.dispatch_due_syncs"
@@ -53,8 +54,11 @@ def test_setup_periodic_tasks_installs_the_six_jobs(capsys):
         None,
     )
     assert str(cron.timezone) == "America/Sao_Paulo"
+    hourly = jobs["snapshot counts"].crontab
+    assert jobs["snapshot counts"].task == "sync.tasks.snapshot_counts"
+    assert (hourly.minute, hourly.hour) == ("0", "*")
     assert all(task.enabled and task.expire_seconds for task in jobs.values())
-    assert "6 periodic jobs installed" in capsys.readouterr().out
+    assert "7 periodic jobs installed" in capsys.readouterr().out
 
 
 def test_setup_periodic_tasks_is_idempotent():
@@ -63,9 +67,9 @@ def test_setup_periodic_tasks_is_idempotent():
 
     results = schedule.install()
 
-    assert [action for _, action in results] == ["unchanged"] * 6
+    assert [action for _, action in results] == ["unchanged"] * 7
     assert list(PeriodicTask.objects.order_by("name").values()) == before
-    assert IntervalSchedule.objects.count() == 3 and CrontabSchedule.objects.count() == 1
+    assert IntervalSchedule.objects.count() == 3 and CrontabSchedule.objects.count() == 2
 
 
 def test_setup_updates_jobs_by_name_and_keeps_an_admins_off_switch():
@@ -80,7 +84,7 @@ def test_setup_updates_jobs_by_name_and_keeps_an_admins_off_switch():
     task = PeriodicTask.objects.get(name="dispatch due syncs")
     assert (task.task, task.interval.every, task.enabled) == ("sync.tasks.dispatch_due_syncs", 60, False)
     assert results["dispatch due syncs"].startswith("updated: task, interval")
-    assert PeriodicTask.objects.count() == 6
+    assert PeriodicTask.objects.count() == 7
 
     schedule.install(reset=True)
 

@@ -42,7 +42,7 @@ def test_sync_task_saves_counts(ml_account, ml, eager):
     assert (ml_account.cached_products, ml_account.cached_orders) == (120, 33)
     assert ml_account.last_sync_status == "success"
     assert ml_account.sync_started_at is None
-    assert len(ml.calls) == 4
+    assert len(ml.calls) == 5  # listings, orders (their mirror counts them), questions, claims, reputation
 
 
 def test_transient_failures_are_retried_then_succeed_without_recording_a_failure(
@@ -67,7 +67,7 @@ def test_transient_failures_are_retried_then_succeed_without_recording_a_failure
         "success",
     )
     assert not AccountEvent.objects.filter(account=ml_account).exists()
-    assert len(ml.calls) == 3 + 1 + 4
+    assert len(ml.calls) == 3 + 1 + 5
 
 
 def test_rate_limited_sync_gives_up_after_max_retries_and_records_one_failure(

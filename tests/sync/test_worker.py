@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts.mercadolivre.sandbox import start_sandbox
 from accounts.models import AccountEvent, MLAccount
-from sync import harness, tasks
+from sync import harness, mirrors, tasks
 from sync.harness import PrivateRedis, wait_for
 from tests.factories import MLAccountFactory
 
@@ -73,6 +73,9 @@ class Worker(harness.Worker):
 @pytest.fixture
 def sandbox():
     server = start_sandbox(port=0)
+    # The sellers' orders stand still from here on; the worker counts from its own clock.
+    server.frozen_at = time.time()
+    server.state.clock = lambda: server.frozen_at
     yield server
     server.stop()
 
@@ -133,7 +136,13 @@ def _assert_synced(account: MLAccount, sandbox) -> None:
     seller = sandbox.state.seller(account.ml_user_id)
     assert (account.status, account.last_sync_status, account.error_count) == ("active", "success", 0)
     assert account.sync_started_at is None
-    assert (account.cached_products, account.cached_orders) == (seller.listings, seller.orders)
+    assert account.cached_products == seller.listings
+    # The standing sales of the 30 days the worker asked for: it read its clock after the
+    # sandbox's stopped, before now (an hour may have turned meanwhile).
+    assert account.cached_orders in {
+        sandbox.state.standing_orders(account.ml_user_id, since=moment - 30 * 86400)
+        for moment in (sandbox.frozen_at, time.time())
+    }
     assert (account.cached_questions, account.cached_claims) == (seller.questions, seller.claims)
 
 
@@ -216,7 +225,9 @@ def test_persistent_failure_is_recorded_after_the_last_retry(start_worker, conne
 def test_same_account_dispatched_twice_is_synced_once(start_worker, connected, sandbox):
     worker = start_worker()
     account = connected(312987456)
-    sandbox.state.configure(latency_ms=300)  # a sync takes ~1.2 s: the second overlaps it
+    # A first sync makes ~25 calls (its orders mirror's first import reads 20 pages): at
+    # 100 ms a call it takes ~2.5 s, and the second task overlaps it.
+    sandbox.state.configure(latency_ms=100)
 
     worker.send(tasks.sync_account, str(account.pk))
     worker.send(tasks.sync_account, str(account.pk))
@@ -225,7 +236,10 @@ def test_same_account_dispatched_twice_is_synced_once(start_worker, connected, s
     assert sorted(line["outcome"] for line in worker.events("sync")) == ["skipped", "success"]
     _assert_synced(account, sandbox)
     by_kind = sandbox.state.stats()["by_kind"]
-    assert (by_kind["items"], by_kind["orders"], by_kind["questions"], by_kind["claims"]) == (1, 1, 1, 1)
+    # One sync's calls: each count once; the orders' import pages (at most 20 a sync) and,
+    # while it is not done, ML's count.
+    assert (by_kind["items"], by_kind["questions"], by_kind["claims"]) == (1, 1, 1)
+    assert 1 <= by_kind["orders"] <= mirrors.ORDER_PAGES_PER_RUN + 1
 
 
 @pytest.fixture
@@ -296,7 +310,9 @@ def test_worker_survives_a_redis_restart_with_syncs_in_flight(start_worker, conn
     try:
         worker = start_worker(redis_url=server.url)  # 4 threads, so up to 8 prefetched
         accounts = [connected(100000 + n) for n in range(6)]
-        sandbox.state.configure(latency_ms=1000)  # a sync takes ~4 s: it spans the outage
+        # A first sync makes ~25 calls (the orders mirror's first import): at 200 ms a call
+        # it takes ~5 s, and spans the outage.
+        sandbox.state.configure(latency_ms=200)
         for account in accounts:
             worker.send(tasks.sync_account, str(account.pk))
         wait_for(

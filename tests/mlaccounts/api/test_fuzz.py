@@ -82,8 +82,8 @@ def fuzz_ml():
     """ML for the fuzzer: every count and every refresh succeeds (a new pair each time)."""
     issued = count(1)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.get(COUNT_URLS["products"], json={"paging": {"total": 3}})
-        mock.get(COUNT_URLS["orders"], json={"paging": {"total": 2}})
+        mock.get(COUNT_URLS["products"], json={"paging": {"total": 3}, "results": []})
+        mock.get(COUNT_URLS["orders"], json={"paging": {"total": 2}, "results": []})
         mock.get(COUNT_URLS["questions"], json={"total": 1, "questions": []})
         mock.get(COUNT_URLS["claims"], json={"paging": {"total": 0}, "data": []})
         mock.add_callback(

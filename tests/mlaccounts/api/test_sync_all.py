@@ -20,6 +20,7 @@ from mlaccounts.celery import app as celery_app
 from sync import engine, ondemand, tasks
 from tests.factories import MLAccountFactory
 from tests.mlaccounts.api.conftest import COUNT_URLS, assert_error, assert_unauthorized, body
+from tests.mlmock import orders_search
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,7 +35,10 @@ STILL_RUNNING = "Still running; the sync finishes in the background."
 
 def _answer(kind):
     where, total = TOTALS[kind]
-    return {"total": total, "questions": []} if where == "top" else {"paging": {"total": total}, "data": []}
+    if where == "top":
+        return {"total": total, "questions": []}
+    # ML's lists: `results` (listings, orders), `data` (claims).
+    return {"paging": {"total": total}, "results": [], "data": []}
 
 
 def ml_by_seller(mock, *, garbled=()):
@@ -45,6 +49,8 @@ def ml_by_seller(mock, *, garbled=()):
             seller = next(int(n) for n in re.findall(r"\d{6,}", request.url))
             if seller in garbled:
                 return 200, {}, "<html>oops</html>"
+            if kind == "orders":  # order objects, which the orders mirror counts
+                return orders_search(TOTALS["orders"][1])(request)
             return 200, {}, json.dumps(_answer(kind))
 
         return callback

@@ -24,6 +24,7 @@ dashboard_patterns = (
         path("questions/", views.questions, name="questions"),
         path("questions/<str:question_id>/answer/", views.question_answer, name="question_answer"),
         path("claims/", views.claims, name="claims"),
+        path("sales/", views.sales, name="sales"),
         path("workspaces/<uuid:workspace_id>/desk/", views.desk_settings, name="desk_settings"),
         path(
             "workspaces/<uuid:workspace_id>/desk/replies/<str:reply_id>/",

@@ -611,8 +611,8 @@ def mlaccount_notification_summary(*, account: MLAccount, now: datetime | None =
     }
 
 
-# The desk's reads live in their own module; imported last, since they build on the access
-# helper above.
+# The desk's and the sales' reads live in their own modules; imported last, since they build
+# on the access helper above.
 from accounts.selectors.desk import (  # noqa: E402, F401
     AGE_FILTERS,
     claim_list_for_user,
@@ -621,4 +621,17 @@ from accounts.selectors.desk import (  # noqa: E402, F401
     saved_replies_for_workspaces,
     saved_reply_get_for_user,
     saved_reply_list,
+)
+from accounts.selectors.sales import (  # noqa: E402, F401
+    WINDOW_DAYS,
+    account_metrics,
+    account_metrics_for_user,
+    count_history,
+    reputation_history,
+    reputation_latest,
+    sales_accounts_for_user,
+    sales_by_account,
+    sales_daily,
+    sales_summary,
+    sales_window,
 )

@@ -19,6 +19,7 @@ from mlaccounts.views.accounts import (
     sync_all,
 )
 from mlaccounts.views.desk import claims, desk_settings, question_answer, questions, saved_reply_edit
+from mlaccounts.views.sales import sales
 from mlaccounts.views.workspaces import (
     invitation,
     invitation_revoke,
@@ -59,6 +60,7 @@ __all__ = [
     "overview_list",
     "question_answer",
     "questions",
+    "sales",
     "saved_reply_edit",
     "sync_all",
     "workspace_delete",

@@ -37,7 +37,7 @@ from accounts.mercadolivre import deadline, oauth
 from accounts.mercadolivre.errors import MLError, MLInvalidGrant, MLUnauthorized
 from accounts.models import AccountStatus, SyncStatus
 from accounts.roles import Can, abilities, allows
-from mlaccounts import bulk, outages
+from mlaccounts import bulk, outages, sales_page
 from mlaccounts import overview as overview_page
 from mlaccounts.api.throttles import ml_action_wait
 from mlaccounts.forms import AccountSettingsForm, SiteForm, TokenConnectForm, add_service_errors
@@ -443,6 +443,7 @@ def account_detail(request, account_id):
         "notifications": selectors.mlaccount_notification_summary(account=account),
         "notifications_on": bool(settings.ML_WEBHOOK_SECRET),
         "reconcile_interval": max(account.sync_interval, settings.ML_RECONCILE_INTERVAL),
+        **sales_page.account_sales_context(request, account),
     }
     return render(request, "mlaccounts/detail.html", context, status=status)
 

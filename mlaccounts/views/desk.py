@@ -32,7 +32,7 @@ from accounts.errors import (
     SavedReplyNotFound,
 )
 from accounts.mercadolivre import deadline
-from accounts.models import MAX_ANSWER_LENGTH, SavedReply
+from accounts.models import MAX_ANSWER_LENGTH, MAX_REPUTATION_MARGIN_PERCENT, SavedReply
 from accounts.roles import Can, abilities, allows
 from mlaccounts.api.throttles import ml_action_wait
 from mlaccounts.views.accounts import _next_url, dashboard_login_required
@@ -256,7 +256,8 @@ def _settings_url(workspace_id) -> str:
 @require_http_methods(["GET", "POST"])
 @dashboard_login_required
 def desk_settings(request, workspace_id):
-    """The workspace's response target (managers) and saved replies (operators and up)."""
+    """The workspace's response target and reputation margin (managers) and saved replies
+    (operators and up)."""
     workspace = selectors.workspace_get_for_user(user=request.user, workspace_id=workspace_id)
     errors: dict = {}
     values = {"title": "", "text": ""}
@@ -271,6 +272,15 @@ def desk_settings(request, workspace_id):
                     workspace=workspace, minutes=_whole(request.POST.get("minutes"))
                 )
                 messages.success(request, _("Response target saved."))
+                return redirect(_settings_url(workspace.pk))
+            if action == "margin":
+                selectors.workspace_get_for_user(
+                    user=request.user, workspace_id=workspace_id, need=Can.MANAGE
+                )
+                services.workspace_set_reputation_margin(
+                    workspace=workspace, percent=_whole(request.POST.get("percent"))
+                )
+                messages.success(request, _("Reputation warning margin saved."))
                 return redirect(_settings_url(workspace.pk))
             selectors.workspace_get_for_user(user=request.user, workspace_id=workspace_id, need=Can.ACT)
             values = {"title": request.POST.get("title", ""), "text": request.POST.get("text", "")}
@@ -294,6 +304,7 @@ def desk_settings(request, workspace_id):
         "values": values,
         "max_answer": MAX_ANSWER_LENGTH,
         "max_title": SavedReply.MAX_TITLE,
+        "max_margin": MAX_REPUTATION_MARGIN_PERCENT,
     }
     return render(request, "desk/settings.html", context, status=400 if errors else 200)
 

@@ -91,8 +91,10 @@ def test_account_page_query_count_is_fixed(client_user, ml_account, django_asser
     client_user.get(path)
     # Session, user, the account (with the membership check and its workspace), its events,
     # its notifications of the last hour (one aggregate), the user's workspaces (the header's
-    # switcher).
-    with django_assert_num_queries(6):
+    # switcher); its sales (the window's totals, the days), its newest reputation, 30 days of
+    # reputation snapshots and of hourly counts (tests/mlaccounts/test_sales_pages.py pins
+    # them with many orders and snapshots).
+    with django_assert_num_queries(11):
         client_user.get(path)
 
 

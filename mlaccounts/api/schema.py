@@ -165,6 +165,23 @@ QUESTION_STATUS = OpenApiParameter(
     description="`unanswered`: the queue; `answered`: the questions answered through this app.",
 )
 
+DAYS = OpenApiParameter(
+    "days",
+    {"type": "integer", "minimum": 1, "maximum": 90, "default": 30},
+    OpenApiParameter.QUERY,
+    required=False,
+    description="The window: the last `days` × 24 hours up to now (1 to 90, 30 when absent).",
+)
+
+WORKSPACE_FILTER = OpenApiParameter(
+    "workspaceId",
+    OpenApiTypes.STR,
+    OpenApiParameter.QUERY,
+    required=False,
+    description="Only this workspace's accounts (its id, a UUID); absent or empty: every account you "
+    "can see. A workspace you are not a member of, or a malformed id, answers 404.",
+)
+
 OLDER_THAN = OpenApiParameter(
     "olderThan",
     {"type": "integer", "minimum": 0, "maximum": MAX_OLDER_THAN},

@@ -3,7 +3,7 @@
 from django.urls import re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from mlaccounts.api import desk, notifications, views, workspaces
+from mlaccounts.api import desk, notifications, sales, views, workspaces
 
 app_name = "api"
 
@@ -32,6 +32,8 @@ urlpatterns = [
         views.MLAccountTokenInfoView.as_view(),
         name="mlaccount-token-info",
     ),
+    re_path(rf"^ml-accounts/{ID}/metrics/?$", sales.AccountMetricsView.as_view(), name="mlaccount-metrics"),
+    re_path(r"^metrics/summary/?$", sales.MetricsSummaryView.as_view(), name="metrics-summary"),
     re_path(rf"^sync-jobs/{ID}/?$", views.SyncJobView.as_view(), name="sync-job"),
     re_path(r"^workspaces/?$", workspaces.WorkspaceListView.as_view(), name="workspace-list"),
     re_path(rf"^workspaces/{ID}/?$", workspaces.WorkspaceDetailView.as_view(), name="workspace-detail"),

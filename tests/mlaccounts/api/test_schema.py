@@ -37,6 +37,8 @@ CONTRACT = {
     "/api/notifications/health": {"get"},
     "/api/questions": {"get"},
     "/api/questions/{id}/answer": {"post"},
+    "/api/ml-accounts/{id}/metrics": {"get"},
+    "/api/metrics/summary": {"get"},
     "/api/claims": {"get"},
 }
 

@@ -1,6 +1,6 @@
 """Benchmark the background engine against the sandbox: `make bench` (manage.py bench).
 
-Six figures, each printed as it is measured:
+Seven figures, each printed as it is measured:
 
 1. Capacity: N accounts (1,000) due at once, the sandbox answering every call after
    50 ms, the budget unlimited, one real worker started with the Procfile's command (the
@@ -29,6 +29,17 @@ Then the notifications of ML (sync/management/commands/_bench_notifications.py):
    polling every 5 minutes against notifications plus hourly reconciliation, at 2, 6 and
    20 changes an hour per account, from phase 5's calls per change; then 60 s of the
    seeded accounts fed that way at the activity that fills the budget: the rate achieved.
+
+Then the sales of issue 15 (sync/management/commands/_bench_sales.py):
+
+7. The "Vendas" page (GET /sales/, page 1) of a workspace with N accounts (100: 80 MLB,
+   20 MLA) and M orders (100,000) over the last 90 days, made with bulk_create: its server
+   time through Django's test client in this process, p50 and p95 of 20 requests at 30 and
+   at 90 days, and its SQL queries, which must equal those of a workspace a tenth the size
+   (the figures are aggregated in the database); then the ML calls of a first import of
+   ~5,000 orders from a sandbox seller of that size (in-process sandbox, its data clock
+   frozen): orders calls per sync, in all and per order, the mirror checked against the
+   sandbox's total. `--skip-sales`, `--sales-accounts`, `--sales-orders`.
 
 The capacity run also prints the CPU cost per sync: the CPU seconds the worker, the
 database server and the broker used while it ran, divided by the syncs (sync/harness.py
@@ -70,7 +81,7 @@ from accounts.mercadolivre import ratelimit
 from accounts.models import MLAccount, User
 from sync import engine, harness, schedule, tasks
 from sync.harness import Sandbox, Worker, procfile_command
-from sync.management.commands import _bench_notifications
+from sync.management.commands import _bench_notifications, _bench_sales
 
 INNER_FLAG = "MLACCOUNTS_BENCH_INNER"
 BENCH_USER_IDS = 7_000_000_000  # synthetic sandbox sellers from here on
@@ -130,7 +141,10 @@ class CpuMeter:
 
 
 class Command(BaseCommand):
-    help = "Benchmark syncing against the sandbox: capacity, the previous algorithm, and the rate budget."
+    help = (
+        "Benchmark syncing against the sandbox: capacity, the previous algorithm, the rate budget, "
+        "the notifications and the sales page."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--accounts", type=int, default=1000, help="accounts due at once (capacity run)")
@@ -158,6 +172,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--skip-ingestion", action="store_true")
         parser.add_argument("--skip-latency", action="store_true")
+        parser.add_argument(
+            "--sales-accounts", type=int, default=100, help="accounts of the sales page's workspace"
+        )
+        parser.add_argument(
+            "--sales-orders", type=int, default=100_000, help="orders of the sales page's workspace"
+        )
+        parser.add_argument("--skip-sales", action="store_true")
 
     def handle(self, *args, **options):
         if os.environ.get(INNER_FLAG) != "1":
@@ -207,9 +228,11 @@ class Command(BaseCommand):
             "ingestion_clients",
             "latency_events",
             "capacity_seconds",
+            "sales_accounts",
+            "sales_orders",
         ):
             argv += [f"--{name.replace('_', '-')}", str(options[name])]
-        skips = ("skip_legacy", "skip_budget", "skip_ingestion", "skip_latency")
+        skips = ("skip_legacy", "skip_budget", "skip_ingestion", "skip_latency", "skip_sales")
         argv += [f"--{name.replace('_', '-')}" for name in skips if options[name]]
         completed = subprocess.run(argv, cwd=settings.BASE_DIR, env=env, check=False)  # noqa: S603
         if completed.returncode:
@@ -268,6 +291,8 @@ class Command(BaseCommand):
                 ml_limit=ml_limit,
                 options=options,
             )
+            if not options["skip_sales"]:
+                _bench_sales.run(self, accounts=options["sales_accounts"], orders=options["sales_orders"])
         finally:
             sandbox.stop()
             MLAccount.objects.all().delete()

@@ -26,7 +26,7 @@ HISTORY_DAYS = 30  # the account page's counts and reputation charts
 def window_days(request) -> int:
     """`?days=` of the pages: one of WINDOW_DAYS (30 otherwise)."""
     raw = request.GET.get("days", "")
-    return int(raw) if raw.isdigit() and int(raw) in WINDOW_DAYS else DEFAULT_DAYS
+    return int(raw) if raw.isascii() and raw.isdigit() and int(raw) in WINDOW_DAYS else DEFAULT_DAYS
 
 
 def window_choices(days: int) -> list[dict]:

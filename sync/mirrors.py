@@ -40,6 +40,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts import services
+from accounts.mercadolivre import deadline as ml_deadline
 from accounts.mercadolivre import desk as ml_desk
 from accounts.mercadolivre import resources
 from accounts.mercadolivre import sales as ml_sales
@@ -280,6 +281,10 @@ ORDERS_OVERLAP = timedelta(hours=1)
 # A notification run reads the orders it names one by one up to this many; a larger burst
 # is read by the incremental search instead.
 NAMED_ORDERS_PER_RUN = 20
+# A long read stops for this sync when less than this is left of the sync's deadline, so the
+# desk's calls after it still have their time (a web request's "sync now", 20 s, reads one
+# page; the background syncs go on with the import).
+ORDERS_RESERVE_SECONDS = 60
 RECENT_ORDERS_DAYS = 30  # the dashboard's orders count
 
 
@@ -289,10 +294,11 @@ def refresh_orders(token: str, account: MLAccount, *, now=None) -> bool:
     The first read imports the orders created in the last ORDERS_HISTORY_DAYS; every later
     one asks for the orders ML changed since the previous read began, less ORDERS_OVERLAP
     (`order.date_last_updated.from`), oldest first, and upserts them. A read longer than
-    ORDER_PAGES_PER_RUN pages stops there (False) and the next sync goes on from its
-    offset. Paging is safe while orders change: the query has no end date, so an order
-    only ever enters its results (shifting later ones down, which re-reads one, never
-    skips one).
+    ORDER_PAGES_PER_RUN pages, or nearer the sync's deadline than ORDERS_RESERVE_SECONDS,
+    stops there (False) and the next sync goes on from its offset, which is kept after
+    every page, so that a call failing mid-way loses nothing read before it. Paging is
+    safe while orders change: the query has no end date, so an order only ever enters its
+    results (shifting later ones down, which re-reads one, never skips one).
     """
     now = now or timezone.now()
     started = account.orders_read_started_at or now
@@ -301,7 +307,10 @@ def refresh_orders(token: str, account: MLAccount, *, now=None) -> bool:
         filters = {"created_from": started - timedelta(days=ORDERS_HISTORY_DAYS)}
     else:
         filters = {"updated_from": account.orders_synced_at - ORDERS_OVERLAP}
-    for _ in range(ORDER_PAGES_PER_RUN):
+    for pages in range(ORDER_PAGES_PER_RUN):
+        left = ml_deadline.time_left()
+        if pages and left is not None and left < ORDERS_RESERVE_SECONDS:
+            break
         page = ml_sales.search_orders(token, account.ml_user_id, offset=offset, **filters)
         services.order_mirror_store(account_id=account.pk, orders=page.orders)
         offset += page.size
@@ -309,8 +318,8 @@ def refresh_orders(token: str, account: MLAccount, *, now=None) -> bool:
             services.mlaccount_orders_synced(account_id=account.pk, synced_at=started)
             account.orders_synced_at, account.orders_read_started_at, account.orders_offset = started, None, 0
             return True
-    services.mlaccount_orders_progress(account_id=account.pk, started_at=started, offset=offset)
-    account.orders_read_started_at, account.orders_offset = started, offset
+        services.mlaccount_orders_progress(account_id=account.pk, started_at=started, offset=offset)
+        account.orders_read_started_at, account.orders_offset = started, offset
     return False
 
 

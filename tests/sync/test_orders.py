@@ -18,7 +18,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts import selectors, services
+from accounts.mercadolivre import deadline as ml_deadline
 from accounts.mercadolivre import sales as ml_sales
+from accounts.mercadolivre.errors import MLUnavailable
 from accounts.models import CountSnapshot, MLAccount, Order, ReputationSnapshot
 from sync import engine, mirrors, notifications, tasks
 from tests.factories import MLAccountFactory
@@ -46,6 +48,7 @@ class FakeOrders:
         self.orders: dict[int, dict] = {}
         self.queries: list[dict] = []
         self.page_limit = page_limit
+        self.fail_from: int | None = None  # searches from this many on answer 503
         ml.add_callback(responses.GET, COUNT_URLS["orders"], callback=self._search)
         ml.add_callback(
             responses.GET, re.compile(re.escape(API) + r"/orders/(\d+)(\?.*)?$"), callback=self._one
@@ -65,6 +68,8 @@ class FakeOrders:
 
     def _search(self, request):
         query = {k: v[0] for k, v in parse_qs(urlsplit(request.url).query).items()}
+        if self.fail_from is not None and len(self.queries) >= self.fail_from:
+            return 503, {}, '{"message":"unavailable","error":"service_unavailable","status":503,"cause":[]}'
         self.queries.append(query)
         found = list(self.orders.values())
         if "order.date_created.from" in query:
@@ -230,6 +235,41 @@ def test_a_long_import_goes_on_over_the_next_syncs_from_its_offset(ml_account, m
     # Done: mirrored up to when the import began, so the next read starts an hour before.
     assert (account.orders_synced_at, account.orders_read_started_at, account.orders_offset) == (T0, None, 0)
     assert "100 ML calls over 5 syncs" in capsys.readouterr().out
+
+
+def test_a_call_failing_mid_import_keeps_the_pages_read_before_it(ml_account, ml):
+    fake = FakeOrders(ml)
+    for n in range(200):
+        fake.add(n, created=T0 - timedelta(minutes=20 * (n + 1)))
+    fake.fail_from = 2  # the third page fails, however often it is retried
+
+    with pytest.raises(MLUnavailable):
+        _read(ml_account)
+
+    account = MLAccount.objects.get(pk=ml_account.pk)
+    assert (account.orders_read_started_at, account.orders_offset) == (T0, 100)
+    assert Order.objects.filter(account=ml_account).count() == 100
+
+    fake.fail_from = None
+    assert _read(ml_account, now=T0 + timedelta(minutes=5)) is True
+    assert Order.objects.filter(account=ml_account).count() == 200
+    assert [q.get("offset") for q in fake.queries[-2:]] == ["100", "150"]
+
+
+def test_a_long_read_stops_before_the_syncs_deadline_and_goes_on_next_time(ml_account, ml):
+    """Near the deadline (a web request's "sync now"), one page, then the desk's calls."""
+    fake = FakeOrders(ml)
+    for n in range(300):
+        fake.add(n, created=T0 - timedelta(minutes=20 * (n + 1)))
+
+    with ml_deadline.within(mirrors.ORDERS_RESERVE_SECONDS - 1):
+        assert _read(ml_account) is False
+    assert len(fake.queries) == 1
+    assert MLAccount.objects.get(pk=ml_account.pk).orders_offset == 50
+
+    with ml_deadline.within(mirrors.ORDERS_RESERVE_SECONDS * 3):
+        assert _read(ml_account, now=T0 + timedelta(minutes=5)) is True
+    assert Order.objects.filter(account=ml_account).count() == 300
 
 
 def test_while_the_import_runs_the_count_is_read_at_ml_and_then_from_the_mirror(ml_account, ml, monkeypatch):

@@ -129,8 +129,8 @@ def search_orders(
     offset: int = 0,
     limit: int = ORDERS_PAGE,
 ) -> OrdersPage:
-    """One page of the seller's orders, oldest first (§4.2 ``GET /orders/search``)."""
-    params: dict[str, Any] = {"seller": int(seller_id), "sort": "date_asc", "offset": int(offset)}
+    """One page of the seller's orders, newest first (§4.2 ``GET /orders/search``, ``date_desc``)."""
+    params: dict[str, Any] = {"seller": int(seller_id), "sort": "date_desc", "offset": int(offset)}
     params["limit"] = limit
     if updated_from is not None:
         params["order.date_last_updated.from"] = date_filter(updated_from)

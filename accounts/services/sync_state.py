@@ -187,7 +187,13 @@ def _success_query() -> UpdateQuery:
     # An account whose notifications arrive (one within ML_NOTIFICATIONS_SILENT_AFTER) is
     # polled only as a reconciliation, every ML_RECONCILE_INTERVAL, unless this very poll
     # found a change that no notification had brought: then at its own interval again.
-    fed = Q(last_notification_at__gte=_Param("fed_since", DateTimeField())) & ~changed
+    # An account whose orders mirror is still importing (a read in progress) keeps its own
+    # interval too, so the import does not wait an hour between pages.
+    fed = (
+        Q(last_notification_at__gte=_Param("fed_since", DateTimeField()))
+        & ~changed
+        & Q(orders_read_started_at__isnull=True)
+    )
     reconcile = _Param("reconcile", IntegerField())
     query = MLAccount.objects.filter(pk=_Param("account_id", MLAccount._meta.pk)).query.chain(UpdateQuery)
     query.add_update_values(

@@ -70,5 +70,7 @@ def sales(request):
         "prev_url": f"?days={days}&page={page.previous_page_number()}" if page.has_previous() else "",
         "next_url": f"?days={days}&page={page.next_page_number()}" if page.has_next() else "",
         "warned": sales_page.warned(accounts),
+        # Accounts whose orders mirror has not finished its first import: partial figures.
+        "importing": accounts.filter(orders_synced_at__isnull=True).exclude(cached_at=None).count(),
     }
     return render(request, "sales/sales.html", context)

@@ -42,8 +42,9 @@ LOGIN = reverse("account_login")
 #  8. the page's figures per account and currency (sales_by_account),
 #  9. the page's newest reputation snapshots (reputation_latest),
 # 10. the newest reputation snapshots of every account of the workspace (the warnings),
-# 11. the accounts of those snapshots with their workspace (each one's margin).
-SALES_PAGE_QUERIES = 11
+# 11. the accounts of those snapshots with their workspace (each one's margin),
+# 12. the accounts still importing their orders (the "figures are partial" note).
+SALES_PAGE_QUERIES = 12
 # The account page, whatever the number of orders and snapshots:
 #  1. the session, 2. the user, 3. the account (with its workspace and the caller's role),
 #  4. its notification summary, 5. its totals per currency (sales_summary), 6. its revenue and
@@ -546,6 +547,21 @@ def test_no_warnings_section_without_an_account_near_a_limit(alice, user):
     reputation(account, claims="0.02")  # 20 % below the limit exactly is at 2.4 %
 
     assert 'id="reputation-warnings"' not in page(alice, SALES)
+
+
+def test_accounts_still_importing_their_orders_are_said_to_be_partial(alice, user):
+    done = MLAccountFactory(owner=user, cached_at=timezone.now(), orders_synced_at=timezone.now())
+    importing = MLAccountFactory(owner=user, workspace=done.workspace, cached_at=timezone.now())
+    MLAccountFactory(owner=user, workspace=done.workspace)  # never synced: not importing yet
+    english(alice)
+
+    body = alice.get(SALES).content.decode()
+    assert 'id="sales-importing"' in body and "1 account is still importing" in body
+
+    account_page = alice.get(reverse("dashboard:account", args=[importing.pk])).content.decode()
+    assert 'id="sales-importing"' in account_page
+    done_page = alice.get(reverse("dashboard:account", args=[done.pk])).content.decode()
+    assert 'id="sales-importing"' not in done_page
 
 
 def test_an_empty_workspace_shows_the_empty_state(alice, user):

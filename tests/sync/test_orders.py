@@ -80,7 +80,7 @@ class FakeOrders:
             found = [o for o in found if datetime.fromisoformat(o["date_last_updated"]) >= since]
         if "order.status" in query:
             found = [o for o in found if o["status"] in query["order.status"].split(",")]
-        found.sort(key=lambda o: (o["date_created"], o["id"]))
+        found.sort(key=lambda o: (o["date_created"], o["id"]), reverse=query.get("sort") == "date_desc")
         offset, limit = int(query.get("offset", 0)), min(int(query.get("limit", 50)), self.page_limit)
         body = {
             "query": None,
@@ -142,7 +142,7 @@ def test_the_first_read_imports_the_last_90_days_and_stores_money_as_decimals(ml
     [query] = fake.queries
     assert query["order.date_created.from"] == "2026-08-22T13:00:00.000-00:00"  # T0 - 90 days, on the hour
     assert "order.date_last_updated.from" not in query
-    assert (query["seller"], query["sort"], query["offset"]) == (str(ml_account.ml_user_id), "date_asc", "0")
+    assert (query["seller"], query["sort"], query["offset"]) == (str(ml_account.ml_user_id), "date_desc", "0")
     assert set(Order.objects.values_list("id", flat=True)) == {fake_id(0), fake_id(1), fake_id(3)}
     order = Order.objects.get(pk=fake_id(3))
     assert order.total_amount == Decimal("129.95") and isinstance(order.total_amount, Decimal)
@@ -288,6 +288,28 @@ def test_while_the_import_runs_the_count_is_read_at_ml_and_then_from_the_mirror(
     second = engine.sync_account(ml_account.pk)
     assert second.ok and second.counts.orders == 3
     assert len([q for q in fake.queries if q.get("limit") == "1"]) == 1  # the mirror counted
+
+
+def test_an_account_importing_its_orders_keeps_its_interval_though_notified(
+    ml_account, ml, monkeypatch, settings
+):
+    """Fed by notifications, an account is polled hourly; not while its import goes on."""
+    monkeypatch.setattr(mirrors, "ORDER_PAGES_PER_RUN", 1)
+    MLAccount.objects.filter(pk=ml_account.pk).update(last_notification_at=timezone.now(), sync_interval=300)
+    fake = FakeOrders(ml)
+    for n in range(60):
+        fake.add(n, created=timezone.now() - timedelta(hours=n + 1))
+    add_counts(ml, orders=None)
+
+    first = engine.sync_account(ml_account.pk)
+    account = MLAccount.objects.get(pk=ml_account.pk)
+    assert account.orders_read_started_at is not None  # one page of two read
+    assert account.next_sync == first.synced_at + timedelta(seconds=300)
+
+    second = engine.sync_account(ml_account.pk)
+    account = MLAccount.objects.get(pk=ml_account.pk)
+    assert account.orders_synced_at is not None
+    assert account.next_sync == second.synced_at + timedelta(seconds=settings.ML_RECONCILE_INTERVAL)
 
 
 def test_the_mirror_counts_what_mls_count_would(ml_account):

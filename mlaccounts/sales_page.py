@@ -20,6 +20,7 @@ from mlaccounts import charts
 from mlaccounts.templatetags.sales import currency_symbol, money_decimals
 
 DEFAULT_DAYS = 30
+WARNED_SHOWN = 20  # the accounts the "near a limit" list shows; it says how many more
 HISTORY_DAYS = 30  # the account page's counts and reputation charts
 
 
@@ -134,6 +135,11 @@ class ReputationView:
     steps = ("red", "orange", "yellow", "light-green", "green")  # the thermometer, worst first
 
     @property
+    def over(self) -> bool:
+        """Whether a rate is past its limit already (not only near it)."""
+        return any(warning.over for warning in self.warnings)
+
+    @property
     def colour(self) -> str:
         return reputation.level_colour(self.snapshot.level_id) if self.snapshot else ""
 
@@ -212,7 +218,8 @@ class AccountRow:
 
 
 def warned(accounts) -> list[AccountRow]:
-    """Every account of `accounts` whose newest reputation nears a limit (two queries)."""
+    """Every account of `accounts` whose newest reputation nears a limit, those over a limit
+    first (two queries). The page shows the first WARNED_SHOWN."""
     latest = selectors.reputation_latest(account_ids=accounts.values("pk"))
     if not latest:
         return []
@@ -221,4 +228,5 @@ def warned(accounts) -> list[AccountRow]:
         view = reputation_view(latest[account.pk], margin_percent=account.workspace.reputation_margin_percent)
         if view.warnings:
             warned.append(AccountRow(account=account, figures=[], reputation=view))
+    warned.sort(key=lambda row: (not row.reputation.over, row.account.account_name))
     return warned

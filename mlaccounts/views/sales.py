@@ -45,6 +45,7 @@ def sales(request):
         )
         for account in page.object_list
     ]
+    warned = sales_page.warned(accounts)
     currency_charts = []
     for line in totals:
         points = daily.get(line.currency, [])
@@ -69,7 +70,8 @@ def sales(request):
         "page": page,
         "prev_url": f"?days={days}&page={page.previous_page_number()}" if page.has_previous() else "",
         "next_url": f"?days={days}&page={page.next_page_number()}" if page.has_next() else "",
-        "warned": sales_page.warned(accounts),
+        "warned": warned[: sales_page.WARNED_SHOWN],
+        "warned_more": max(0, len(warned) - sales_page.WARNED_SHOWN),
         # Accounts whose orders mirror has not finished its first import: partial figures.
         "importing": accounts.filter(orders_synced_at__isnull=True).exclude(cached_at=None).count(),
     }

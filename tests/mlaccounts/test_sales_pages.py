@@ -549,6 +549,27 @@ def test_no_warnings_section_without_an_account_near_a_limit(alice, user):
     assert 'id="reputation-warnings"' not in page(alice, SALES)
 
 
+def test_the_warnings_list_shows_twenty_accounts_those_over_a_limit_first(alice, user):
+    workspace = MLAccountFactory(owner=user).workspace
+    for n in range(22):
+        account = MLAccountFactory(owner=user, workspace=workspace, account_name=f"Loja {n:02d}")
+        # Loja 21 is over the 3 % limit; the others near it.
+        ReputationSnapshot.objects.create(
+            account=account,
+            day=timezone.localdate(),
+            taken_at=timezone.now(),
+            level_id="5_green",
+            claims_rate=Decimal("0.031") if n == 21 else Decimal("0.026"),
+        )
+    english(alice)
+
+    body = alice.get(SALES).content.decode()
+    listed = re.findall(r'<li><a href="[^"]+#reputation">([^<]+)</a>', body)
+    assert listed == ["Loja 21", *(f"Loja {n:02d}" for n in range(19))]
+    assert 'id="warned-more"' in body and "And 2 more accounts" in body
+    assert body.count('class="badge badge-danger">over a limit') == 1
+
+
 def test_accounts_still_importing_their_orders_are_said_to_be_partial(alice, user):
     done = MLAccountFactory(owner=user, cached_at=timezone.now(), orders_synced_at=timezone.now())
     importing = MLAccountFactory(owner=user, workspace=done.workspace, cached_at=timezone.now())

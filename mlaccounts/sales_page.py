@@ -65,15 +65,15 @@ def orders_chart(chart_id: str, daily: list) -> charts.Chart:
     )
 
 
-def count_charts(account, *, days: int) -> list[charts.Chart]:
-    """The counts over the last `days` days, one point an hour: listings and orders in one
-    chart, questions and claims (much smaller numbers) in another."""
-    history = selectors.count_history(account=account, days=days)
+def count_charts(history: list, *, prefix: str = "counts") -> list[charts.Chart]:
+    """Counts over time, one point an hour (CountSnapshot rows, or the CountPoint sums of a
+    workspace): listings and orders in one chart, questions and claims (much smaller
+    numbers) in another."""
     hours = [snapshot.hour for snapshot in history]
     empty = _("The history starts with the first sync; one point an hour.")
     return [
         charts.line_chart(
-            chart_id="counts-sales-chart",
+            chart_id=f"{prefix}-sales-chart",
             title=_("Active listings and orders (30 days), hourly"),
             labels=hours,
             series=[
@@ -84,7 +84,7 @@ def count_charts(account, *, days: int) -> list[charts.Chart]:
             empty_message=empty,
         ),
         charts.line_chart(
-            chart_id="counts-desk-chart",
+            chart_id=f"{prefix}-desk-chart",
             title=_("Unanswered questions and open claims, hourly"),
             labels=hours,
             series=[
@@ -120,6 +120,21 @@ def reputation_chart(account, *, days: int, latest) -> charts.Chart:
             (_("%(metric)s limit") % {"metric": reputation.METRIC_LABELS[metric]}, limit * 100)
             for metric, limit in sorted(level_limits.items(), key=lambda item: item[1])
             if metric in ("claims", "delayed_handling")
+        ],
+        empty_message=_("The history starts with the first sync; one snapshot a day."),
+    )
+
+
+def levels_chart(days: list) -> charts.Chart:
+    """How many accounts were of each reputation colour, per day (selectors.reputation_levels_by_day)."""
+    return charts.line_chart(
+        chart_id="levels-chart",
+        title=_("Accounts per reputation colour, daily"),
+        labels=[day for day, _counts in days],
+        series=[
+            (_("Green"), [counts["green"] for _day, counts in days]),
+            (_("Yellow"), [counts["yellow"] for _day, counts in days]),
+            (_("Orange or red"), [counts["red"] for _day, counts in days]),
         ],
         empty_message=_("The history starts with the first sync; one snapshot a day."),
     )
@@ -206,7 +221,7 @@ def account_sales_context(request, account) -> dict:
         ],
         "reputation": rep,
         "reputation_chart": reputation_chart(account, days=HISTORY_DAYS, latest=metrics.reputation),
-        "count_charts": count_charts(account, days=HISTORY_DAYS),
+        "count_charts": count_charts(selectors.count_history(account=account, days=HISTORY_DAYS)),
     }
 
 

@@ -240,6 +240,65 @@ def count_history(*, account: MLAccount, days: int, now: datetime | None = None)
     return list(CountSnapshot.objects.filter(account=account, hour__gte=since).order_by("hour"))
 
 
+@dataclass(frozen=True)
+class CountPoint:
+    """The four counts of many accounts added up, in one hour."""
+
+    hour: datetime
+    products: int
+    orders: int
+    questions: int
+    claims: int
+
+
+def count_history_totals(*, accounts: QuerySet[MLAccount], days: int, now: datetime | None = None) -> list:
+    """The four counts of `accounts` added up per hour over the last `days` days (one query)."""
+    since = (now or timezone.now()) - timedelta(days=days)
+    rows = (
+        CountSnapshot.objects.filter(account__in=accounts.values("pk"), hour__gte=since)
+        .values("hour")
+        .annotate(
+            products=Coalesce(Sum("products"), 0),
+            orders=Coalesce(Sum("orders"), 0),
+            questions=Coalesce(Sum("questions"), 0),
+            claims=Coalesce(Sum("claims"), 0),
+        )
+        .order_by("hour")
+    )
+    return [CountPoint(**row) for row in rows]
+
+
+# The reputation colours a workspace's chart groups its accounts by (level_id → group).
+LEVEL_GROUPS = {
+    "5_green": "green",
+    "4_light_green": "green",
+    "3_yellow": "yellow",
+    "2_orange": "red",
+    "1_red": "red",
+}
+
+
+def reputation_levels_by_day(
+    *, accounts: QuerySet[MLAccount], days: int, now: datetime | None = None
+) -> list:
+    """Per day of the last `days`, how many of `accounts` were green (or light green), yellow,
+    and orange or red: [(day, {"green": n, "yellow": n, "red": n})], oldest first (one query)."""
+    since = timezone.localdate(now or timezone.now(), _zone()) - timedelta(days=days - 1)
+    rows = (
+        ReputationSnapshot.objects.filter(account__in=accounts.values("pk"), day__gte=since)
+        .values("day", "level_id")
+        .annotate(n=Count("pk"))
+        .order_by("day")
+    )
+    by_day: dict[date, dict[str, int]] = {}
+    for row in rows:
+        group = LEVEL_GROUPS.get(row["level_id"])
+        if group:
+            counts = by_day.setdefault(row["day"], {"green": 0, "yellow": 0, "red": 0})
+            counts[group] += row["n"]
+    return sorted(by_day.items())
+
+
 @dataclass
 class AccountMetrics:
     """What the account page's charts and `GET /api/ml-accounts/:id/metrics` show."""

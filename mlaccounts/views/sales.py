@@ -72,6 +72,15 @@ def sales(request):
         "next_url": f"?days={days}&page={page.next_page_number()}" if page.has_next() else "",
         "warned": warned[: sales_page.WARNED_SHOWN],
         "warned_more": max(0, len(warned) - sales_page.WARNED_SHOWN),
+        "history_charts": [
+            *sales_page.count_charts(
+                selectors.count_history_totals(accounts=accounts, days=sales_page.HISTORY_DAYS),
+                prefix="workspace-counts",
+            ),
+            sales_page.levels_chart(
+                selectors.reputation_levels_by_day(accounts=accounts, days=sales_page.HISTORY_DAYS)
+            ),
+        ],
         # Accounts whose orders mirror has not finished its first import: partial figures.
         "importing": accounts.filter(orders_synced_at__isnull=True).exclude(cached_at=None).count(),
     }

@@ -43,8 +43,10 @@ LOGIN = reverse("account_login")
 #  9. the page's newest reputation snapshots (reputation_latest),
 # 10. the newest reputation snapshots of every account of the workspace (the warnings),
 # 11. the accounts of those snapshots with their workspace (each one's margin),
-# 12. the accounts still importing their orders (the "figures are partial" note).
-SALES_PAGE_QUERIES = 12
+# 12. the accounts still importing their orders (the "figures are partial" note),
+# 13. the workspace's counts added up per hour (count_history_totals),
+# 14. its accounts per reputation level and day (reputation_levels_by_day).
+SALES_PAGE_QUERIES = 14
 # The account page, whatever the number of orders and snapshots:
 #  1. the session, 2. the user, 3. the account (with its workspace and the caller's role),
 #  4. its notification summary, 5. its totals per currency (sales_summary), 6. its revenue and

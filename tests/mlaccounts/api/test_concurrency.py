@@ -66,8 +66,10 @@ def test_simultaneous_syncs_run_one_and_answer_sync_in_progress_to_the_rest(user
 
     def held_count(request):
         others_answered.wait(timeout=30)
-        return 200, {}, json.dumps(
-            {"paging": {"total": 1}, "total": 1, "questions": [], "data": [], "results": []}
+        return (
+            200,
+            {},
+            json.dumps({"paging": {"total": 1}, "total": 1, "questions": [], "data": [], "results": []}),
         )
 
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:

@@ -42,7 +42,7 @@ from django.utils import timezone
 from accounts import services
 from accounts.mercadolivre import deadline as ml_deadline
 from accounts.mercadolivre import desk as ml_desk
-from accounts.mercadolivre import resources
+from accounts.mercadolivre import ratelimit, resources
 from accounts.mercadolivre import sales as ml_sales
 from accounts.mercadolivre.errors import MLBadRequest, MLBadResponse, MLError, MLForbidden, MLUnauthorized
 from accounts.models import (
@@ -295,7 +295,9 @@ def refresh_orders(token: str, account: MLAccount, *, now=None) -> bool:
     one asks for the orders ML changed since the previous read began, less ORDERS_OVERLAP
     (`order.date_last_updated.from`), newest first (an import fills the recent days
     first), and upserts them. A read longer than
-    ORDER_PAGES_PER_RUN pages, or nearer the sync's deadline than ORDERS_RESERVE_SECONDS,
+    ORDER_PAGES_PER_RUN pages, or when the shared budget has no token to spare right now (the
+    pages after the first never wait for it: an import runs on what the syncs leave), or
+    nearer the sync's deadline than ORDERS_RESERVE_SECONDS,
     stops there (False) and the next sync goes on from its offset, which is kept after
     every page, so that a call failing mid-way loses nothing read before it. Paging is
     safe while orders change: an order only ever enters the query's results (a new one, or
@@ -313,7 +315,10 @@ def refresh_orders(token: str, account: MLAccount, *, now=None) -> bool:
         left = ml_deadline.time_left()
         if pages and left is not None and left < ORDERS_RESERVE_SECONDS:
             break
-        page = ml_sales.search_orders(token, account.ml_user_id, offset=offset, **filters)
+        # Pages after the first run on the budget the syncs leave: none is waited for.
+        if pages and not ratelimit.spare():
+            break
+        page = ml_sales.search_orders(token, account.ml_user_id, offset=offset, budget=not pages, **filters)
         services.order_mirror_store(account_id=account.pk, orders=page.orders)
         offset += page.size
         if page.size < ml_sales.ORDERS_PAGE or offset >= page.total:

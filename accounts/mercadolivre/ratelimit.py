@@ -324,6 +324,16 @@ def acquire(*, max_wait: float | None = None, bucket: Bucket | None = None) -> N
         _sleep(min(wait + jitter, remaining))
 
 
+def spare(*, bucket: Bucket | None = None) -> bool:
+    """Take one token only if the budget has one now: work that may wait (an orders import's
+    further pages) runs on what the syncs leave, never queues for the budget. True with the
+    limiter off."""
+    rate = _rate()
+    if rate <= 0:
+        return True
+    return (bucket or get_bucket()).take(rate) <= 0
+
+
 def penalize(retry_after: float | None, *, bucket: Bucket | None = None) -> None:
     """Slow every process down after ML answered 429.
 

@@ -128,6 +128,7 @@ def search_orders(
     created_from: datetime | None = None,
     offset: int = 0,
     limit: int = ORDERS_PAGE,
+    budget: bool = True,
 ) -> OrdersPage:
     """One page of the seller's orders, newest first (§4.2 ``GET /orders/search``, ``date_desc``)."""
     params: dict[str, Any] = {"seller": int(seller_id), "sort": "date_desc", "offset": int(offset)}
@@ -136,7 +137,8 @@ def search_orders(
         params["order.date_last_updated.from"] = date_filter(updated_from)
     if created_from is not None:
         params["order.date_created.from"] = date_filter(created_from)
-    body = request_json("GET", "/orders/search", token=token, params=params)
+    # `budget` False: the caller took the budget's token already (ratelimit.spare).
+    body = request_json("GET", "/orders/search", token=token, params=params, budget=budget)
     results = body.get("results")
     paging = body.get("paging")
     total = paging.get("total") if isinstance(paging, dict) else None

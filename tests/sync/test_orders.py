@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts import selectors, services
 from accounts.mercadolivre import deadline as ml_deadline
+from accounts.mercadolivre import ratelimit
 from accounts.mercadolivre import sales as ml_sales
 from accounts.mercadolivre.errors import MLUnavailable
 from accounts.models import CountSnapshot, MLAccount, Order, ReputationSnapshot
@@ -537,3 +538,29 @@ def test_database_cost_of_a_page_of_orders(ml_account):
     with CaptureQueriesContext(connection) as queries:
         services.order_mirror_store(account_id=ml_account.pk, orders=orders)
     assert len(queries.captured_queries) == 2  # what the mirror holds of them, then one upsert
+
+
+@pytest.fixture
+def fresh_budget(settings):
+    settings.REDIS_URL = ""  # this process's own bucket, which no other test draws from
+    ratelimit.reset()
+    yield
+    ratelimit.reset()
+
+
+def test_an_import_reads_its_further_pages_only_on_budget_the_syncs_leave(
+    ml_account, ml, settings, fresh_budget
+):
+    """The first page takes its token like any call; the next ones only a token free now."""
+    settings.ML_REQUESTS_PER_SECOND = 1  # a bucket of one token, one more a second
+    fake = FakeOrders(ml)
+    for n in range(300):
+        fake.add(n, created=T0 - timedelta(minutes=20 * (n + 1)))
+
+    assert _read(ml_account) is False
+
+    assert len(fake.queries) == 1  # the first page spent the only token
+    assert MLAccount.objects.get(pk=ml_account.pk).orders_offset == 50
+    settings.ML_REQUESTS_PER_SECOND = 0  # the budget off: every page
+    assert _read(ml_account, now=T0 + timedelta(minutes=5)) is True
+    assert Order.objects.filter(account=ml_account).count() == 300

@@ -294,15 +294,14 @@ def refresh_orders(token: str, account: MLAccount, *, now=None) -> bool:
     The first read imports the orders created in the last ORDERS_HISTORY_DAYS; every later
     one asks for the orders ML changed since the previous read began, less ORDERS_OVERLAP
     (`order.date_last_updated.from`), newest first (an import fills the recent days
-    first), and upserts them. A read longer than
-    ORDER_PAGES_PER_RUN pages, or when the shared budget has no token to spare right now (the
-    pages after the first never wait for it: an import runs on what the syncs leave), or
-    nearer the sync's deadline than ORDERS_RESERVE_SECONDS,
-    stops there (False) and the next sync goes on from its offset, which is kept after
-    every page, so that a call failing mid-way loses nothing read before it. Paging is
-    safe while orders change: an order only ever enters the query's results (a new one, or
-    one changed since), never leaves them, so it shifts later ones down, which re-reads
-    one, never skips one.
+    first), and upserts them. A read stops (False) after ORDER_PAGES_PER_RUN pages, when
+    the shared budget has no token to spare within ratelimit.SPARE_WAIT (the pages after
+    the first never queue for it: an import runs on what the syncs leave), or nearer the
+    sync's deadline than ORDERS_RESERVE_SECONDS; the next sync goes on from its offset,
+    which is kept after every page, so that a call failing mid-way loses nothing read
+    before it. Paging is safe while orders change: an order only ever enters the query's
+    results (a new one, or one changed since), never leaves them, so it shifts later ones
+    down, which re-reads one, never skips one.
     """
     now = now or timezone.now()
     started = account.orders_read_started_at or now

@@ -324,14 +324,28 @@ def acquire(*, max_wait: float | None = None, bucket: Bucket | None = None) -> N
         _sleep(min(wait + jitter, remaining))
 
 
-def spare(*, bucket: Bucket | None = None) -> bool:
-    """Take one token only if the budget has one now: work that may wait (an orders import's
-    further pages) runs on what the syncs leave, never queues for the budget. True with the
-    limiter off."""
+# How long work that can wait (an orders import's further pages) waits for a spare token: a
+# budget that is not saturated refills one within a fraction of a second; a saturated one
+# keeps its tokens for the syncs.
+SPARE_WAIT = 0.25
+
+
+def spare(*, max_wait: float = SPARE_WAIT, bucket: Bucket | None = None) -> bool:
+    """Take one token if the budget has one now or within `max_wait` seconds, else take none
+    and say so: work that can wait runs on what the syncs leave and never queues behind them
+    for the budget. True with the limiter off."""
     rate = _rate()
     if rate <= 0:
         return True
-    return (bucket or get_bucket()).take(rate) <= 0
+    bucket = bucket or get_bucket()
+    deadline = _monotonic() + ml_deadline.cap(max_wait)
+    while True:
+        wait = bucket.take(rate)
+        if wait <= 0:
+            return True
+        if wait > deadline - _monotonic():
+            return False
+        _sleep(wait)
 
 
 def penalize(retry_after: float | None, *, bucket: Bucket | None = None) -> None:

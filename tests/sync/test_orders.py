@@ -551,8 +551,9 @@ def fresh_budget(settings):
 def test_an_import_reads_its_further_pages_only_on_budget_the_syncs_leave(
     ml_account, ml, settings, fresh_budget
 ):
-    """The first page takes its token like any call; the next ones only a token free now."""
-    settings.ML_REQUESTS_PER_SECOND = 1  # a bucket of one token, one more a second
+    """The first page takes its token like any call; the next ones only a token free now (or
+    within ratelimit.SPARE_WAIT)."""
+    settings.ML_REQUESTS_PER_SECOND = 0.01  # a bucket of one token, the next in 100 s
     fake = FakeOrders(ml)
     for n in range(300):
         fake.add(n, created=T0 - timedelta(minutes=20 * (n + 1)))

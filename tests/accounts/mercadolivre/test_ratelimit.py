@@ -110,6 +110,29 @@ def test_acquire_sleeps_until_the_budget_allows(settings, bucket, clock):
     assert clock.now == pytest.approx(1001.0, abs=0.1)
 
 
+def test_spare_takes_a_token_free_now_or_soon_and_never_waits_longer(settings, bucket, clock):
+    settings.ML_REQUESTS_PER_SECOND = 5  # a burst of five, then one every 0.2 s
+    assert [ratelimit.spare(bucket=bucket) for _ in range(5)] == [True] * 5
+    assert clock.sleeps == []
+
+    assert ratelimit.spare(bucket=bucket) is True  # the next one, 0.2 s away: waited for
+    assert clock.sleeps == [pytest.approx(0.2)]
+
+    settings.ML_REQUESTS_PER_SECOND = 1  # one a second: further than SPARE_WAIT
+    bucket.reset()
+    ratelimit.acquire(bucket=bucket)
+    before = clock.now
+    assert ratelimit.spare(bucket=bucket) is False
+    assert clock.now == before  # nothing waited, no token taken
+    clock.now += 1.0
+    assert ratelimit.acquire(max_wait=0, bucket=bucket) is None  # the token was still there
+
+
+def test_spare_is_always_true_with_the_limiter_off(settings, bucket, clock):
+    settings.ML_REQUESTS_PER_SECOND = 0
+    assert all(ratelimit.spare(bucket=bucket) for _ in range(100))
+
+
 def test_acquire_gives_up_after_max_wait(settings, bucket, clock):
     settings.ML_REQUESTS_PER_SECOND = 1
     ratelimit.acquire(bucket=bucket)

@@ -56,7 +56,8 @@ use it. By concern:
 - ``sellers``: the app's credentials and callback path, the demo sellers and their data;
 - ``knobs``: the behaviour switches; ``state``: codes, tokens, stats, the state file and the
   sellers' activity;
-- ``orders``: every seller's order schedule, their searches and order objects;
+- ``order_schedule``: every seller's orders in time and their histories; ``orders``: their
+  searches, the activity's orders and the §4.2 order objects;
 - ``books``: question and claim records and each seller's lazily built book of them;
   ``desk``: every seller's books, activity on them, answers and status changes;
 - ``notifications``: notification bodies, the postman that delivers and retries them, the

@@ -36,7 +36,8 @@ from .desk import DESK_SIZES, DESK_STAT_KINDS, Desk
 from .errors import INVALID_GRANT, SandboxOAuthError
 from .knobs import SandboxKnobs, check_knob
 from .notifications import SIZE_NAMES, Notifier
-from .orders import MAX_ACTIVITY_ORDERS, OrderLedger, SellerOrders, owns_order
+from .order_schedule import MAX_ACTIVITY_ORDERS
+from .orders import OrderLedger, SellerOrders, owns_order
 from .sellers import DEMO_SELLERS, SANDBOX_APP, SANDBOX_CLIENT_ID, DemoSeller, SandboxApp, synthetic_seller
 
 TOKEN_SCOPE = "offline_access read write"  # noqa: S105 - not a secret

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors
 from accounts.selectors.sales import MAX_WINDOW_DAYS
-from mlaccounts.api import serializers as s
+from mlaccounts.api import sales_serializers as s
 from mlaccounts.api.exceptions import envelope
 from mlaccounts.api.schema import DAYS, WORKSPACE_FILTER, api_operation, envelope_of
 

@@ -28,6 +28,10 @@ The Content-Security-Policy allows no inline style and no script: the SVG carrie
 The viewBox is WIDTH units wide and the SVG takes its container's width, so its 12-unit text
 reads at about 11 CSS px or more in a 390 px wide phone, even inside a .panel.
 
+The formatters (numbers, money, rates, days in the current language) are
+mlaccounts.chart_formats'; `money_format`, `percent_format` and `compact_number` are reachable
+from here too.
+
 Values may be int, float or Decimal (None is a gap; negative values are drawn as 0, NaN as a
 gap); the formatters receive the values as given, so money keeps its Decimal cents.
 """
@@ -35,18 +39,27 @@ gap); the formatters receive the values as given, so money keeps its Decimal cen
 import datetime
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import pairwise
 
-from django.utils import formats, timezone, translation
+from django.utils import formats
 from django.utils.translation import gettext as _
 
-Number = int | float | Decimal
-Label = datetime.date | datetime.datetime | str
-ValueFormat = Callable[[Number], str]
-LabelFormat = Callable[[Label], str]
+from mlaccounts.chart_formats import (
+    MISSING,
+    Label,
+    LabelFormat,
+    Number,
+    ValueFormat,
+    as_decimal,
+    default_label_format,
+    default_value_format,
+)
+from mlaccounts.chart_formats import compact_number as compact_number
+from mlaccounts.chart_formats import money_format as money_format
+from mlaccounts.chart_formats import percent_format as percent_format
 
 # The viewBox. At 390 px the content of a .panel is about 320 px wide: 12 units of text are
 # 11.3 px there; wider containers use smaller units (the container queries of app.css).
@@ -65,18 +78,7 @@ MAX_TABLE_ROWS = 100  # the data table shows the last rows only beyond this
 MAX_SERIES = 4
 DOTS_UP_TO = 40  # lines with this many points or fewer mark each one with a dot
 MAX_BAR_WIDTH = 40
-MISSING = "—"
 ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
-
-# Compact numbers for the y axis (CLDR's short decimal formats): locale data like the format
-# modules, not phrases to translate. Keyed by the language's first part; English otherwise.
-NBSP = "\xa0"
-COMPACT_SUFFIXES = {
-    "pt": (f"{NBSP}mil", f"{NBSP}mi", f"{NBSP}bi"),
-    "es": (f"{NBSP}mil", f"{NBSP}M", f"{NBSP}mil{NBSP}M"),
-    "en": ("K", "M", "B"),
-}
-
 
 # --- what the template draws --------------------------------------------------------------------
 
@@ -255,82 +257,6 @@ class Chart:
     @property
     def view_box(self) -> str:
         return f"0 0 {self.width} {self.height}"
-
-
-# --- formatters ---------------------------------------------------------------------------------
-
-
-def default_value_format(value: Number | None) -> str:
-    """A localised number: whole numbers as they are ("1.234"), others with 2 decimals
-    ("1.234,50" in pt-BR, "1,234.50" in English); a dash for None."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return MISSING
-    decimals = 0 if isinstance(value, int) else 2
-    return formats.number_format(value, decimal_pos=decimals, use_l10n=True, force_grouping=True)
-
-
-def money_format(symbol: str = "R$", decimals: int = 2) -> ValueFormat:
-    """A formatter for amounts: money_format("R$")(Decimal("1234.5")) → "R$ 1.234,50" in pt-BR,
-    "R$ 1,234.50" in English (a no-break space after the symbol)."""
-
-    def money(value: Number | None) -> str:
-        if value is None or (isinstance(value, float) and not math.isfinite(value)):
-            return MISSING
-        number = formats.number_format(value, decimal_pos=decimals, use_l10n=True, force_grouping=True)
-        return f"{symbol}{NBSP}{number}"
-
-    return money
-
-
-def percent_format(decimals: int | None = 1) -> ValueFormat:
-    """A formatter for rates given in percent (3 for 3 %): "2,5%" in pt-BR, "2.5%" in English.
-
-    `decimals=None` drops trailing zeros ("0%", "0,5%", "1%"): the y axis's, axis_format."""
-
-    def percent(value: Number | None) -> str:
-        if value is None or (isinstance(value, float) and not math.isfinite(value)):
-            return MISSING
-        if decimals is None:
-            return _trimmed(round(_decimal(value), 3)) + "%"
-        return formats.number_format(value, decimal_pos=decimals, use_l10n=True, force_grouping=True) + "%"
-
-    return percent
-
-
-def compact_number(value: Number) -> str:
-    """A short localised number for the y axis: 250, "1,25 mil", "3 mi" in pt-BR; 250, "1.25K",
-    "3M" in English; "0,02" below one (at most 3 decimals, trailing zeros dropped)."""
-    number = _decimal(value)
-    language = (translation.get_language() or "en").split("-")[0]
-    suffixes = COMPACT_SUFFIXES.get(language, COMPACT_SUFFIXES["en"])
-    power = next((p for p in (9, 6, 3) if abs(number) >= Decimal(10) ** p), 0)
-    scaled = round(number.scaleb(-power), 2 if power else 3)
-    if power and power < 9 and abs(scaled) >= 1000:  # 999 999 reads "1 mi", not "1.000 mil"
-        power += 3
-        scaled = round(number.scaleb(-power), 2)
-    suffix = suffixes[power // 3 - 1] if power else ""
-    return _trimmed(scaled) + suffix
-
-
-def default_label_format(label: Label) -> str:
-    """A day as the current language writes it without its year (SHORT_DATE_FORMAT less the
-    year: "05/12" in pt-BR; this project's English "5 Dec"); a datetime adds its local time
-    ("05/12 14:00"); a string is kept as it is."""
-    if isinstance(label, datetime.datetime):
-        if timezone.is_aware(label):
-            label = timezone.localtime(label)
-        return f"{formats.date_format(label, day_format())} {formats.time_format(label, 'TIME_FORMAT')}"
-    if isinstance(label, datetime.date):
-        return formats.date_format(label, day_format())
-    return str(label)
-
-
-def day_format() -> str:
-    """The current language's SHORT_DATE_FORMAT without the year: "d/m/Y" → "d/m", "j M Y" →
-    "j M", "m/d/Y" → "m/d", "Y-m-d" → "m-d"."""
-    short = formats.get_format("SHORT_DATE_FORMAT")
-    day = re.sub(r"^[Yyo][^A-Za-z\\]*|[^A-Za-z\\]*[Yyo]", "", short).strip()
-    return day or "d/m"
 
 
 # --- the charts ---------------------------------------------------------------------------------
@@ -545,7 +471,7 @@ def nice_ticks(maximum: float, *, integer: bool = False) -> list[float]:
 
 def _frame(ticks: list[float], axis_format: ValueFormat) -> tuple[Plot, list[Tick]]:
     """The plot area (left of it, room for the widest tick label) and the y ticks."""
-    labels = [axis_format(_decimal(value)) for value in ticks]
+    labels = [axis_format(as_decimal(value)) for value in ticks]
     left = _r(EDGE + max(text_width(label) for label in labels) + 6)
     plot = Plot(x0=left, y0=PAD_TOP, x1=WIDTH - PAD_RIGHT, y1=HEIGHT - PAD_BOTTOM)
     top = ticks[-1]
@@ -714,20 +640,6 @@ def _total(values: list[Number]) -> Number:
     if any(isinstance(v, float) for v in values):
         return math.fsum(float(v) for v in values)
     return sum(values, start=0)
-
-
-def _decimal(value: Number) -> Decimal:
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    return Decimal(value)
-
-
-def _trimmed(number: Decimal) -> str:
-    """A localised number with no trailing zeros: 1.25 → "1,25", 1.50 → "1,5", 3.00 → "3"."""
-    decimals = max(0, -number.normalize().as_tuple().exponent)
-    return formats.number_format(number, decimal_pos=decimals, use_l10n=True, force_grouping=True)
 
 
 def _r(value: float) -> float:

@@ -4,15 +4,32 @@
   OAuth states and sync jobs;
 - ``notifications``: Mercado Livre's notifications as they arrived;
 - ``desk``: the mirrors of the seller's desk (questions, claims, item titles) and saved replies;
-- ``sales``: the orders mirror, daily reputation and hourly count snapshots.
+- ``sales``: the orders mirror, daily reputation and hourly count snapshots;
+- ``alerts``: alert states, fired alerts, their deliveries, subscriptions, reconnect links;
+- ``audit``: the append-only audit log.
 """
 
+from accounts.models.alerts import (
+    RECONNECT_LINK_DAYS,
+    Alert,
+    AlertChannel,
+    AlertDelivery,
+    AlertKind,
+    AlertState,
+    AlertSubscription,
+    DeliveryEmail,
+    ReconnectLink,
+    default_channel,
+)
+from accounts.models.audit import AuditAction, AuditEntry
 from accounts.models.core import (
+    DEFAULT_FAILING_ALERT_HOURS,
     DEFAULT_REPUTATION_MARGIN_PERCENT,
     DEFAULT_RESPONSE_TARGET_MINUTES,
     DEFAULT_SYNC_INTERVAL,
     ERROR_STATUS_AFTER,
     MAX_EVENTS_PER_ACCOUNT,
+    MAX_FAILING_ALERT_HOURS,
     MAX_REPUTATION_MARGIN_PERCENT,
     MAX_RESPONSE_TARGET_MINUTES,
     MAX_SYNC_INTERVAL,
@@ -64,24 +81,36 @@ from accounts.models.sales import (
 __all__ = [
     "COUNT_BITS",
     "COUNT_HISTORY_DAYS",
+    "DEFAULT_FAILING_ALERT_HOURS",
     "DEFAULT_REPUTATION_MARGIN_PERCENT",
     "DEFAULT_RESPONSE_TARGET_MINUTES",
     "DEFAULT_SYNC_INTERVAL",
     "ERROR_STATUS_AFTER",
     "MAX_ANSWER_LENGTH",
     "MAX_EVENTS_PER_ACCOUNT",
+    "MAX_FAILING_ALERT_HOURS",
     "MAX_REPUTATION_MARGIN_PERCENT",
     "MAX_RESPONSE_TARGET_MINUTES",
     "MAX_SYNC_INTERVAL",
     "MIN_SYNC_INTERVAL",
     "ORDERS_HISTORY_DAYS",
+    "RECONNECT_LINK_DAYS",
     "SUBSCRIBED_TOPICS",
     "TOPIC_COUNTS",
     "AccountEvent",
     "AccountStatus",
     "AccountType",
+    "Alert",
+    "AlertChannel",
+    "AlertDelivery",
+    "AlertKind",
+    "AlertState",
+    "AlertSubscription",
+    "AuditAction",
+    "AuditEntry",
     "Claim",
     "CountSnapshot",
+    "DeliveryEmail",
     "EncryptedTextField",
     "EventKind",
     "Invitation",
@@ -97,6 +126,7 @@ __all__ = [
     "OrderStatus",
     "Question",
     "QuestionStatus",
+    "ReconnectLink",
     "ReputationSnapshot",
     "Role",
     "SavedReply",
@@ -107,4 +137,5 @@ __all__ = [
     "User",
     "UserManager",
     "Workspace",
+    "default_channel",
 ]

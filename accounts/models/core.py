@@ -22,6 +22,8 @@ MAX_EVENTS_PER_ACCOUNT = 20
 DEFAULT_RESPONSE_TARGET_MINUTES = 60
 MAX_RESPONSE_TARGET_MINUTES = 7 * 24 * 60
 DEFAULT_REPUTATION_MARGIN_PERCENT = 20
+DEFAULT_FAILING_ALERT_HOURS = 6
+MAX_FAILING_ALERT_HOURS = 24 * 14
 MAX_REPUTATION_MARGIN_PERCENT = 90
 ERROR_STATUS_AFTER = 5  # consecutive transient failures before an account shows "error"
 
@@ -115,6 +117,11 @@ class User(AbstractUser):
     current_workspace = models.ForeignKey(
         "Workspace", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
     )
+    # The language of the emails this user gets ("" is the installation's LANGUAGE_CODE).
+    language = models.CharField(_("email language"), max_length=8, blank=True, default="")
+    # Unread alerts in the inbox, kept beside the user (read on every request anyway) so the
+    # header's bell costs no query; accounts.services.alerts keeps it exact.
+    unread_alerts = models.PositiveIntegerField(default=0, editable=False)
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
@@ -183,6 +190,14 @@ class Workspace(models.Model):
         _("reputation warning margin (%)"),
         default=DEFAULT_REPUTATION_MARGIN_PERCENT,
         validators=[MinValueValidator(0), MaxValueValidator(MAX_REPUTATION_MARGIN_PERCENT)],
+    )
+    # Alerts (accounts.services.alerts): the kinds switched off here, and after how many hours
+    # of failing syncs an account's "failing" alert fires.
+    alerts_off = models.JSONField(_("alerts switched off"), default=list, blank=True)
+    failing_alert_hours = models.PositiveIntegerField(
+        _("failing alert after (hours)"),
+        default=DEFAULT_FAILING_ALERT_HOURS,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_FAILING_ALERT_HOURS)],
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
@@ -366,7 +381,7 @@ class MLAccount(models.Model):
         validators=[MinValueValidator(MIN_SYNC_INTERVAL), MaxValueValidator(MAX_SYNC_INTERVAL)],
     )
     notifications_enabled = models.BooleanField(_("notifications enabled"), default=True)
-    email_notifications_enabled = models.BooleanField(_("email notifications enabled"), default=False)
+    email_notifications_enabled = models.BooleanField(_("email notifications enabled"), default=True)
 
     last_sync = models.DateTimeField(_("last sync"), null=True, blank=True)
     next_sync = models.DateTimeField(_("next sync"), null=True, blank=True)
@@ -525,7 +540,11 @@ class OAuthState(models.Model):
     LIFETIME_SECONDS = 600
 
     state = models.CharField(max_length=64, unique=True)
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    # Who asked; none for a reconnect link's authorization (its owner has no login here).
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+", null=True)
+    reconnect_link = models.ForeignKey(
+        "ReconnectLink", on_delete=models.CASCADE, related_name="+", null=True, blank=True
+    )
     # Where the seller lands: the workspace chosen when the connection started.
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", null=True)
     # A hash of the session key: the state only works in the browser session that asked.

@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.utils import translation
 from django.utils.translation.trans_real import parse_accept_lang_header
 
+from accounts.services.audit import audit_context
 from mlaccounts import outages
 
 logger = logging.getLogger(__name__)
@@ -101,3 +102,15 @@ class ServiceUnavailableMiddleware:
         response = render(request, "503.html", status=503)
         response["Retry-After"] = str(outages.RETRY_AFTER)
         return response
+
+
+class AuditContextMiddleware:
+    """Audit entries written while a request runs name its user, IP and user agent
+    (accounts.services.audit): the services need not be handed the request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with audit_context(request):
+            return self.get_response(request)

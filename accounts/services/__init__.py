@@ -12,6 +12,7 @@ that can race with a sync or with another request use row locks or conditional U
 the columns they own, never a read-modify-write `save()` of the whole row.
 """
 
+from accounts.services.audit import audit_context, audit_record
 from accounts.services.desk import (
     QUESTION_RETENTION_DAYS,
     claim_detail_store,
@@ -140,6 +141,8 @@ __all__ = [
     "UNSUPPORTED_TOPIC",
     "Incoming",
     "RefreshClaim",
+    "audit_context",
+    "audit_record",
     "claim_detail_store",
     "claim_mirror_prune",
     "claim_mirror_store",

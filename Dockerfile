@@ -20,6 +20,10 @@ RUN key="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
     && chown -R app:app /app
 
 USER app
+# Prometheus's multiprocess mode (gunicorn's workers, the Celery worker and beat sum their
+# counters in /metrics): set after collectstatic, so that no build step writes there as
+# root. compose.yaml mounts a volume shared by its services here; docs/operations.md.
+ENV PROMETHEUS_MULTIPROC_DIR=/tmp/mlaccounts-metrics
 EXPOSE 8000
 # Limits, workers (WEB_CONCURRENCY) and an access log without query strings: gunicorn.conf.py.
 CMD ["gunicorn", "--config", "gunicorn.conf.py"]

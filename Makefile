@@ -28,9 +28,14 @@ setup: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 
+# The processes count into one directory that /metrics sums (METRICS_TOKEN in .env turns it
+# on), emptied before they start: docs/operations.md, "Metrics".
+PROMETHEUS_MULTIPROC_DIR ?= $(CURDIR)/var/metrics
+
 run: setup
+	@mkdir -p "$(PROMETHEUS_MULTIPROC_DIR)" && rm -f "$(PROMETHEUS_MULTIPROC_DIR)"/*.db
 	@echo "ML Accounts: http://127.0.0.1:8000/  (Ctrl-C stops every process)"
-	$(VENV)/bin/honcho start
+	PROMETHEUS_MULTIPROC_DIR="$(PROMETHEUS_MULTIPROC_DIR)" $(VENV)/bin/honcho start
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

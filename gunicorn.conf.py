@@ -64,3 +64,13 @@ class AccessLogger(glogging.Logger):
 
 
 logger_class = AccessLogger
+
+
+def child_exit(server, worker):
+    """A worker exited: with PROMETHEUS_MULTIPROC_DIR, drop its live gauges' files (its
+    counters stay in the sums /metrics shows). The directory is emptied only before every
+    process that writes there starts (make run, the bench, compose's tmpfs volume): see
+    docs/operations.md, "Metrics"."""
+    from mlaccounts import prometheus
+
+    prometheus.mark_process_dead(worker.pid)

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from prometheus_client import Counter
 
 from accounts import services
 from accounts.errors import NoRefreshToken
@@ -26,6 +27,17 @@ from accounts.mercadolivre.errors import MLInvalidGrant, MLUnavailable
 from accounts.models import MLAccount
 
 logger = logging.getLogger(__name__)
+
+# One per refresh this process attempted under the lease (GET /metrics).
+REFRESHES = Counter(
+    "mlaccounts_token_refreshes",
+    "Token refreshes attempted, by outcome: success, invalid_grant (ML refused: reconnect), "
+    "lease_lost (a newer pair was stored meanwhile), no_refresh_token, error (ML unavailable, "
+    "rate limited, anything else).",
+    ["outcome"],
+)
+for _outcome in ("success", "invalid_grant", "lease_lost", "no_refresh_token", "error"):
+    REFRESHES.labels(_outcome)
 
 
 def refresh_margin() -> timedelta:
@@ -207,6 +219,7 @@ def _refresh_under_lease(claim: services.RefreshClaim, *, force: bool, asked_at:
         started = time.monotonic()
         token_set = oauth.refresh_tokens(refresh_token=claim.refresh_token, budget=False)
     except MLInvalidGrant as exc:
+        REFRESHES.labels("invalid_grant").inc()
         # Refused: dead (revoked, expired, rotated elsewhere) if it is still the stored one.
         if services.mlaccount_refresh_refused(
             claim=claim,
@@ -219,7 +232,9 @@ def _refresh_under_lease(claim: services.RefreshClaim, *, force: bool, asked_at:
             )
             raise
         return None  # a newer pair was stored meanwhile (a reconnect): use it
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, Exception):
+            REFRESHES.labels("no_refresh_token" if isinstance(exc, NoRefreshToken) else "error").inc()
         services.mlaccount_refresh_release(claim=claim)
         raise
     stored = services.mlaccount_refresh_store(
@@ -232,6 +247,7 @@ def _refresh_under_lease(claim: services.RefreshClaim, *, force: bool, asked_at:
     if not stored:
         # The pair changed under us (a reconnect): ours is older; free the lease if still held.
         services.mlaccount_refresh_release(claim=claim)
+    REFRESHES.labels("success" if stored else "lease_lost").inc()
     logger.info(
         "token refreshed" if stored else "token refreshed but the lease was lost; pair discarded",
         extra={

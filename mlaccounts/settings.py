@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 from dotenv import load_dotenv
 
+from mlaccounts import prometheus, sentry
 from mlaccounts.env import (
     DEV_SALT_KEY,
     DEV_SECRET_KEY,
@@ -297,8 +298,9 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 if env_bool("USE_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# Health checks from a load balancer come over plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^health/?$"]
+# Health checks from a load balancer come over plain HTTP, and so do scrapes of /metrics on a
+# private network (a redirect would not keep its bearer token from having crossed in clear).
+SECURE_REDIRECT_EXEMPT = [r"^health/?$", r"^metrics/?$"]
 SILENCED_SYSTEM_CHECKS = []
 if not SECURE_SSL_REDIRECT:
     # Opted out on purpose: a TLS-terminating proxy in front does the redirect.
@@ -455,6 +457,25 @@ ML_SANDBOX_NOTIFICATIONS_URL = env_str(
     f"http://127.0.0.1:8000/webhooks/mercadolivre/{ML_WEBHOOK_SECRET}/" if ML_WEBHOOK_SECRET else "",
 )
 ML_SANDBOX_ACTIVITY_SECONDS = env_float("ML_SANDBOX_ACTIVITY_SECONDS", 0.0)
+
+# --- Operations: metrics and error reporting (docs/operations.md) ------------------------------
+
+# GET /metrics (mlaccounts/metrics.py) answers only with `Authorization: Bearer <METRICS_TOKEN>`;
+# unset, /metrics is off (404).
+METRICS_TOKEN = env_str("METRICS_TOKEN").strip()
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN must be at least 16 characters "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    )
+# Several processes (gunicorn's workers, the Celery worker, beat) write their counters to
+# files in this directory, which /metrics sums; unset, each process counts on its own (one
+# process: tests, a single runserver). Chosen here, before any metric exists.
+PROMETHEUS_MULTIPROC_DIR = prometheus.configure(env_str("PROMETHEUS_MULTIPROC_DIR"))
+# Errors to Sentry, with tokens, secrets and cookies scrubbed (mlaccounts/sentry.py).
+SENTRY_DSN = env_str("SENTRY_DSN").strip()
+if SENTRY_DSN:
+    sentry.init(dsn=SENTRY_DSN)
 
 # --- Logging --------------------------------------------------------------------------------
 

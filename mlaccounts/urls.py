@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from accounts.mercadolivre.sandbox import CALLBACK_PATH
-from mlaccounts import views
+from mlaccounts import metrics, views
 from mlaccounts.views.webhooks import mercadolivre_notification
 
 dashboard_patterns = (
@@ -63,6 +63,8 @@ dashboard_patterns = (
 urlpatterns = [
     path("", include(dashboard_patterns)),
     path("health/", views.health, name="health"),
+    # Prometheus's scrape: a bearer token (METRICS_TOKEN), no login, no session.
+    re_path(r"^metrics/?$", metrics.metrics, name="metrics"),
     # ML posts to the URL exactly as registered in the DevCenter: with or without the slash.
     re_path(
         r"^webhooks/mercadolivre/(?P<secret>[^/]{1,200})/?$",

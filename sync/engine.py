@@ -16,6 +16,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
+from prometheus_client import Counter
 
 from accounts import services, tokens
 from accounts.errors import NoRefreshToken
@@ -28,6 +29,17 @@ from sync import mirrors
 from sync.outcomes import Outcome, classify, describe
 
 logger = logging.getLogger(__name__)
+
+# Every sync that ended, by outcome (GET /metrics): the engine's four (sync.outcomes.Outcome),
+# and the task's `retry` (a transient failure handed back for a later attempt) and `timeout`.
+SYNCS = Counter(
+    "mlaccounts_syncs",
+    "Account syncs by outcome: success, failed, skipped (another sync held the claim), "
+    "missing (the account was removed), retry (a transient failure, retried later), timeout.",
+    ["outcome"],
+)
+for _outcome in (Outcome.SUCCESS, Outcome.FAILED, Outcome.SKIPPED, Outcome.MISSING, "retry", "timeout"):
+    SYNCS.labels(_outcome)
 
 TRANSIENT_ERRORS = (MLRateLimited, MLUnavailable)
 # What the mirrors need of the account besides its token: the claim hands them back.
@@ -158,6 +170,7 @@ def sync_account(account_id, *, final_attempt: bool = True) -> SyncResult:
 
 def _done(result: SyncResult, started: float) -> SyncResult:
     result.duration_ms = round((time.monotonic() - started) * 1000)
+    SYNCS.labels(result.outcome).inc()
     log = logger.info if result.outcome != Outcome.FAILED else logger.warning
     log(
         "sync %s",

@@ -44,6 +44,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from kombu.exceptions import OperationalError
+from prometheus_client import Counter, Histogram
 
 from accounts import services, tokens
 from accounts.errors import NoRefreshToken
@@ -59,6 +60,7 @@ from accounts.mercadolivre.errors import (
     MLUnavailable,
 )
 from accounts.models import SUBSCRIBED_TOPICS, AccountStatus, MLAccount, Notification, NotificationStatus
+from accounts.services.notifications import _lag_ms as lag_ms
 from sync import mirrors
 from sync.engine import MIRROR_FIELDS
 
@@ -86,6 +88,22 @@ COUNTERS = {
     "cached_questions": resources.count_unanswered_questions,
     "cached_claims": resources.count_open_claims,
 }
+
+
+# GET /metrics: what came in (by source, and stored / ignored / foreign / invalid), what
+# processing made of it (done / ignored / failed for good / retry later), and how late.
+RECEIVED = Counter("mlaccounts_notifications_received", "ML notifications received.", ["source", "outcome"])
+PROCESSED = Counter("mlaccounts_notifications_processed", "ML notifications processed.", ["outcome"])
+LAG = Histogram(
+    "mlaccounts_notification_lag_seconds",
+    "Seconds from ML's `received` (our arrival when ML's clock is ahead) to a notification done.",
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200),
+)
+for _source in Notification.Source.values:
+    for _outcome in ("stored", "ignored", "foreign", "invalid"):
+        RECEIVED.labels(_source, _outcome)
+for _outcome in (NotificationStatus.DONE, NotificationStatus.IGNORED, NotificationStatus.FAILED, "retry"):
+    PROCESSED.labels(_outcome)
 
 
 class InvalidNotification(ValueError):
@@ -216,6 +234,7 @@ def receive(data: Any, *, source: str = Notification.Source.WEBHOOK) -> Receipt:
     """
     incoming = parse(data)
     if is_foreign(incoming):
+        RECEIVED.labels(source, "foreign").inc()
         _count_foreign()
         logger.info(
             "notification from another application dropped",
@@ -224,8 +243,10 @@ def receive(data: Any, *, source: str = Notification.Source.WEBHOOK) -> Receipt:
         return Receipt("foreign")
     notification = services.notification_store(incoming=incoming, source=source)
     if notification.status == NotificationStatus.PENDING:
+        RECEIVED.labels(source, "stored").inc()
         kick(notification.account_id)
         return Receipt("stored", notification)
+    RECEIVED.labels(source, "ignored").inc()
     return Receipt("ignored", notification)
 
 
@@ -376,9 +397,12 @@ def _process_groups(account: MLAccount, groups: dict[str, list[Notification]], r
             now = timezone.now()
             services.mlaccount_set_count(account_id=account.pk, field=column, value=value, at=now)
             services.count_snapshot_refresh(account_id=account.pk, at=now)
-            result.outcomes[NotificationStatus.DONE] += services.notification_finish(
-                notifications=rows, status=NotificationStatus.DONE, at=now
-            )
+            done = services.notification_finish(notifications=rows, status=NotificationStatus.DONE, at=now)
+            result.outcomes[NotificationStatus.DONE] += done
+            # The lag each row now stores (Notification.lag_ms); rows whose claim another run
+            # took over meanwhile (fewer done than asked, rare) are not told apart: the first ones.
+            for row in rows[:done]:
+                LAG.observe(lag_ms(row, now) / 1000)
         del pending[column]
 
 
@@ -425,6 +449,9 @@ def _resource_id(resource: str) -> int | None:
 
 
 def _log(result: Processed) -> Processed:
+    for outcome, n in result.outcomes.items():
+        if n:
+            PROCESSED.labels(outcome).inc(n)
     logger.info(
         "notifications processed",
         extra={
@@ -471,6 +498,7 @@ def process_due(*, limit: int = 1000) -> int:
 
     orphans = services.notification_orphans_finish()
     if orphans:
+        PROCESSED.labels(NotificationStatus.IGNORED).inc(orphans)
         logger.info(
             "notifications of removed accounts ignored",
             extra={"event": "notifications_orphaned", "n": orphans},
@@ -593,6 +621,7 @@ def _recover_topic(token: str, app_id: int, topic: str, site: str | None, report
             try:
                 receipt = receive(message, source=Notification.Source.MISSED_FEEDS)
             except InvalidNotification:
+                RECEIVED.labels(Notification.Source.MISSED_FEEDS, "invalid").inc()
                 report.invalid += 1
                 continue
             if receipt.outcome == "foreign":

@@ -101,6 +101,7 @@ def sync_account(self, account_id: str, job_id: str | None = None) -> str:
                 "status": getattr(error, "status", None),
             },
         )
+        engine.SYNCS.labels("retry").inc()
         # A retry must not inherit the dispatch's expiry: it is a continuation, not a
         # queued sync that went stale.
         raise self.retry(exc=error, countdown=countdown, expires=None) from None
@@ -112,6 +113,7 @@ def sync_account(self, account_id: str, job_id: str | None = None) -> str:
             kind=EventKind.UNAVAILABLE,
             message=f"The sync took longer than {SYNC_SOFT_TIME_LIMIT} seconds and was stopped.",
         )
+        engine.SYNCS.labels("timeout").inc()
         logger.warning(
             "sync timed out",
             extra={"event": "sync", "account_id": str(account_id), "outcome": "timeout"},

@@ -22,6 +22,10 @@ os.environ.setdefault("ML_REQUESTS_PER_SECOND", "0")
 os.environ.setdefault("ML_WEBHOOK_SECRET", secrets.token_urlsafe(24))
 os.environ.setdefault("ML_SANDBOX_NOTIFICATIONS_URL", "")
 os.environ.setdefault("ML_SANDBOX_ACTIVITY_SECONDS", "0")
+# Counters in this process only (a test of multiprocess mode sets its own directory in the
+# processes it starts), and no error report to a developer's Sentry.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "")
+os.environ.setdefault("SENTRY_DSN", "")
 # Tests behave like production (DEBUG off) even when a developer's .env says DEBUG=1.
 os.environ.setdefault("DEBUG", "false")
 # Keep tests away from a developer's var/ (SQLite file, file cache, sandbox state).

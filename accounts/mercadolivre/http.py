@@ -21,7 +21,9 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 from django.conf import settings
+from prometheus_client import Counter
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.retry import Retry
 
 from . import deadline, ratelimit
@@ -49,6 +51,40 @@ _retry_budget: ContextVar[bool] = ContextVar("ml_retry_budget", default=False)
 
 def _count_attempt() -> None:
     _calls.set(_calls.get() + 1)
+
+
+# Every HTTP attempt, as ML sees it: a GET retried by urllib3 counts each try with its own status.
+ML_REQUESTS = Counter(
+    "mlaccounts_ml_requests",
+    "HTTP requests to Mercado Livre (every attempt, GET retries included) by method, endpoint "
+    "template and status: the HTTP status, or timeout / error when no answer came.",
+    ["method", "endpoint", "status"],
+)
+
+
+def _is_id(segment: str) -> bool:
+    # Numbers (users, orders, questions, claims), ML ids (MLB1054990648) and anything long;
+    # `v1` and `me` are words of the API, so /users/me stays itself.
+    return sum(char.isdigit() for char in segment) >= 3 or len(segment) > 40
+
+
+def endpoint_template(path: str) -> str:
+    """`path` with its ids replaced by `{id}`, a label of bounded cardinality.
+
+    /users/123/items/search -> /users/{id}/items/search; /items/MLB1054990648 -> /items/{id}.
+    """
+    return "/".join("{id}" if _is_id(segment) else segment for segment in path.split("/"))
+
+
+def _record(method: str, path: str, status: str) -> None:
+    ML_REQUESTS.labels(method, endpoint_template(path), status).inc()
+
+
+def _failure_status(exc: Exception) -> str:
+    # urllib3 wraps a read timeout it gave up retrying in MaxRetryError, which requests
+    # raises as a ConnectionError: the reason says what happened.
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return "timeout" if isinstance(reason, Urllib3Timeout) else "error"
 
 
 def calls_made() -> int:
@@ -115,6 +151,13 @@ class _GetOnlyRetry(Retry):
             # its usual ConnectionError / ConnectTimeout.
             return Retry(total=0, raise_on_status=False).increment(method, url, *args, **kwargs)
         retry = super().increment(method, url, *args, **kwargs)
+        # The attempt that failed, now that another follows (a last one is recorded by request_json).
+        response, error = kwargs.get("response"), kwargs.get("error")
+        if response is not None:
+            status = str(response.status)
+        else:
+            status = "timeout" if isinstance(error, Urllib3Timeout) else "error"
+        _record(method.upper(), urlsplit(url or "").path, status)
         _count_attempt()  # urllib3 is about to send the request again
         return retry
 
@@ -296,9 +339,11 @@ def request_json(
             get_session(), method, url, params=params, data=data, headers=headers, json_body=json
         )
     except requests.Timeout as exc:
+        _record(method, path, "timeout")
         logger.info("ML %s %s timed out after %.0f ms", method, path, _elapsed_ms(started))
         raise MLUnavailable(f"Mercado Livre timed out ({type(exc).__name__})", code="timeout") from exc
     except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+        _record(method, path, _failure_status(exc))
         logger.info("ML %s %s connection failed after %.0f ms", method, path, _elapsed_ms(started))
         raise MLUnavailable(
             f"Could not reach Mercado Livre ({type(exc).__name__})", code="connection_error"
@@ -307,6 +352,7 @@ def request_json(
         _retry_budget.reset(budget_token)
 
     status = response.status_code
+    _record(method, path, str(status))
     # Path and status only: the URL's query is harmless but headers and bodies are not.
     logger.debug("ML %s %s -> %s in %.0f ms", method, path, status, _elapsed_ms(started))
 

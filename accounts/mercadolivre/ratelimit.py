@@ -23,6 +23,7 @@ from typing import Protocol
 
 import redis
 from django.conf import settings
+from prometheus_client import Counter
 
 from . import deadline as ml_deadline
 from .errors import MLRateLimited
@@ -40,6 +41,26 @@ REDIS_RETRY_INTERVAL = 30.0
 REDIS_SOCKET_TIMEOUT = 0.5
 # Extra life of the bucket key after a block ends, for the refill that follows.
 _BLOCK_KEY_TTL = 120
+
+# The budget as used, in every process (GET /metrics): what it allowed, what waiting cost,
+# what it refused and ML's 429 pauses. What it allows is ML_REQUESTS_PER_SECOND (a gauge).
+BUDGET_TOKENS = Counter(
+    "mlaccounts_ml_budget_tokens", "Requests the app-wide ML budget let through (tokens taken)."
+)
+BUDGET_WAIT = Counter(
+    "mlaccounts_ml_budget_wait_seconds", "Seconds callers spent waiting for a token of the ML budget."
+)
+BUDGET_REFUSED = Counter(
+    "mlaccounts_ml_budget_refused",
+    "Requests the ML budget did not let through: `exhausted` (a wait longer than "
+    "ML_RATE_LIMIT_MAX_WAIT: rate limited), `no_spare` (work that can wait found no free token).",
+    ["reason"],
+)
+BUDGET_PENALTIES = Counter(
+    "mlaccounts_ml_budget_penalties", "Times ML answered 429 and every process paused its requests."
+)
+for _reason in ("exhausted", "no_spare"):
+    BUDGET_REFUSED.labels(_reason)
 
 # Indirections so tests can drive acquire() with a fake clock.
 _sleep = time.sleep
@@ -305,13 +326,18 @@ def acquire(*, max_wait: float | None = None, bucket: Bucket | None = None) -> N
     # Never wait for the budget past the caller's overall deadline (a web request's).
     max_wait = ml_deadline.cap(max_wait)
     bucket = bucket or get_bucket()
-    deadline = _monotonic() + max_wait
+    started = _monotonic()
+    deadline = started + max_wait
     while True:
         wait = bucket.take(rate)
         if wait <= 0:
+            BUDGET_TOKENS.inc()
+            _waited(started)
             return
         remaining = deadline - _monotonic()
         if wait > remaining:
+            BUDGET_REFUSED.labels("exhausted").inc()
+            _waited(started)
             raise MLRateLimited(
                 "The Mercado Livre request budget is exhausted",
                 status=None,
@@ -338,14 +364,25 @@ def spare(*, max_wait: float = SPARE_WAIT, bucket: Bucket | None = None) -> bool
     if rate <= 0:
         return True
     bucket = bucket or get_bucket()
-    deadline = _monotonic() + ml_deadline.cap(max_wait)
+    started = _monotonic()
+    deadline = started + ml_deadline.cap(max_wait)
     while True:
         wait = bucket.take(rate)
         if wait <= 0:
+            BUDGET_TOKENS.inc()
+            _waited(started)
             return True
         if wait > deadline - _monotonic():
+            BUDGET_REFUSED.labels("no_spare").inc()
+            _waited(started)
             return False
         _sleep(wait)
+
+
+def _waited(started: float) -> None:
+    waited = _monotonic() - started
+    if waited > 0:
+        BUDGET_WAIT.inc(waited)
 
 
 def penalize(retry_after: float | None, *, bucket: Bucket | None = None) -> None:
@@ -361,6 +398,7 @@ def penalize(retry_after: float | None, *, bucket: Bucket | None = None) -> None
     seconds = min(max(0.0, seconds), MAX_PENALTY)
     bucket = bucket or get_bucket()
     bucket.block(seconds)
+    BUDGET_PENALTIES.inc()
     logger.warning("ML answered 429: pausing ML requests for %.1f s", seconds)
 
 

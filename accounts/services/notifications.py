@@ -125,12 +125,17 @@ def notification_claim(*, account_id, now: datetime | None = None) -> list[Notif
     )
 
 
+MAX_LAG_MS = 2**31 - 1
+
+
 def _lag_ms(notification: Notification, processed_at: datetime) -> int:
     start = notification.received_at or notification.arrived_at
     # ML's clock is not ours: a `received` in our future counts from its arrival instead.
     if start > processed_at:
         start = notification.arrived_at
-    return max(0, round((processed_at - start).total_seconds() * 1000))
+    # Stored in a 32-bit column: a `received` weeks old (a bad timestamp from ML) must not fail
+    # the processing; anything past ~24 days is "very late" anyway.
+    return min(max(0, round((processed_at - start).total_seconds() * 1000)), MAX_LAG_MS)
 
 
 def notification_finish(

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts.models import Notification
 from sync import notifications
 
 logger = logging.getLogger(__name__)
@@ -42,10 +43,12 @@ def mercadolivre_notification(request, secret: str):
         return response
     length = request.META.get("CONTENT_LENGTH") or "0"
     if not length.isdigit() or int(length) > notifications.MAX_BODY_BYTES:
+        notifications.RECEIVED.labels(Notification.Source.WEBHOOK, "invalid").inc()
         return _answer({"error": "bad_request", "message": "the body is too large"}, 400)
     try:
         receipt = notifications.receive(notifications.decode(request.body))
     except notifications.InvalidNotification as error:
+        notifications.RECEIVED.labels(Notification.Source.WEBHOOK, "invalid").inc()
         logger.info("notification refused", extra={"event": "notification_invalid", "error": str(error)})
         return _answer({"error": "bad_request", "message": str(error)}, 400)
     return _answer({"status": receipt.outcome})

@@ -52,6 +52,7 @@ from accounts.models import (
 )
 from sync import harness, notifications, schedule, tasks
 from sync.harness import Beat, Sandbox, Web, Worker
+from sync.management.commands import _bench_metrics
 from sync.management.commands._bench_load import (
     accounts_kept_fresh,
     changes_to_fill,
@@ -150,6 +151,7 @@ class NotificationPhases:
         headers = {"Content-Type": "application/json", "X-Forwarded-Proto": "https"}
         before = Notification.objects.count()
         purge_queue()  # whatever an earlier phase left (a stopped worker hands its messages back)
+        scraped = _bench_metrics.scrape()
         web = Web(env=env, log_path=self.bench_dir / "web-ingestion.log", server="gunicorn")
         try:
             warm = post_all(web.port, self.path, payloads[:warmup], clients=clients, headers=headers)
@@ -168,6 +170,13 @@ class NotificationPhases:
         workers = web.log().count("Booting worker")
         stored = Notification.objects.count() - before
         by_status = Counter(Notification.objects.values_list("status", flat=True))
+        answered = sum(
+            n for status, n in (warm.statuses + load.statuses + paced.statuses).items() if status == 200
+        )
+        metrics_rows = [
+            _bench_metrics.stored_row(stored),
+            _bench_metrics.answered_row(answered, by="200s the clients got"),
+        ]
         purged = purge_queue()
         self._forget(user_ids)
         sent = warmup + requests + paced_requests
@@ -206,6 +215,7 @@ class NotificationPhases:
                 f"max {max(steady):.1f} ms"
             )
         )
+        _bench_metrics.report(self, "4. ingestion", scraped, metrics_rows)
 
     def _cpu(self, web: Web) -> dict[str, float | None]:
         postgres = harness.postgres_server_pid(connection) if connection.vendor == "postgresql" else None
@@ -272,6 +282,8 @@ class NotificationPhases:
             self.sandbox.configure(notifications_url=web.url + self.path)
             self._initial_sync(accounts)
             self.sandbox.call("POST", "reset-stats")
+            scraped = _bench_metrics.scrape()
+            logged = {event: len(processes[0].events(event)) for event in ("sync", "sync_retry")}
             started_at = timezone.now()
             done, timeouts = self._events(accounts, events)
             self._settle(accounts)
@@ -280,7 +292,13 @@ class NotificationPhases:
             for process in reversed(processes):
                 process.stop()
             purge_queue()
-        return self._report_latency(processes[0], accounts, started_at, done, timeouts, events)
+        calls = self._report_latency(processes[0], accounts, started_at, done, timeouts, events)
+        rows = Notification.objects.filter(
+            account_id__in=[a.pk for a in accounts.values()], arrived_at__gte=started_at
+        )
+        counts = _bench_metrics.latency_rows(web.log(), rows, processes[0], logged, self.sandbox.stats())
+        _bench_metrics.report(self, "5. event-to-count latency", scraped, counts)
+        return calls
 
     def _demo_accounts(self, far) -> dict[int, MLAccount]:
         """An account per demo seller (tokens minted by the sandbox), as bench._seed makes them."""
@@ -583,6 +601,7 @@ class NotificationPhases:
             web = Web(env=web_env, log_path=self.bench_dir / "web-validation.log", server="gunicorn")
             try:
                 self.sandbox.call("POST", "reset-stats")
+                scraped = _bench_metrics.scrape()
                 with override_settings(ML_REQUESTS_PER_SECOND=requests_per_second):
                     dispatched = tasks.dispatch_due_syncs()
                 feeder = threading.Thread(
@@ -629,6 +648,18 @@ class NotificationPhases:
                 f"busiest 5 s: {max(windows):.2f}/s; {answered_429} answered 429"
             )
         )
+        _bench_metrics.report(
+            self,
+            "6. capacity validation",
+            scraped,
+            [
+                _bench_metrics.stored_row(rows.count()),
+                _bench_metrics.answered_row(len(webhook_times_ms(web.log())), by="gunicorn's access log"),
+                *_bench_metrics.processed_rows(by_status),
+                *_bench_metrics.sync_rows(worker.events("sync"), retries=len(worker.events("sync_retry"))),
+                *_bench_metrics.ml_rows(self.sandbox.stats()),
+            ],
+        )
         Notification.objects.filter(arrived_at__gte=begun).delete()
         fleet.update(next_sync=timezone.now() + timedelta(days=1), last_notification_at=None)
 
@@ -645,7 +676,11 @@ def run(command, *, env, bench_dir, sandbox, latency_ms, budget, ml_limit, optio
     """The notification phases as `manage.py bench` options ask (the --skip-* ones)."""
     phases = NotificationPhases(command, env=env, bench_dir=bench_dir, sandbox=sandbox, latency_ms=latency_ms)
     if not options["skip_ingestion"]:
-        phases.ingestion(requests=options["ingestion_requests"], clients=options["ingestion_clients"])
+        requests = options["ingestion_requests"]
+        # The steady part: 2,000 requests, fewer for a small run (20 s at 100 a second).
+        phases.ingestion(
+            requests=requests, clients=options["ingestion_clients"], paced_requests=min(2000, requests)
+        )
     calls_per_change = None
     if not options["skip_latency"]:
         calls_per_change = phases.latency(events=options["latency_events"], requests_per_second=budget)

@@ -51,6 +51,7 @@ from accounts.mercadolivre import sandbox
 from accounts.models import ORDERS_HISTORY_DAYS, MLAccount, Order, OrderStatus, ReputationSnapshot, User
 from mlaccounts.views.sales import ACCOUNTS_PER_PAGE
 from sync import engine, mirrors
+from sync.management.commands import _bench_metrics
 
 # ML user ids are unique installation-wide: the bench's other phases use 7,000,000,000 up
 # (bench.BENCH_USER_IDS) and the demo sellers' ids; the page's accounts start here.
@@ -279,6 +280,8 @@ class ImportRun:
     sandbox_total: int
     volume: int  # the seller's DemoSeller.orders
     seconds: float
+    # GET /metrics just before the first sync and just after the last (with `scrape`).
+    scraped: tuple[_bench_metrics.Scrape, _bench_metrics.Scrape] | None = None
 
     @property
     def calls(self) -> int:
@@ -329,8 +332,10 @@ def _sized_sandbox(target: int, frozen: float):
     raise AssertionError("unreachable")
 
 
-def first_import(*, target: int = IMPORT_ORDERS, max_syncs: int = 50) -> ImportRun:
-    """Sync a fresh account of a ~`target`-order sandbox seller until its first import ended."""
+def first_import(*, target: int = IMPORT_ORDERS, max_syncs: int = 50, scrape: bool = False) -> ImportRun:
+    """Sync a fresh account of a ~`target`-order sandbox seller until its first import ended.
+
+    With `scrape`, GET /metrics is read just before the first sync and after the last."""
     clock = time.monotonic()
     frozen = time.time()
     server, state, seller = _sized_sandbox(target, frozen)
@@ -364,6 +369,7 @@ def first_import(*, target: int = IMPORT_ORDERS, max_syncs: int = 50) -> ImportR
                 return search(*args, **kwargs)
 
             orders_calls, page_calls, ml_calls = [], [], []
+            before = _bench_metrics.scrape() if scrape else None
             with mock.patch.object(mirrors.ml_sales, "search_orders", side_effect=counted):
                 while True:
                     state.reset_stats()
@@ -379,6 +385,7 @@ def first_import(*, target: int = IMPORT_ORDERS, max_syncs: int = 50) -> ImportR
                         break
                     if len(orders_calls) >= max_syncs:
                         raise CommandError(f"the first import had not ended after {max_syncs} syncs")
+            scraped = (before, _bench_metrics.scrape()) if before is not None else None
             mirrored = Order.objects.filter(account=account).count()
             since = account.orders_synced_at - timedelta(days=ORDERS_HISTORY_DAYS)
             total = _total_since(pair["access_token"], seller.id, since)
@@ -392,6 +399,7 @@ def first_import(*, target: int = IMPORT_ORDERS, max_syncs: int = 50) -> ImportR
         sandbox_total=total,
         volume=seller.orders,
         seconds=time.monotonic() - clock,
+        scraped=scraped,
     )
 
 
@@ -457,7 +465,7 @@ def run(command, *, accounts: int, orders: int, import_orders: int = IMPORT_ORDE
         )
     )
 
-    imported = first_import(target=import_orders)
+    imported = first_import(target=import_orders, scrape=True)
     pages = sum(imported.pages)
     count_reads = imported.calls - pages
     out.write(
@@ -479,4 +487,15 @@ def run(command, *, accounts: int, orders: int, import_orders: int = IMPORT_ORDE
             f"{imported.mirrored / max(imported.calls, 1):.1f} orders per call"
         )
         + f"; the mirror holds {imported.mirrored:,} = the sandbox's {imported.sandbox_total:,}"
+    )
+    before, after = imported.scraped
+    _bench_metrics.report(
+        command,
+        "7. first import",
+        before,
+        [
+            ("syncs success (the import)", _bench_metrics.SYNCS, {"outcome": "success"}, len(imported.pages)),
+            ("ML requests (the syncs' own count)", _bench_metrics.ML_REQUESTS, {}, sum(imported.ml_calls)),
+        ],
+        after=after,
     )

@@ -42,6 +42,11 @@ Then the sales of issue 15 (sync/management/commands/_bench_sales.py):
    frozen): orders calls per sync, in all and per order, the mirror checked against the
    sandbox's total. `--skip-sales`, `--sales-accounts`, `--sales-orders`.
 
+After each phase that syncs or takes notifications in, the bench prints what GET /metrics
+counted beside its own counts, and stops if they differ (sync/management/commands/
+_bench_metrics.py): its processes run in Prometheus's multiprocess mode, in a directory
+of their own (var/bench/metrics/, emptied at the start).
+
 The capacity run also prints the CPU cost per sync: the CPU seconds the worker, the
 database server and the broker used while it ran, divided by the syncs (sync/harness.py
 measures them).
@@ -58,6 +63,7 @@ The sandbox is a memory-only one on a free port.
 from __future__ import annotations
 
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -80,9 +86,10 @@ from psycopg import sql
 from accounts import services
 from accounts.mercadolivre import ratelimit
 from accounts.models import MLAccount, User
+from mlaccounts import prometheus
 from sync import engine, harness, schedule, tasks
 from sync.harness import Sandbox, Worker, procfile_command
-from sync.management.commands import _bench_notifications, _bench_sales
+from sync.management.commands import _bench_metrics, _bench_notifications, _bench_sales
 
 INNER_FLAG = "MLACCOUNTS_BENCH_INNER"
 BENCH_USER_IDS = 7_000_000_000  # synthetic sandbox sellers from here on
@@ -196,6 +203,9 @@ class Command(BaseCommand):
         # or each run would count the syncs and retries of every run before it.
         for leftover in bench_dir.glob("*.log"):
             leftover.unlink()
+        # Every process of the run counts into this directory, which GET /metrics sums.
+        metrics_dir = bench_dir / "metrics"
+        prometheus.wipe(metrics_dir)
         env = harness.environment(
             **{
                 INNER_FLAG: "1",
@@ -209,6 +219,8 @@ class Command(BaseCommand):
                 "ML_REQUESTS_PER_SECOND": "0",
                 "CELERY_QUEUE": f"bench-{os.getpid()}",
                 "CACHE_KEY_PREFIX": "mlaccounts-bench",
+                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+                "METRICS_TOKEN": secrets.token_urlsafe(32),
             }
         )
         database_url = os.environ.get("DATABASE_URL", "")
@@ -255,6 +267,8 @@ class Command(BaseCommand):
     def _run(self, *, accounts, latency_ms, legacy_sample, budget, ml_limit, budget_seconds, **options):
 
         bench_dir = Path(settings.VAR_DIR)
+        if not prometheus.multiproc_dir() or not settings.METRICS_TOKEN:
+            raise CommandError("run `manage.py bench`: its inner run needs the environment it sets up")
         db = settings.DATABASES["default"]
         broker = "Redis" if settings.REDIS_URL else "filesystem"
         self.stdout.write(
@@ -349,6 +363,7 @@ class Command(BaseCommand):
         try:
             self._make_all_due()
             sandbox.call("POST", "reset-stats")
+            before = _bench_metrics.scrape()
             meter.start()
             started = timezone.now()
             clock = time.monotonic()
@@ -379,6 +394,16 @@ class Command(BaseCommand):
         self._print_cpu(cpu, synced)
         if meter.sessions is not None:
             self.stdout.write(f"   database sessions opened during the run: {meter.sessions}")
+        _bench_metrics.report(
+            self,
+            "1. capacity",
+            before,
+            [
+                *_bench_metrics.sync_rows(worker.events("sync"), retries=len(worker.events("sync_retry"))),
+                ("syncs success (the database)", _bench_metrics.SYNCS, {"outcome": "success"}, synced),
+                *_bench_metrics.ml_rows(stats),
+            ],
+        )
         return rate
 
     def _print_cpu(self, cpu: dict[str, float | None], synced: int) -> None:
@@ -421,26 +446,36 @@ class Command(BaseCommand):
             str(pk) for pk in MLAccount.objects.order_by("ml_user_id").values_list("pk", flat=True)[:sample]
         ]
         sandbox.call("POST", "reset-stats")
+        before = _bench_metrics.scrape()
 
         def sync(account_id):
             try:
-                return engine.sync_account(account_id).ok
+                return engine.sync_account(account_id).outcome
             finally:
                 close_old_connections()
                 connections.close_all()
 
         clock = time.monotonic()
-        ok = 0
+        outcomes = []
         with ThreadPoolExecutor(max_workers=3) as pool:
             for start in range(0, len(ids), 3):
-                ok += sum(pool.map(sync, ids[start : start + 3]))
+                outcomes += pool.map(sync, ids[start : start + 3])
                 time.sleep(2)
         elapsed = time.monotonic() - clock
+        ok = outcomes.count(engine.Outcome.SUCCESS)
         rate = ok / elapsed
-        self.stdout.write(
-            f"   {ok}/{len(ids)} synced in {elapsed:.1f} s; {sandbox.stats()['total_requests']} ML calls"
-        )
+        stats = sandbox.stats()
+        self.stdout.write(f"   {ok}/{len(ids)} synced in {elapsed:.1f} s; {stats['total_requests']} ML calls")
         self.stdout.write(self.style.SUCCESS(f"   Previous algorithm: {rate:.2f} accounts synced per second"))
+        _bench_metrics.report(
+            self,
+            "2. previous algorithm",
+            before,
+            [
+                *_bench_metrics.sync_rows([{"outcome": outcome} for outcome in outcomes]),
+                *_bench_metrics.ml_rows(stats),
+            ],
+        )
         return rate
 
     def _budget(
@@ -467,6 +502,7 @@ class Command(BaseCommand):
             self._make_all_due()
             sandbox.configure(latency_ms=latency_ms, rate_limit_per_second=ml_limit)
             sandbox.call("POST", "reset-stats")
+            before = _bench_metrics.scrape()
             clock = time.monotonic()
             dispatched = tasks.dispatch_due_syncs()
             due = MLAccount.objects.filter(next_sync__lte=timezone.now()).count()
@@ -477,6 +513,7 @@ class Command(BaseCommand):
                 samples.append((time.monotonic() - clock, stats["total_requests"], stats["answered_429"]))
         finally:
             worker.stop()
+        stopped = time.monotonic() - clock
         _, requests, answered_429 = samples[-1]
         retries = worker.events("sync_retry")
         self.stdout.write(
@@ -492,3 +529,14 @@ class Command(BaseCommand):
                 f"{answered_429} answered 429"
             )
         )
+        # Counted until the worker stopped: the requests of the syncs it finished meanwhile too.
+        after = _bench_metrics.report(
+            self,
+            "3. budget",
+            before,
+            [
+                *_bench_metrics.sync_rows(worker.events("sync"), retries=len(retries)),
+                *_bench_metrics.ml_rows(sandbox.stats()),
+            ],
+        )
+        self.stdout.write(_bench_metrics.budget_line(before, after, seconds=stopped, allowed=budget))

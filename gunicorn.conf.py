@@ -49,17 +49,22 @@ errorlog = "-"
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 
 # The notifications callback's path holds its only credential, ML_WEBHOOK_SECRET (ML signs
-# nothing): the access log shows the path with that segment masked.
+# nothing), and a reconnect link's path its token: the access log shows those paths with
+# that segment masked.
 WEBHOOK_PREFIX = "/webhooks/mercadolivre/"
+RECONNECT_PREFIX = "/reconnect/"
+SECRET_PREFIXES = (WEBHOOK_PREFIX, RECONNECT_PREFIX)
 
 
 class AccessLogger(glogging.Logger):
-    """gunicorn's logger, with the webhook secret masked in the access log's path."""
+    """gunicorn's logger, with the webhook secret and reconnect tokens masked in the path."""
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
-        if str(atoms.get("U", "")).startswith(WEBHOOK_PREFIX):
-            atoms["U"] = WEBHOOK_PREFIX + "***/"
+        path = str(atoms.get("U", ""))
+        for prefix in SECRET_PREFIXES:
+            if path.startswith(prefix):
+                atoms["U"] = prefix + "***/"
         return atoms
 
 

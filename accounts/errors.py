@@ -184,3 +184,48 @@ class AccountNeedsReconnect(DomainError):
         "Mercado Livre no longer accepts this account's authorization, so nothing was sent. "
         "Reconnect the account, then answer again."
     )
+
+
+class ReconnectLinkInvalid(DomainError):
+    """A reconnect link that cannot restore its account; `reason` says why (UNKNOWN, USED, EXPIRED,
+    REMOVED: the pages answer 404 for an unknown one, 410 for the others)."""
+
+    code = "RECONNECT_LINK_INVALID"
+    UNKNOWN, USED, EXPIRED, REMOVED = "unknown", "used", "expired", "removed"
+    MESSAGES = {
+        UNKNOWN: _(
+            "This reconnect link is not valid: it may be incomplete, or the store was removed from "
+            "ML Accounts. Ask the person who sent it for a new link."
+        ),
+        USED: _(
+            "This reconnect link was already used, and the store was connected again with it. If it "
+            "needs reconnecting again, ask the person who sent the link for a new one."
+        ),
+        EXPIRED: _("This reconnect link has expired. Ask the person who sent it for a new one."),
+        REMOVED: _(
+            "The store of this reconnect link was removed from ML Accounts meanwhile, so nothing was "
+            "changed. Ask the person who sent the link what to do."
+        ),
+    }
+    default_message = MESSAGES[UNKNOWN]
+
+    def __init__(self, reason: str, message=None):
+        self.reason = reason
+        super().__init__(message or self.MESSAGES[reason])
+
+
+class ReconnectWrongSeller(DomainError):
+    """Mercado Livre's authorization was for another seller than the reconnect link's store."""
+
+    code = "RECONNECT_WRONG_SELLER"
+    default_message = _("You authorized as another Mercado Livre seller. Nothing was changed.")
+
+    def __init__(self, message=None, *, authorized: str = "", expected: str = ""):
+        self.authorized = authorized
+        self.expected = expected
+        if message is None and authorized and expected:
+            message = _(
+                "You authorized as %(authorized)s; this link is for %(expected)s. Nothing was changed. "
+                "Sign out of Mercado Livre and try again with the login of %(expected)s."
+            ) % {"authorized": authorized, "expected": expected}
+        super().__init__(message)

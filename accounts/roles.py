@@ -3,7 +3,8 @@
 Roles are ordered: each one can do everything the roles below it can.
 
 - owner: everything, the members, invitations and the workspace itself included;
-- manager: connect, reconnect, remove, pause and resume accounts, change their settings;
+- manager: connect, reconnect, remove, pause and resume accounts, change their settings, and
+  read the audit log (of the accounts in their scope);
 - operator: sync now, and act on the seller's to-do items (questions, claims);
 - viewer: read only.
 """
@@ -23,6 +24,7 @@ class Can(StrEnum):
     ACT = "act"  # answer questions, handle claims
     MANAGE = "manage"  # connect, reconnect, remove, pause, resume, settings, primary, renew token
     ADMIN = "admin"  # members, invitations, rename or delete the workspace
+    AUDIT = "audit"  # read the audit log (who did what, from where)
 
 
 RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.MANAGER: 2, Role.OWNER: 3}
@@ -32,6 +34,7 @@ LEAST_ROLE = {
     Can.ACT: Role.OPERATOR,
     Can.MANAGE: Role.MANAGER,
     Can.ADMIN: Role.OWNER,
+    Can.AUDIT: Role.MANAGER,
 }
 
 

@@ -24,7 +24,7 @@ from accounts import services
 from accounts.errors import NoRefreshToken
 from accounts.mercadolivre import deadline, oauth, ratelimit
 from accounts.mercadolivre.errors import MLInvalidGrant, MLUnavailable
-from accounts.models import MLAccount
+from accounts.models import AuditAction, MLAccount
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +204,14 @@ def get_fresh_access_token(account_id, *, force: bool = False, state: MLAccount 
             raise MLUnavailable("Another renewal of this token did not finish in time", code="refresh_busy")
         time.sleep(min(poll, remaining))
         poll = min(poll * 2, POLL_MAX)
+
+
+def renew_now(account: MLAccount) -> str:
+    """A person's "renew the token now" (the API's refresh-token, the dashboard's button):
+    an audit entry, then the forced single-flight refresh. The refreshes of the background
+    job and of the syncs call get_fresh_access_token directly: nobody's action, no entry."""
+    services.audit_record(action=AuditAction.REFRESH, account=account)
+    return get_fresh_access_token(account.pk, force=True)
 
 
 def _refresh_under_lease(claim: services.RefreshClaim, *, force: bool, asked_at: datetime) -> str | None:

@@ -18,6 +18,9 @@ from django.utils.translation import ngettext
 from accounts import selectors, services
 from accounts.models import (
     AccountEvent,
+    Alert,
+    AuditAction,
+    AuditEntry,
     Claim,
     Invitation,
     Membership,
@@ -31,7 +34,7 @@ from accounts.models import (
     Workspace,
 )
 from accounts.tokens import token_health
-from sync import notifications, schedule, tasks
+from sync import notifications, ondemand, schedule, tasks
 
 
 class AdminLoginForm(AdminAuthenticationForm):
@@ -114,7 +117,8 @@ class WorkspaceAdmin(admin.ModelAdmin):
     search_fields = ["name", "personal_for__email", "memberships__user__email"]
     list_select_related = ["personal_for"]
     raw_id_fields = ["personal_for"]
-    readonly_fields = ["id", "created_at"]
+    # The alert rules are set on the alert settings page (checked, and in the audit log).
+    readonly_fields = ["id", "created_at", "alerts_off", "failing_alert_hours"]
     inlines = [MembershipInline]
 
 
@@ -275,6 +279,19 @@ class MLAccountAdmin(admin.ModelAdmin):
         # Accounts are connected through OAuth or the API, which hold the token pair.
         return False
 
+    def save_model(self, request, obj, form, change):
+        # This form saves the row itself, not through mlaccount_update: the audit entry of
+        # its changes is written here, from what the row held to what it holds now.
+        if not change or not form.changed_data:
+            super().save_model(request, obj, form, change)
+            return
+        before = MLAccount.objects.defer(*MLAccount.SECRET_FIELDS, *MLAccount.LEASE_FIELDS).get(pk=obj.pk)
+        super().save_model(request, obj, form, change)
+        changes = {
+            name: [_plain(getattr(before, name)), _plain(getattr(obj, name))] for name in form.changed_data
+        }
+        services.audit_record(action=AuditAction.SETTINGS, account=obj, changes=changes)
+
     @admin.display(description=_("token health"))
     def token_health_display(self, obj):
         health = token_health(obj)
@@ -306,9 +323,9 @@ class MLAccountAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Sync selected accounts now"))
     def sync_now(self, request, queryset):
-        account_ids = [str(pk) for pk in queryset.values_list("pk", flat=True)]
-        for account_id in account_ids:
-            tasks.sync_account.delay_on_commit(account_id)
+        accounts = list(queryset)
+        ondemand.sync_request_many(accounts=accounts)
+        account_ids = [account.pk for account in accounts]
         self.message_user(
             request,
             ngettext(
@@ -322,9 +339,9 @@ class MLAccountAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Refresh the selected accounts' tokens now"))
     def refresh_tokens(self, request, queryset):
-        account_ids = [str(pk) for pk in queryset.values_list("pk", flat=True)]
-        for account_id in account_ids:
-            tasks.refresh_account_token.delay_on_commit(account_id, force=True)
+        accounts = list(queryset)
+        ondemand.refresh_request_many(accounts=accounts)
+        account_ids = [account.pk for account in accounts]
         self.message_user(
             request,
             ngettext(
@@ -335,6 +352,46 @@ class MLAccountAdmin(admin.ModelAdmin):
             % {"count": len(account_ids)},
             messages.SUCCESS,
         )
+
+
+def _plain(value):
+    """A value as the audit log's JSON keeps it: a related row by its name."""
+    return value if value is None or isinstance(value, bool | int | float | str) else str(value)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The audit log, read only: no entry can be added, changed or deleted here (the model
+    and, on PostgreSQL, a trigger refuse it too)."""
+
+    list_display = ["at", "action", "actor_email", "workspace_name", "account_label", "ip"]
+    list_filter = ["action"]
+    search_fields = ["actor_email", "account_label", "workspace_name", "=ip"]
+    date_hierarchy = "at"
+    fields = [
+        "at",
+        "action",
+        "actor_email",
+        "actor_id",
+        "workspace_name",
+        "workspace_id",
+        "account_label",
+        "account_id",
+        "ip",
+        "user_agent",
+        "changes",
+    ]
+    readonly_fields = fields
+    actions = None
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Notification)
@@ -528,3 +585,15 @@ class SavedReplyAdmin(admin.ModelAdmin):
     search_fields = ["title", "workspace__name"]
     list_select_related = ["workspace"]
     raw_id_fields = ["workspace", "created_by"]
+
+
+@admin.register(Alert)
+class AlertAdmin(MirrorAdmin):
+    """Alerts as they fired (accounts.services.alerts): what happened, shown, not edited."""
+
+    list_display = ["created_at", "kind", "account_label", "workspace"]
+    list_filter = ["kind"]
+    search_fields = ["account_label", "workspace__name"]
+    list_select_related = ["workspace"]
+    raw_id_fields = ["account", "workspace"]
+    date_hierarchy = "created_at"

@@ -31,7 +31,7 @@ def add_service_errors(form: forms.Form, error: AccountValidationError, fields: 
 
 
 class AccountSettingsForm(forms.Form):
-    """Name, type and sync interval of one account; the interval in minutes or seconds."""
+    """Name, type, sync interval and alert flags of one account; the interval in minutes or seconds."""
 
     account_name = forms.CharField(label=_("Account name"), max_length=255, strip=True)
     account_type = forms.ChoiceField(label=_("Account type"), choices=AccountType.choices)
@@ -43,6 +43,10 @@ class AccountSettingsForm(forms.Form):
     )
     interval_unit = forms.ChoiceField(
         label=_("Unit"), choices=[(MINUTES, _("minutes")), (SECONDS, _("seconds"))], initial=MINUTES
+    )
+    notifications_enabled = forms.BooleanField(label=_("Raise alerts about this account"), required=False)
+    email_notifications_enabled = forms.BooleanField(
+        label=_("Email them too, to the members who chose email"), required=False
     )
 
     # Service field name -> form field name, for add_service_errors.
@@ -60,6 +64,8 @@ class AccountSettingsForm(forms.Form):
             "account_type": account.account_type,
             "interval_value": value,
             "interval_unit": unit,
+            "notifications_enabled": account.notifications_enabled,
+            "email_notifications_enabled": account.email_notifications_enabled,
         }
 
     def clean(self):

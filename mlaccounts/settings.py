@@ -57,6 +57,8 @@ SALT_KEY = _salt_keys or [DEV_SALT_KEY]
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Django's own page, but a refused POST to a reconnect link is logged without its token.
+CSRF_FAILURE_VIEW = "mlaccounts.views.reconnect.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -231,6 +233,13 @@ ACCOUNT_SESSION_REMEMBER = None
 # The product's name in emails (allauth's greeting, the subject prefix) and the admin.
 SITE_NAME = env_str("SITE_NAME").strip() or "ML Accounts"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{SITE_NAME}] "
+# The address people reach this installation at, for links built without a request (the
+# reconnect links in alert emails, sent by the worker): scheme and host, no path.
+SITE_URL = env_str("SITE_URL", "http://localhost:8000").strip().rstrip("/") or "http://localhost:8000"
+if urlparse(SITE_URL).scheme not in {"http", "https"} or not urlparse(SITE_URL).netloc:
+    raise ImproperlyConfigured(
+        "SITE_URL must be an http:// or https:// address (https://accounts.example.com)"
+    )
 
 # --- Email ----------------------------------------------------------------------------
 

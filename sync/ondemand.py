@@ -1,9 +1,12 @@
-"""Syncs a user asks for: the dashboard's "sync now" and "sync all", and the API's sync-all.
+"""Syncs and renewals a user asks for: the dashboard's "sync now" and "sync all", the API's
+sync and sync-all, the admin's actions.
 
-Nothing here talks to Mercado Livre: each sync is queued as a `sync.tasks.sync_account`
-task (after the transaction commits) and runs in the worker, so no web request waits for
-ML or leaves a thread behind. The page and the API call the same `sync_all`, so they skip
-the same accounts.
+Nothing here talks to Mercado Livre but `sync_inline` (the API's synchronous "sync now"):
+each sync is queued as a `sync.tasks.sync_account` task (after the transaction commits)
+and runs in the worker, so no web request waits for ML or leaves a thread behind. The page
+and the API call the same `sync_all`, so they skip the same accounts. Each account a person
+asks to sync (or to renew) gets its audit entry here, when the request is made: the task
+that runs later is nobody's action.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import selectors, services
-from accounts.models import AccountStatus, MLAccount, SyncJob
+from accounts.models import AccountStatus, AuditAction, MLAccount, SyncJob
 from accounts.roles import Can, allows
-from sync import outcomes, tasks
+from sync import engine, outcomes, tasks
 
 # How often a waiting sync-all request looks at its job's items again.
 JOB_POLL_SECONDS = 0.2
@@ -58,18 +61,37 @@ def sync_phase(account: MLAccount, *, now: datetime | None = None) -> str:
 
 
 def sync_request(*, account: MLAccount) -> None:
-    """Queue a sync of one account now; the dashboard shows it as "queued…" until it runs."""
-    with transaction.atomic():
-        services.mlaccount_mark_sync_requested(account_ids=[account.pk])
-        tasks.sync_account.apply_async_on_commit((str(account.pk),))
+    """A person's "sync now" of one account; the dashboard shows it as "queued…" until it runs."""
+    sync_request_many(accounts=[account])
 
 
 def sync_request_many(*, accounts: list[MLAccount]) -> None:
-    """Queue a sync of each of `accounts` now (a bulk "sync now"), in one transaction."""
+    """A person's "sync now" of each of `accounts` (a bulk one, the admin's), in one transaction."""
     with transaction.atomic():
-        services.mlaccount_mark_sync_requested(account_ids=[account.pk for account in accounts])
+        services.audit_record_many(action=AuditAction.SYNC_NOW, accounts=accounts)
+        _queue(accounts)
+
+
+def _queue(accounts: list[MLAccount]) -> None:
+    services.mlaccount_mark_sync_requested(account_ids=[account.pk for account in accounts])
+    for account in accounts:
+        tasks.sync_account.apply_async_on_commit((str(account.pk),))
+
+
+def sync_inline(*, account: MLAccount) -> engine.SyncResult:
+    """The API's synchronous "sync now": noted in the audit log, then run in this request
+    (under the caller's deadline)."""
+    services.audit_record(action=AuditAction.SYNC_NOW, account=account)
+    return engine.sync_account(account.pk)
+
+
+def refresh_request_many(*, accounts) -> None:
+    """A person's "renew the token now" of each of `accounts` (the admin's action), queued:
+    one REFRESH audit entry each now, one forced renewal task each after the commit."""
+    with transaction.atomic():
+        services.audit_record_many(action=AuditAction.REFRESH, accounts=accounts)
         for account in accounts:
-            tasks.sync_account.apply_async_on_commit((str(account.pk),))
+            tasks.refresh_account_token.delay_on_commit(str(account.pk), force=True)
 
 
 def sync_connected(*, account: MLAccount) -> bool:
@@ -83,7 +105,8 @@ def sync_connected(*, account: MLAccount) -> bool:
     """
     if skip_code(account):
         return False
-    sync_request(account=account)
+    with transaction.atomic():
+        _queue([account])  # part of the connect, which has its own audit entry
     return True
 
 
@@ -128,6 +151,7 @@ def sync_all(*, user, workspace=None, with_job: bool = False) -> SyncAllPlan:
                 owner=user, items=[(account.pk, codes[account.pk]) for account in accounts]
             )
         services.mlaccount_mark_sync_requested(account_ids=[account.pk for account in plan.queued])
+        services.audit_record_many(action=AuditAction.SYNC_NOW, accounts=plan.queued)
         job_id = str(plan.job.pk) if plan.job else None
         for account in plan.queued:
             tasks.sync_account.apply_async_on_commit((str(account.pk),), {"job_id": job_id})

@@ -104,11 +104,27 @@ JOBS: tuple[Job, ...] = (
         expire_seconds=50 * 60,
     ),
     Job(
+        name="evaluate alerts",
+        task="sync.tasks.evaluate_alerts",
+        description="Every minute: run the alert rules over every account (reconnect needed, "
+        "failing, recovered, overdue questions, new claims) and send the emails due at once.",
+        every_seconds=60,
+        expire_seconds=55,
+    ),
+    Job(
+        name="send alert digests",
+        task="sync.tasks.send_alert_digests",
+        description="Daily at 08:00: email each member who chose the digest the alerts of the last day.",
+        crontab={"minute": "0", "hour": "8", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+        expire_seconds=6 * 3600,
+    ),
+    Job(
         name="cleanup events",
         task="sync.tasks.cleanup_events",
         description=f"Daily at 03:00: delete account events older than {services.EVENT_MAX_AGE_DAYS} days "
         f"and beyond each account's newest {MAX_EVENTS_PER_ACCOUNT}, abandoned Mercado Livre "
-        f"authorizations, and count history older than {COUNT_HISTORY_DAYS} days.",
+        f"authorizations, count history older than {COUNT_HISTORY_DAYS} days, alerts older "
+        f"than {services.ALERT_RETENTION_DAYS} days and reconnect links long expired.",
         crontab={"minute": "0", "hour": "3", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
         expire_seconds=6 * 3600,
     ),

@@ -132,6 +132,9 @@ def sync_account(self, account_id: str, job_id: str | None = None) -> str:
         counts=result.counts,
         synced_at=result.synced_at,
     )
+    if result.outcome == outcomes.Outcome.FAILED and selectors.alert_emails_waiting():
+        # A failure that fired an alert (a dead grant): its emails go now, not at the next sweep.
+        send_alert_emails.apply_async_on_commit()
     return result.outcome
 
 
@@ -321,7 +324,9 @@ def cleanup_events() -> int:
     (services.oauth_state_purge_expired) and sync jobs older than a day
     (services.sync_job_cleanup), questions answered here long ago
     (services.question_cleanup) and count snapshots older than COUNT_HISTORY_DAYS
-    (services.count_snapshot_cleanup); return how many events."""
+    (services.count_snapshot_cleanup), alerts older than ALERT_RETENTION_DAYS
+    (services.alert_cleanup) and reconnect links long expired (services.reconnect_link_cleanup);
+    return how many events."""
     with _job_run("cleanup_events") as facts:
         deleted = services.event_cleanup()
         facts.update(
@@ -331,6 +336,8 @@ def cleanup_events() -> int:
             sync_jobs_deleted=services.sync_job_cleanup(),
             answered_questions_deleted=services.question_cleanup(),
             count_snapshots_deleted=services.count_snapshot_cleanup(),
+            alerts_deleted=services.alert_cleanup(),
+            reconnect_links_deleted=services.reconnect_link_cleanup(),
         )
     return deleted
 
@@ -342,6 +349,37 @@ def snapshot_counts() -> int:
         added = services.count_snapshots_fill()
         facts.update(added=added)
     return added
+
+
+# --- alerts (accounts.services.alerts, accounts.services.alert_emails) ---------------------------
+
+
+@shared_task(name="sync.tasks.evaluate_alerts", soft_time_limit=240, time_limit=300)
+def evaluate_alerts() -> int:
+    """Run the alert rules over every account (services.alert_rules_evaluate), then send the
+    emails waiting to go at once; return how many alerts fired."""
+    with _job_run("evaluate_alerts") as facts:
+        fired = services.alert_rules_evaluate()
+        facts.update(fired=fired, emails_sent=services.alert_emails_send())
+    return fired
+
+
+@shared_task(name="sync.tasks.send_alert_emails", soft_time_limit=240, time_limit=300)
+def send_alert_emails() -> int:
+    """Send the alert emails waiting to go at once (services.alert_emails_send)."""
+    with _job_run("send_alert_emails") as facts:
+        sent = services.alert_emails_send()
+        facts.update(sent=sent)
+    return sent
+
+
+@shared_task(name="sync.tasks.send_alert_digests", soft_time_limit=600, time_limit=660)
+def send_alert_digests() -> int:
+    """Send each member the daily digest of the alerts they chose to get that way."""
+    with _job_run("send_alert_digests") as facts:
+        sent = services.alert_digests_send()
+        facts.update(sent=sent)
+    return sent
 
 
 # --- Mercado Livre notifications (sync/notifications.py) ---------------------------------------

@@ -613,6 +613,17 @@ def mlaccount_notification_summary(*, account: MLAccount, now: datetime | None =
 
 # The desk's and the sales' reads live in their own modules; imported last, since they build
 # on the access helper above.
+from accounts.selectors.alerts import (  # noqa: E402, F401
+    alert_channels,
+    alert_emails_waiting,
+    alert_inbox,
+)
+from accounts.selectors.audit import (  # noqa: E402, F401
+    AUDIT_PAGE_SIZE,
+    audit_entries_for_user,
+    audit_entries_for_workspace,
+    audit_latest_for_account,
+)
 from accounts.selectors.desk import (  # noqa: E402, F401
     AGE_FILTERS,
     claim_list_for_user,

@@ -4,7 +4,8 @@ One module per entity (architecture.md): `mlaccounts` (connect, settings, pause,
 remove), `workspaces` (workspaces, members, invitations), `sync_state` (the engine's and
 the jobs' bookkeeping), `sync_jobs` (syncs a user asked for), `oauth`, `users`, `events`,
 `notifications`, `desk` (the question and claim mirrors, answers, saved replies), `sales`
-(the orders mirror, reputation and count snapshots).
+(the orders mirror, reputation and count snapshots), `alerts` (rules, firing, the inbox,
+settings), `alert_emails` (at once and digests), `audit` (the audit log).
 Callers import this package and use `services.<entity>_<verb>`.
 
 Conventions: keyword-only arguments, `<entity>_<verb>` names, one transaction each. Writes
@@ -12,7 +13,20 @@ that can race with a sync or with another request use row locks or conditional U
 the columns they own, never a read-modify-write `save()` of the whole row.
 """
 
-from accounts.services.audit import audit_context, audit_record
+from accounts.services.alert_emails import alert_digests_send, alert_emails_send
+from accounts.services.alerts import (
+    ALERT_RETENTION_DAYS,
+    AlertSettingsError,
+    alert_account_check,
+    alert_cleanup,
+    alert_fire,
+    alert_mark_read,
+    alert_reputation_check,
+    alert_rules_evaluate,
+    membership_set_alert_channels,
+    workspace_set_alert_rules,
+)
+from accounts.services.audit import audit_context, audit_record, audit_record_many
 from accounts.services.desk import (
     QUESTION_RETENTION_DAYS,
     claim_detail_store,
@@ -60,6 +74,16 @@ from accounts.services.notifications import (
     notification_store,
 )
 from accounts.services.oauth import oauth_begin, oauth_complete, oauth_state_purge_expired
+from accounts.services.reconnect import (
+    reconnect_begin,
+    reconnect_complete,
+    reconnect_link_check,
+    reconnect_link_cleanup,
+    reconnect_link_create,
+    reconnect_link_for_alert,
+    reconnect_link_url,
+    reconnect_state_pending,
+)
 from accounts.services.sales import (
     count_snapshot_cleanup,
     count_snapshot_record,
@@ -100,6 +124,7 @@ from accounts.services.users import (
     MIN_PASSWORD_LENGTH,
     user_register,
     user_revoke_api_tokens,
+    user_signed_in,
 )
 from accounts.services.validation import (
     MAX_ML_USER_ID,
@@ -125,6 +150,7 @@ from accounts.services.workspaces import (
 )
 
 __all__ = [
+    "ALERT_RETENTION_DAYS",
     "EVENT_MAX_AGE_DAYS",
     "MAX_ERROR_BACKOFF",
     "MAX_ML_USER_ID",
@@ -139,10 +165,20 @@ __all__ = [
     "SITE_ID_PATTERN",
     "UNKNOWN_USER",
     "UNSUPPORTED_TOPIC",
+    "AlertSettingsError",
     "Incoming",
     "RefreshClaim",
+    "alert_account_check",
+    "alert_cleanup",
+    "alert_digests_send",
+    "alert_emails_send",
+    "alert_fire",
+    "alert_mark_read",
+    "alert_reputation_check",
+    "alert_rules_evaluate",
     "audit_context",
     "audit_record",
+    "audit_record_many",
     "claim_detail_store",
     "claim_mirror_prune",
     "claim_mirror_store",
@@ -159,6 +195,7 @@ __all__ = [
     "invitation_revoke",
     "listing_items_store",
     "membership_remove",
+    "membership_set_alert_channels",
     "membership_update",
     "mlaccount_claim",
     "mlaccount_clear_sync_request",
@@ -205,6 +242,14 @@ __all__ = [
     "question_mirror_prune",
     "question_mirror_settle",
     "question_mirror_store",
+    "reconnect_begin",
+    "reconnect_complete",
+    "reconnect_link_check",
+    "reconnect_link_cleanup",
+    "reconnect_link_create",
+    "reconnect_link_for_alert",
+    "reconnect_link_url",
+    "reconnect_state_pending",
     "reputation_snapshot_store",
     "saved_reply_create",
     "saved_reply_delete",
@@ -215,11 +260,13 @@ __all__ = [
     "sync_job_item_finish",
     "user_register",
     "user_revoke_api_tokens",
+    "user_signed_in",
     "workspace_create",
     "workspace_current",
     "workspace_delete",
     "workspace_personal",
     "workspace_rename",
+    "workspace_set_alert_rules",
     "workspace_set_reputation_margin",
     "workspace_set_response_target",
     "workspace_switch",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+from collections.abc import Iterable
 from contextvars import ContextVar
 from datetime import datetime
 
@@ -43,6 +44,11 @@ def _client_ip(request) -> str | None:
         return None
 
 
+def _request_user(request):
+    user = getattr(request, "user", None)
+    return user if user is not None and user.is_authenticated else None
+
+
 def audit_record(
     *,
     action: str,
@@ -62,8 +68,7 @@ def audit_record(
     if actor is _NOBODY:
         if request is None:
             return None
-        user = getattr(request, "user", None)
-        actor = user if user is not None and user.is_authenticated else None
+        actor = _request_user(request)
     if workspace is None and account is not None:
         workspace = account.workspace
     return AuditEntry.objects.create(
@@ -79,3 +84,44 @@ def audit_record(
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT] if request is not None else "",
         changes=changes or {},
     )
+
+
+def audit_record_many(
+    *, action: str, accounts: Iterable[MLAccount], changes: dict | None = None, actor=_NOBODY
+) -> int:
+    """`audit_record` for each of `accounts` ("sync all" over hundreds), in two queries: the
+    workspaces' names, and one insert. Returns how many entries were written (0 when no
+    person acted)."""
+    accounts = list(accounts)
+    request = _request.get()
+    if actor is _NOBODY:
+        if request is None:
+            return 0
+        actor = _request_user(request)
+    if not accounts:
+        return 0
+    names = dict(
+        Workspace.objects.filter(pk__in={account.workspace_id for account in accounts}).values_list(
+            "pk", "name"
+        )
+    )
+    at = timezone.now()
+    ip = _client_ip(request) if request is not None else None
+    agent = request.META.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT] if request is not None else ""
+    entries = AuditEntry.objects.bulk_create(
+        AuditEntry(
+            at=at,
+            action=action,
+            actor_id=actor.pk if actor is not None else None,
+            actor_email=actor.email if actor is not None else "",
+            workspace_id=account.workspace_id,
+            workspace_name=names.get(account.workspace_id, ""),
+            account_id=account.pk,
+            account_label=account.account_name or account.nickname,
+            ip=ip,
+            user_agent=agent,
+            changes=changes or {},
+        )
+        for account in accounts
+    )
+    return len(entries)

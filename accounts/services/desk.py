@@ -33,6 +33,7 @@ from accounts.mercadolivre.errors import MLBadRequest, MLError, MLInvalidGrant, 
 from accounts.models import (
     MAX_ANSWER_LENGTH,
     MAX_RESPONSE_TARGET_MINUTES,
+    AuditAction,
     Claim,
     ListingItem,
     MLAccount,
@@ -41,6 +42,7 @@ from accounts.models import (
     SavedReply,
     Workspace,
 )
+from accounts.services.audit import audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -236,7 +238,15 @@ def question_answer(*, question: Question, text, user) -> Question:
             extra={"event": "question_answer", "account_id": str(account_id), "error": type(error).__name__},
         )
         raise DeskUnavailable.from_ml(error) from error
-    return question_answer_record(question=question, text=text, user=user)
+    answered = question_answer_record(question=question, text=text, user=user)
+    # The question and its listing, not the answer: it is at Mercado Livre and in the mirror.
+    audit_record(
+        action=AuditAction.ANSWER,
+        account=question.account,
+        changes={"question": question.pk, "item": question.item_id},
+        actor=user,
+    )
+    return answered
 
 
 def _reread(token: str, question: Question) -> str:
@@ -448,6 +458,13 @@ def workspace_set_response_target(*, workspace: Workspace, minutes) -> Workspace
                 ]
             }
         )
+    was = workspace.response_target_minutes
     Workspace.objects.filter(pk=workspace.pk).update(response_target_minutes=minutes)
     workspace.response_target_minutes = minutes
+    if was != minutes:
+        audit_record(
+            action=AuditAction.SETTINGS,
+            workspace=workspace,
+            changes={"response_target_minutes": [was, minutes]},
+        )
     return workspace

@@ -12,7 +12,8 @@ from django.utils.translation import gettext as _
 
 from accounts.errors import AccountConnectedElsewhere, AccountExists, AccountValidationError
 from accounts.mercadolivre import resources
-from accounts.models import AccountStatus, AccountType, EventKind, MLAccount, User, Workspace
+from accounts.models import AccountStatus, AccountType, AuditAction, EventKind, MLAccount, User, Workspace
+from accounts.services.audit import audit_record
 from accounts.services.events import event_record
 from accounts.services.validation import (
     MAX_TOKEN_LENGTH,
@@ -56,6 +57,7 @@ def mlaccount_connect(
     reconnect: bool = True,
     fresh_grant: bool = False,
     now: datetime | None = None,
+    via: str = "",
 ) -> tuple[MLAccount, bool]:
     """Connect a seller account to `workspace` with a token pair; returns (account, created).
 
@@ -99,15 +101,20 @@ def mlaccount_connect(
         "token_obtained_at": now,
         "token_scopes": scopes[:2000],
     }
-    existing = MLAccount.objects.filter(ml_user_id=ml_user_id).first()
+    existing = MLAccount.objects.select_related("workspace").filter(ml_user_id=ml_user_id).first()
     elsewhere = existing is not None and existing.workspace_id != workspace.pk
     if elsewhere and not fresh_grant:
         raise AccountConnectedElsewhere()
     if existing is not None:
         if not reconnect and not elsewhere:
             raise AccountExists()
+        changes = {"status": [existing.status, AccountStatus.ACTIVE.value]}
+        if existing.status == AccountStatus.ACTIVE:
+            changes = {}
         if elsewhere:
             event_record(account_id=existing.pk, kind=EventKind.AUTH, message=REAUTHORIZED_ELSEWHERE)
+            # In the account's own workspace's log: its managers see who re-authorized it.
+            changes["connected_from"] = workspace.name
         else:
             existing.connected_by = connected_by
         for field, value in token_fields.items():
@@ -135,6 +142,9 @@ def mlaccount_connect(
                 *([] if elsewhere else ["connected_by"]),
             ]
         )
+        if via:  # how it came back, when not by its managers' hand ("reconnect link")
+            changes["via"] = via
+        audit_record(action=AuditAction.RECONNECT, account=existing, changes=changes)
         return existing, False
 
     has_primary = MLAccount.objects.filter(workspace=workspace, is_primary=True).exists()
@@ -158,6 +168,7 @@ def mlaccount_connect(
         # Another request connected the same seller between our check and insert.
         raise AccountExists() from None
     account.workspace = workspace
+    audit_record(action=AuditAction.CONNECT, account=account, changes={"ml_user_id": ml_user_id})
     return account, True
 
 
@@ -246,7 +257,12 @@ def mlaccount_update(
     email_notifications_enabled=_UNSET,
     is_primary=_UNSET,
 ) -> MLAccount:
-    """Change an account's settings; only the arguments given are touched."""
+    """Change an account's settings; only the arguments given are touched.
+
+    The audit log gets one SETTINGS entry naming each field that really changed, from the
+    value `account` carries (read by the caller's access helper) to the new one; none when
+    nothing changed.
+    """
     errors: dict[str, list[str]] = {}
     changes = {}
     if account_name is not _UNSET:
@@ -278,10 +294,17 @@ def mlaccount_update(
         changes["next_sync"] = max(
             account.last_sync + timedelta(seconds=changes["sync_interval"]), timezone.now()
         )
+    changed = {
+        field: [getattr(account, field), value]
+        for field, value in changes.items()
+        if field != "next_sync" and getattr(account, field) != value
+    }
     if changes:
         MLAccount.objects.filter(pk=account.pk).update(**changes, updated_at=timezone.now())
-    if is_primary is True:
-        mlaccount_make_primary(account=account)
+    if is_primary is True and _promote(account):
+        changed["is_primary"] = [False, True]
+    if changed:
+        audit_record(action=AuditAction.SETTINGS, account=account, changes=changed)
     account.refresh_from_db()
     return account
 
@@ -289,24 +312,39 @@ def mlaccount_update(
 @transaction.atomic
 def mlaccount_make_primary(*, account: MLAccount) -> MLAccount:
     """Make `account` its workspace's primary, demoting the previous one in the same transaction."""
+    if _promote(account):
+        audit_record(action=AuditAction.SETTINGS, account=account, changes={"is_primary": [False, True]})
+    return account
+
+
+def _promote(account: MLAccount) -> bool:
+    """Make `account` primary (inside the caller's transaction); whether it was not already."""
     _lock_workspace(account.workspace_id)
     # Demote first: the partial unique index allows only one primary per workspace at any time.
     MLAccount.objects.filter(workspace_id=account.workspace_id, is_primary=True).exclude(
         pk=account.pk
     ).update(is_primary=False, updated_at=timezone.now())
-    MLAccount.objects.filter(pk=account.pk).update(is_primary=True, updated_at=timezone.now())
+    promoted = MLAccount.objects.filter(pk=account.pk, is_primary=False).update(
+        is_primary=True, updated_at=timezone.now()
+    )
     account.is_primary = True
-    return account
+    return bool(promoted)
 
 
 @transaction.atomic
 def mlaccount_pause(*, account: MLAccount) -> MLAccount:
     """Stop scheduled syncs until resumed."""
+    was = account.status
     MLAccount.objects.filter(pk=account.pk).update(
         status=AccountStatus.PAUSED, sync_enabled=False, next_sync=None, updated_at=timezone.now()
     )
+    audit_record(action=AuditAction.PAUSE, account=account, changes=_status_change(was, AccountStatus.PAUSED))
     account.refresh_from_db()
     return account
+
+
+def _status_change(was: str, now: str) -> dict:
+    return {"status": [str(was), str(now)]} if was != now else {}
 
 
 @transaction.atomic
@@ -317,6 +355,7 @@ def mlaccount_resume(*, account: MLAccount) -> MLAccount:
     still dead is found, and the account marked again, by that sync.
     """
     now = timezone.now()
+    was = account.status
     MLAccount.objects.filter(pk=account.pk).update(
         status=AccountStatus.ACTIVE,
         sync_enabled=True,
@@ -324,14 +363,20 @@ def mlaccount_resume(*, account: MLAccount) -> MLAccount:
         error_count=0,
         updated_at=now,
     )
+    changes = _status_change(was, AccountStatus.ACTIVE)
+    audit_record(action=AuditAction.RESUME, account=account, changes=changes)
     account.refresh_from_db()
     return account
 
 
 @transaction.atomic
 def mlaccount_remove(*, account: MLAccount) -> None:
-    """Delete an account; if it was primary, the workspace's oldest remaining one becomes primary."""
+    """Delete an account; if it was primary, the workspace's oldest remaining one becomes primary.
+
+    Its audit entry is written first and outlives it (ids and labels, no foreign key).
+    """
     _lock_workspace(account.workspace_id)
+    audit_record(action=AuditAction.REMOVE, account=account, changes={"ml_user_id": account.ml_user_id})
     was_primary = MLAccount.objects.filter(pk=account.pk, is_primary=True).exists()
     MLAccount.objects.filter(pk=account.pk).delete()
     if was_primary:

@@ -22,12 +22,15 @@ from accounts.models import (
     COUNT_HISTORY_DAYS,
     MAX_REPUTATION_MARGIN_PERCENT,
     AccountStatus,
+    AuditAction,
     CountSnapshot,
     MLAccount,
     Order,
     ReputationSnapshot,
     Workspace,
 )
+from accounts.services.alerts import alert_reputation_check
+from accounts.services.audit import audit_record
 
 _ORDER_FIELDS = [
     "status",
@@ -120,13 +123,15 @@ def reputation_snapshot_store(
         "cancellations_rate": reputation.cancellations.rate,
         "cancellations_value": reputation.cancellations.value,
     }
+    snapshot = ReputationSnapshot(account_id=account_id, day=day, **values)
     ReputationSnapshot.objects.bulk_create(
-        [ReputationSnapshot(account_id=account_id, day=day, **values)],
+        [snapshot],
         update_conflicts=True,
         unique_fields=["account", "day"],
         update_fields=list(values),
     )
     MLAccount.objects.filter(pk=account_id).update(reputation_day=day)
+    alert_reputation_check(account_id=account_id, snapshot=snapshot, now=at)
 
 
 def _hour(moment: datetime) -> datetime:
@@ -214,6 +219,13 @@ def workspace_set_reputation_margin(*, workspace: Workspace, percent) -> Workspa
                 ]
             }
         )
+    was = workspace.reputation_margin_percent
     Workspace.objects.filter(pk=workspace.pk).update(reputation_margin_percent=percent)
     workspace.reputation_margin_percent = percent
+    if was != percent:
+        audit_record(
+            action=AuditAction.SETTINGS,
+            workspace=workspace,
+            changes={"reputation_margin_percent": [was, percent]},
+        )
     return workspace

@@ -38,6 +38,7 @@ from accounts.models import (
     MLAccount,
     SyncStatus,
 )
+from accounts.services.alerts import alert_account_check
 from accounts.services.events import event_record
 
 MAX_ERROR_BACKOFF = 3600  # an account in error is retried at least hourly
@@ -340,6 +341,8 @@ def mlaccount_record_sync_failure(
         updated_at=failed_at,
     )
     account.refresh_from_db()
+    if auth_failure:  # a dead grant is news at once; the minute sweep sees the rest
+        alert_account_check(account_id=account_id, now=failed_at)
     return account
 
 
@@ -353,6 +356,7 @@ def mlaccount_mark_expired(*, account_id, message: str, http_status: int | None 
         disconnected_at=Coalesce(F("disconnected_at"), Value(now)),
         updated_at=now,
     )
+    alert_account_check(account_id=account_id, now=now)
 
 
 # --- the token refresh lease (accounts.tokens) ------------------------------------------------------
@@ -473,6 +477,7 @@ def mlaccount_refresh_refused(*, claim: RefreshClaim, message: str, http_status:
         event_record(
             account_id=claim.account_id, kind=EventKind.AUTH, message=message, http_status=http_status
         )
+        alert_account_check(account_id=claim.account_id, now=now)
     else:
         mlaccount_refresh_release(claim=claim)
     return bool(marked)

@@ -12,7 +12,8 @@ from django.db.models import F
 from django.utils.translation import gettext as _
 
 from accounts.errors import AccountValidationError, EmailExists
-from accounts.models import User
+from accounts.models import AuditAction, User, Workspace
+from accounts.services.audit import audit_record
 from accounts.services.validation import check_text
 from accounts.services.workspaces import workspace_personal
 
@@ -86,3 +87,16 @@ def user_revoke_api_tokens(*, user) -> None:
     """
     User.objects.filter(pk=user.pk).update(api_token_version=F("api_token_version") + 1)
     user.refresh_from_db(fields=["api_token_version"])
+
+
+def user_signed_in(*, user, via: str) -> None:
+    """Record a sign-in (`via`: "dashboard", "admin" or "api") in the audit log.
+
+    A sign-in is not about one workspace: the entry goes to the user's personal workspace,
+    where they (its owner) see their own sign-ins with the address and browser; the owners
+    of the other workspaces they belong to do not see where they signed in from. A user
+    without one yet (made in the admin, never on the dashboard) gets an entry of no
+    workspace, which only the admin shows.
+    """
+    personal = Workspace.objects.filter(personal_for=user).first()
+    audit_record(action=AuditAction.SIGN_IN, workspace=personal, changes={"via": via}, actor=user)

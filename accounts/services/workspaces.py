@@ -28,6 +28,7 @@ from accounts.errors import (
     WorkspaceNotFound,
 )
 from accounts.models import (
+    AuditAction,
     Invitation,
     Membership,
     MembershipAccount,
@@ -36,6 +37,7 @@ from accounts.models import (
     User,
     Workspace,
 )
+from accounts.services.audit import audit_record
 from accounts.services.validation import check_text
 
 # A scope longer than this is "every account" in practice; bounds what a request can write.
@@ -156,8 +158,11 @@ def workspace_rename(*, workspace: Workspace, name) -> Workspace:
     name = _check_name(errors, name)
     if errors:
         raise AccountValidationError(errors)
+    was = workspace.name
     Workspace.objects.filter(pk=workspace.pk).update(name=name)
     workspace.name = name
+    if was != name:
+        audit_record(action=AuditAction.SETTINGS, workspace=workspace, changes={"name": [was, name]})
     return workspace
 
 
@@ -180,6 +185,17 @@ def workspace_delete(*, workspace: Workspace) -> int:
 def _lock_workspace(workspace: Workspace) -> None:
     """Serialise member changes of one workspace (the last-owner rule is read, then written)."""
     Workspace.objects.select_for_update().filter(pk=workspace.pk).values_list("pk", flat=True).first()
+
+
+def _scope_labels(account_ids) -> str | None:
+    """A scope as the audit log keeps it: the accounts' names then, in one text (a list would
+    read as a change from one value to another), or None for every account."""
+    if account_ids is None:
+        return None
+    accounts = MLAccount.objects.filter(pk__in=list(account_ids)).only("account_name", "nickname")
+    return ", ".join(
+        account.account_name or account.nickname for account in accounts.order_by("account_name", "pk")
+    )
 
 
 def _set_scope(membership: Membership, account_ids: list | None) -> None:
@@ -216,12 +232,25 @@ def membership_update(*, membership: Membership, role=_UNSET, account_ids=_UNSET
             raise Forbidden(_("The owner of a personal workspace stays its owner."))
         if Membership.objects.filter(workspace=workspace, role=Role.OWNER).count() <= 1:
             raise Forbidden(_("A workspace needs at least one owner: make someone else owner first."))
+    changes = {}
+    if new_role != membership.role:
+        changes["role"] = [membership.role, new_role]
     fields = {"role": new_role}
     if scope is not _UNSET:
+        was = None
+        if membership.scoped:
+            was = list(
+                MembershipAccount.objects.filter(membership=membership).values_list("account_id", flat=True)
+            )
+        if (was is None) != (scope is None) or (scope is not None and set(was) != set(scope)):
+            changes["scope"] = [_scope_labels(was), _scope_labels(scope)]
         fields["scoped"] = scope is not None
         _set_scope(membership, scope)
     Membership.objects.filter(pk=membership.pk).update(**fields)
     membership.refresh_from_db()
+    if changes:
+        changes["member"] = membership.user.email
+        audit_record(action=AuditAction.MEMBER_CHANGE, workspace=workspace, changes=changes)
     return membership
 
 
@@ -237,6 +266,11 @@ def membership_remove(*, membership: Membership) -> None:
         and Membership.objects.filter(workspace=workspace, role=Role.OWNER).count() <= 1
     ):
         raise Forbidden(_("A workspace needs at least one owner: make someone else owner first."))
+    audit_record(
+        action=AuditAction.MEMBER_REMOVE,
+        workspace=workspace,
+        changes={"member": membership.user.email, "role": membership.role},
+    )
     Membership.objects.filter(pk=membership.pk).delete()
     User.objects.filter(pk=membership.user_id, current_workspace=workspace).update(current_workspace=None)
 
@@ -286,14 +320,25 @@ def invitation_create(
         created_at=now,
         expires_at=now + timedelta(days=Invitation.LIFETIME_DAYS),
     )
+    audit_record(
+        action=AuditAction.INVITE,
+        workspace=workspace,
+        changes={"email": email, "role": role, "scope": _scope_labels(scope)},
+    )
     return invitation, token
 
 
 def invitation_revoke(*, invitation: Invitation, now=None) -> None:
     """Revoke a pending invitation (an accepted one stays as it was)."""
-    Invitation.objects.filter(pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True).update(
-        revoked_at=now or timezone.now()
-    )
+    revoked = Invitation.objects.filter(
+        pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=now or timezone.now())
+    if revoked:
+        audit_record(
+            action=AuditAction.INVITE_REVOKE,
+            workspace=invitation.workspace,
+            changes={"email": invitation.email, "role": invitation.role},
+        )
 
 
 def invitation_check(*, token, user: User | None = None, now=None) -> Invitation:
@@ -351,6 +396,12 @@ def invitation_accept(*, token, user: User, now=None) -> Membership:
             workspace=invitation.workspace, user=user, role=invitation.role, scoped=scope is not None
         )
         _set_scope(membership, scope)
+        audit_record(
+            action=AuditAction.MEMBER_JOIN,
+            workspace=invitation.workspace,
+            changes={"member": user.email, "role": membership.role, "scope": _scope_labels(scope)},
+            actor=user,
+        )
     # The link reached this mailbox: the address is proven, as allauth's confirmation would.
     from allauth.account.models import EmailAddress
 

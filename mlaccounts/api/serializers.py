@@ -299,7 +299,14 @@ class MLAccountSerializer(serializers.Serializer):
     isPrimary = serializers.BooleanField(source="is_primary", read_only=True)
     syncEnabled = serializers.BooleanField(source="sync_enabled", read_only=True)
     syncInterval = MillisecondsField(source="sync_interval", read_only=True, help_text="Milliseconds.")
-    notificationsEnabled = serializers.BooleanField(source="notifications_enabled", read_only=True)
+    notificationsEnabled = serializers.BooleanField(
+        source="notifications_enabled", read_only=True, help_text="Alerts about this account are raised."
+    )
+    emailNotificationsEnabled = serializers.BooleanField(
+        source="email_notifications_enabled",
+        read_only=True,
+        help_text="Alerts about this account are also emailed (to the members who chose email).",
+    )
     lastSync = serializers.DateTimeField(source="last_sync", allow_null=True, read_only=True)
     nextSync = serializers.DateTimeField(source="next_sync", allow_null=True, read_only=True)
     lastSyncStatus = NullIfBlankChoiceField(
@@ -380,6 +387,7 @@ class UpdateSerializer(serializers.Serializer):
         help_text="Only true: makes this the primary account and demotes the previous one.",
     )
     notificationsEnabled = StrictBooleanField(source="notifications_enabled", required=False)
+    emailNotificationsEnabled = StrictBooleanField(source="email_notifications_enabled", required=False)
 
 
 class TokenInfoSerializer(serializers.Serializer):

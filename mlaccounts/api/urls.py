@@ -3,7 +3,7 @@
 from django.urls import re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from mlaccounts.api import desk, notifications, sales, views, workspaces
+from mlaccounts.api import audit, desk, notifications, reconnect, sales, views, workspaces
 
 app_name = "api"
 
@@ -33,6 +33,11 @@ urlpatterns = [
         name="mlaccount-token-info",
     ),
     re_path(rf"^ml-accounts/{ID}/metrics/?$", sales.AccountMetricsView.as_view(), name="mlaccount-metrics"),
+    re_path(
+        rf"^ml-accounts/{ID}/reconnect-link/?$",
+        reconnect.MLAccountReconnectLinkView.as_view(),
+        name="mlaccount-reconnect-link",
+    ),
     re_path(r"^metrics/summary/?$", sales.MetricsSummaryView.as_view(), name="metrics-summary"),
     re_path(rf"^sync-jobs/{ID}/?$", views.SyncJobView.as_view(), name="sync-job"),
     re_path(r"^workspaces/?$", workspaces.WorkspaceListView.as_view(), name="workspace-list"),
@@ -64,6 +69,7 @@ urlpatterns = [
     re_path(r"^questions/?$", desk.QuestionListView.as_view(), name="question-list"),
     re_path(rf"^questions/{ID}/answer/?$", desk.QuestionAnswerView.as_view(), name="question-answer"),
     re_path(r"^claims/?$", desk.ClaimListView.as_view(), name="claim-list"),
+    re_path(r"^audit/?$", audit.AuditListView.as_view(), name="audit-list"),
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^docs/?$", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     # Last: every other /api/ path answers 404 in the envelope, not Django's HTML page.

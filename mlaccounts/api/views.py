@@ -42,7 +42,7 @@ from mlaccounts.api.throttles import (
     RegisterIPThrottle,
     UserThrottle,
 )
-from sync import engine, ondemand
+from sync import ondemand
 
 AUTH = "auth"
 ACCOUNTS = "ml-accounts"
@@ -123,6 +123,7 @@ class LoginView(APIView):
                     throttle.record_failure(request, self)
             raise InvalidCredentials()
         update_last_login(None, user)
+        services.user_signed_in(user=user, via="api")
         result = s.AuthResultSerializer({"user": user, "token": access_token_for(user)}).data
         return envelope(result)
 
@@ -290,7 +291,7 @@ class MLAccountSyncView(AccountView):
     def post(self, request, id):
         account = self.get_account(id, Can.SYNC)
         with deadline.within(settings.SYNC_REQUEST_DEADLINE):
-            result = engine.sync_account(account.pk)
+            result = ondemand.sync_inline(account=account)
         if not result.ok:
             raise syncing.failure(result)
         data = {
@@ -425,7 +426,7 @@ class MLAccountRefreshTokenView(AccountView):
         account = self.get_account(id, Can.MANAGE)
         try:
             with deadline.within(settings.SYNC_REQUEST_DEADLINE):
-                tokens.get_fresh_access_token(account.pk, force=True)
+                tokens.renew_now(account)
         except MLInvalidGrant:
             # accounts.tokens already marked the account expired (and committed that).
             raise TokenRefreshFailed() from None

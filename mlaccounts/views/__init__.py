@@ -1,5 +1,6 @@
 """Dashboard pages: `accounts` (the overview, one account, connecting), `desk` (questions,
-claims, saved replies) and `workspaces`."""
+claims, saved replies), `sales`, `alerts` (the inbox, alert settings),
+`reconnect` (reconnect links) and `workspaces`."""
 
 from mlaccounts.views.accounts import (
     account_detail,
@@ -18,7 +19,10 @@ from mlaccounts.views.accounts import (
     overview_list,
     sync_all,
 )
+from mlaccounts.views.alerts import alert_settings, alerts, alerts_read
+from mlaccounts.views.audit import audit, audit_csv
 from mlaccounts.views.desk import claims, desk_settings, question_answer, questions, saved_reply_edit
+from mlaccounts.views.reconnect import account_reconnect_link, reconnect
 from mlaccounts.views.sales import sales
 from mlaccounts.views.workspaces import (
     invitation,
@@ -38,10 +42,16 @@ __all__ = [
     "account_detail",
     "account_make_primary",
     "account_pause",
+    "account_reconnect_link",
     "account_remove",
     "account_renew_token",
     "account_resume",
     "account_sync",
+    "alert_settings",
+    "alerts",
+    "alerts_read",
+    "audit",
+    "audit_csv",
     "bulk_action",
     "claims",
     "connect",
@@ -60,6 +70,7 @@ __all__ = [
     "overview_list",
     "question_answer",
     "questions",
+    "reconnect",
     "sales",
     "saved_reply_edit",
     "sync_all",

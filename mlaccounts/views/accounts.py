@@ -37,11 +37,12 @@ from accounts.mercadolivre import deadline, oauth
 from accounts.mercadolivre.errors import MLError, MLInvalidGrant, MLUnauthorized
 from accounts.models import AccountStatus, SyncStatus
 from accounts.roles import Can, abilities, allows
-from mlaccounts import bulk, outages, sales_page
+from mlaccounts import audit_page, bulk, outages, sales_page
 from mlaccounts import overview as overview_page
 from mlaccounts.api.throttles import ml_action_wait
 from mlaccounts.forms import AccountSettingsForm, SiteForm, TokenConnectForm, add_service_errors
 from mlaccounts.templatetags.dashboard import site_name
+from mlaccounts.views.reconnect import reconnect_callback
 from sync import ondemand, outcomes, schedule
 
 logger = logging.getLogger(__name__)
@@ -376,7 +377,7 @@ def account_renew_token(request, account_id):
     try:
         # Synchronous, so under one overall deadline below the web server's timeout.
         with deadline.within(settings.SYNC_REQUEST_DEADLINE):
-            tokens.get_fresh_access_token(account.pk, force=True)
+            tokens.renew_now(account)
     except NoRefreshToken as error:
         messages.error(request, str(error.message))
     except MLInvalidGrant:
@@ -423,6 +424,8 @@ def account_detail(request, account_id):
                     account_name=form.cleaned_data["account_name"],
                     account_type=form.cleaned_data["account_type"],
                     sync_interval=form.cleaned_data["sync_interval"],
+                    notifications_enabled=form.cleaned_data["notifications_enabled"],
+                    email_notifications_enabled=form.cleaned_data["email_notifications_enabled"],
                 )
             except AccountValidationError as error:
                 add_service_errors(form, error, AccountSettingsForm.SERVICE_FIELDS)
@@ -443,6 +446,8 @@ def account_detail(request, account_id):
         "notifications": selectors.mlaccount_notification_summary(account=account),
         "notifications_on": bool(settings.ML_WEBHOOK_SECRET),
         "reconcile_interval": max(account.sync_interval, settings.ML_RECONCILE_INTERVAL),
+        # Owners and managers: its newest audit entries (one query); None for the others.
+        "activity": audit_page.account_activity(account),
         **sales_page.account_sales_context(request, account),
     }
     return render(request, "mlaccounts/detail.html", context, status=status)
@@ -581,9 +586,19 @@ def connect(request):
 
 
 @require_GET
-@login_required
 def connect_callback(request):
-    """Mercado Livre sends the browser back here with `code` and `state` (or an error)."""
+    """Mercado Livre sends the browser back here with `code` and `state` (or an error).
+
+    A state made by a reconnect link is that link's (mlaccounts.views.reconnect: no login,
+    its own pages); any other needs the signed-in user who started connecting.
+    """
+    if services.reconnect_state_pending(state=request.GET.get("state", "")):
+        return reconnect_callback(request)
+    return _connect_callback(request)
+
+
+@login_required
+def _connect_callback(request):
     try:
         with deadline.within(settings.SYNC_REQUEST_DEADLINE):
             account, created = services.oauth_complete(

@@ -93,9 +93,13 @@ def test_account_page_query_count_is_fixed(client_user, ml_account, django_asser
     # its notifications of the last hour (one aggregate), the user's workspaces (the header's
     # switcher); its sales (the window's totals, the days), its newest reputation, 30 days of
     # reputation snapshots and of hourly counts (tests/mlaccounts/test_sales_pages.py pins
-    # them with many orders and snapshots).
-    with django_assert_num_queries(11):
-        client_user.get(path)
+    # them with many orders and snapshots); its newest audit entries, the owner's "Activity"
+    # (30 here, of which it shows 10).
+    for _ in range(30):
+        services.audit_record(action="pause", account=ml_account, actor=ml_account.connected_by)
+    with django_assert_num_queries(12):
+        response = client_user.get(path)
+    assert response.content.decode().count('<tr id="audit-') == 10
 
 
 def test_overview_selector_annotates_the_newest_event_kind_and_skips_tokens(user, other_user):

@@ -52,8 +52,9 @@ SALES_PAGE_QUERIES = 14
 #  4. its notification summary, 5. its totals per currency (sales_summary), 6. its revenue and
 #  orders per day (sales_daily), 7. its newest reputation snapshot, 8. its reputation
 #  snapshots of the last 30 days (the rates chart), 9. its count snapshots of the last 30 days
-#  (the history charts), 10. the user's workspaces (the header's switcher), 11. its events.
-ACCOUNT_PAGE_QUERIES = 11
+#  (the history charts), 10. the user's workspaces (the header's switcher), 11. its events,
+#  12. its newest audit entries (the "Activity" of an owner or a manager, issue 16).
+ACCOUNT_PAGE_QUERIES = 12
 
 _order_ids = itertools.count(9_300_000)
 ROW = re.compile(r'<tr id="sales-([0-9a-f-]{36})">')
@@ -592,7 +593,7 @@ def test_an_empty_workspace_shows_the_empty_state(alice, user):
 
     assert 'id="sales-empty"' in body and 'id="sales-no-accounts"' in body
     assert "0 accounts in" in body
-    assert "<svg" not in body and 'id="sales-table"' not in body
+    assert "chart-svg" not in body and 'id="sales-table"' not in body
     assert 'id="reputation-warnings"' not in body
 
 
@@ -602,7 +603,7 @@ def test_accounts_without_sales_show_the_empty_state_and_their_rows(alice, user)
 
     body = page(alice, SALES)
 
-    assert 'id="sales-empty"' in body and "<svg" not in body
+    assert 'id="sales-empty"' in body and "chart-svg" not in body
     assert rows(body) == [str(account.pk)]
     assert 'colspan="5" class="muted"' in row(body, account)
 

@@ -21,7 +21,8 @@ def test_what_a_successful_sync_costs_the_database(ml_account, ml):
     orders read's watermark (UPDATE) and the recent orders count (SELECT), the desk's two
     mirrors (a DELETE each of what ML no longer lists: here nothing is listed, so nothing
     is stored), the result (UPDATE) and the hour's counts snapshot (upsert); the first sync
-    of the day also stores the reputation (upsert, and the day on the account).
+    of the day also stores the reputation (upsert, and the day on the account) and reads
+    what its alert rule needs (one SELECT: the margin, the day before, the rates flagged).
 
     No SELECT of ml_user_id or of the token, no row lock, no release UPDATE after the
     success: the claim returns what the sync needs and recording the success, one
@@ -34,7 +35,7 @@ def test_what_a_successful_sync_costs_the_database(ml_account, ml):
     statements = [
         q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
     ]
-    assert len(statements) == 9, statements
+    assert len(statements) == 10, statements
     assert statements[0].startswith("UPDATE") and "RETURNING" in statements[0]
     assert statements[1].startswith("UPDATE") and "orders_synced_at" in statements[1]
     assert statements[2].startswith("SELECT COUNT") and "accounts_order" in statements[2]
@@ -42,8 +43,9 @@ def test_what_a_successful_sync_costs_the_database(ml_account, ml):
     assert statements[4].startswith("DELETE") and "accounts_claim" in statements[4]
     assert statements[5].startswith("INSERT") and "accounts_reputationsnapshot" in statements[5]
     assert statements[6].startswith("UPDATE") and "reputation_day" in statements[6]
-    assert statements[7].startswith("UPDATE")
-    assert statements[8].startswith("INSERT") and "accounts_countsnapshot" in statements[8]
+    assert statements[7].startswith("SELECT") and "accounts_alertstate" in statements[7]
+    assert statements[8].startswith("UPDATE")
+    assert statements[9].startswith("INSERT") and "accounts_countsnapshot" in statements[9]
     assert MLAccount.objects.get(pk=ml_account.pk).sync_started_at is None
 
     # The day's reputation is stored: the next sync costs seven.
@@ -66,7 +68,7 @@ def test_a_successful_sync_task_costs_no_more_than_the_engine(ml_account, ml):
     statements = [
         q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
     ]
-    assert len(statements) == 9, statements  # what the engine's first sync of the day costs
+    assert len(statements) == 10, statements  # what the engine's first sync of the day costs
     assert MLAccount.objects.get(pk=ml_account.pk).sync_requested_at is None
 
 

@@ -48,4 +48,6 @@ def test_installing_missing_jobs_only_reports_kept_rows():
         "process notifications": "kept",
         "recover missed notifications": "kept",
         "cleanup events": "kept",
+        "evaluate alerts": "kept",
+        "send alert digests": "kept",
     }

@@ -774,7 +774,8 @@ def test_the_database_cost_of_a_sync_with_a_small_desk(ml_account, ml):
     a detail, one UPDATE per detail); titles (SELECT of the missing, upsert); buyers (SELECT
     of the ones without a nickname, SELECT of those known from other questions, one UPDATE
     per nickname read); the orders' (SELECT of what the mirror holds, upsert, the read's
-    mark, the count); the reputation (upsert, the day's mark); the result; the hour's
+    mark, the count); the reputation (upsert, the day's mark, the alert rule's one SELECT);
+    the result; the hour's
     counts snapshot. A quiet sync keeps the claim, the three mirrors' reads and writes, the
     two SELECTs that find nothing to fill, the result and the snapshot.
     """
@@ -785,7 +786,7 @@ def test_the_database_cost_of_a_sync_with_a_small_desk(ml_account, ml):
     with CaptureQueriesContext(connection) as quiet:
         assert engine.sync_account(ml_account.pk).ok
 
-    assert len(_statements(first)) == 24, _statements(first)
+    assert len(_statements(first)) == 25, _statements(first)
     assert len(_statements(quiet)) == 15, _statements(quiet)
     assert [sql.split(" ", 1)[0] for sql in _statements(quiet)] == [
         "UPDATE",  # the claim

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from accounts import selectors, services
-from accounts.models import MLAccount
+from accounts.models import AuditEntry, MLAccount
 from sync import schedule
 from sync.logging import KeyValueFormatter
 from tests.factories import MLAccountFactory, UserFactory
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 # --- installing the jobs -------------------------------------------------------------------------
 
 
-def test_setup_periodic_tasks_installs_the_seven_jobs(capsys):
+def test_setup_periodic_tasks_installs_the_nine_jobs(capsys):
     call_command("setup_periodic_tasks")
 
     jobs = {task.name: task for task in PeriodicTask.objects.all()}
@@ -34,6 +34,8 @@ def test_setup_periodic_tasks_installs_the_seven_jobs(capsys):
         "recover missed notifications",
         "snapshot counts",
         "cleanup events",
+        "evaluate alerts",
+        "send alert digests",
     }
     assert jobs["dispatch due syncs"].task == "sync.tasks.dispatch_due_syncs"
     assert (jobs["dispatch due syncs"].interval.every, jobs["dispatch due syncs"].interval.period) == (
@@ -57,8 +59,13 @@ def test_setup_periodic_tasks_installs_the_seven_jobs(capsys):
     hourly = jobs["snapshot counts"].crontab
     assert jobs["snapshot counts"].task == "sync.tasks.snapshot_counts"
     assert (hourly.minute, hourly.hour) == ("0", "*")
+    assert jobs["evaluate alerts"].task == "sync.tasks.evaluate_alerts"
+    assert jobs["evaluate alerts"].interval.every == 60
+    digest = jobs["send alert digests"].crontab
+    assert jobs["send alert digests"].task == "sync.tasks.send_alert_digests"
+    assert (digest.minute, digest.hour, str(digest.timezone)) == ("0", "8", "America/Sao_Paulo")
     assert all(task.enabled and task.expire_seconds for task in jobs.values())
-    assert "7 periodic jobs installed" in capsys.readouterr().out
+    assert "9 periodic jobs installed" in capsys.readouterr().out
 
 
 def test_setup_periodic_tasks_is_idempotent():
@@ -67,9 +74,9 @@ def test_setup_periodic_tasks_is_idempotent():
 
     results = schedule.install()
 
-    assert [action for _, action in results] == ["unchanged"] * 7
+    assert [action for _, action in results] == ["unchanged"] * 9
     assert list(PeriodicTask.objects.order_by("name").values()) == before
-    assert IntervalSchedule.objects.count() == 3 and CrontabSchedule.objects.count() == 2
+    assert IntervalSchedule.objects.count() == 3 and CrontabSchedule.objects.count() == 3
 
 
 def test_setup_updates_jobs_by_name_and_keeps_an_admins_off_switch():
@@ -84,7 +91,7 @@ def test_setup_updates_jobs_by_name_and_keeps_an_admins_off_switch():
     task = PeriodicTask.objects.get(name="dispatch due syncs")
     assert (task.task, task.interval.every, task.enabled) == ("sync.tasks.dispatch_due_syncs", 60, False)
     assert results["dispatch due syncs"].startswith("updated: task, interval")
-    assert PeriodicTask.objects.count() == 7
+    assert PeriodicTask.objects.count() == 9
 
     schedule.install(reset=True)
 
@@ -229,7 +236,7 @@ def test_admin_shows_the_budget_limited_interval(admin_client, user, settings):
     assert "5 min" in response.content.decode()
 
 
-def test_admin_sync_now_enqueues_after_commit_and_writes_nothing(
+def test_admin_sync_now_enqueues_after_commit_marks_them_queued_and_audits(
     admin_client, user, enqueued, django_capture_on_commit_callbacks
 ):
     accounts = MLAccountFactory.create_batch(2, owner=user)
@@ -245,7 +252,16 @@ def test_admin_sync_now_enqueues_after_commit_and_writes_nothing(
     assert response.status_code == 200
     assert "2 accounts queued for a sync." in response.content.decode()
     assert sorted(enqueued.args_of("sync.tasks.sync_account")) == sorted(str(a.pk) for a in accounts)
-    assert list(MLAccount.objects.order_by("pk").values()) == before
+    # Like the dashboard's "sync now": the accounts show "queued" until the sync ends (the
+    # only column written), and the audit log names the admin who asked.
+    after = list(MLAccount.objects.order_by("pk").values())
+    for old, new in zip(before, after, strict=True):
+        assert new["sync_requested_at"] is not None
+        assert {k: v for k, v in new.items() if k != "sync_requested_at"} == {
+            k: v for k, v in old.items() if k != "sync_requested_at"
+        }
+    entries = AuditEntry.objects.filter(action="sync_now")
+    assert sorted(str(e.account_id) for e in entries) == sorted(str(a.pk) for a in accounts)
 
 
 def test_admin_refresh_tokens_enqueues_a_forced_refresh(

@@ -32,6 +32,7 @@ ACCOUNT_FIELDS = {
     "syncEnabled",
     "syncInterval",
     "notificationsEnabled",
+    "emailNotificationsEnabled",  # issue 16: both flags drive alerts
     "lastSync",
     "nextSync",
     "lastSyncStatus",
@@ -410,6 +411,20 @@ def test_update_changes_the_settings_sent(alice, ml_account, method):
     assert ml_account.notifications_enabled is False
 
 
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_both_alert_flags_default_on_and_are_set_through_put_and_patch(alice, ml_account, method):
+    data = body(alice.get(_url(ml_account)))["data"]
+    assert (data["notificationsEnabled"], data["emailNotificationsEnabled"]) == (True, True)
+
+    response = getattr(alice, method)(_url(ml_account), {"emailNotificationsEnabled": False})
+
+    assert response.status_code == 200, response.content
+    data = body(response)["data"]
+    assert (data["notificationsEnabled"], data["emailNotificationsEnabled"]) == (True, False)
+    ml_account.refresh_from_db()
+    assert (ml_account.notifications_enabled, ml_account.email_notifications_enabled) == (True, False)
+
+
 def test_update_touches_only_the_fields_sent(alice, ml_account):
     response = alice.patch(_url(ml_account), {"accountType": "store"})
 
@@ -461,6 +476,9 @@ def test_update_is_primary_false_is_refused(alice, ml_account):
         ({"isPrimary": 1}, "isPrimary"),
         ({"notificationsEnabled": "no"}, "notificationsEnabled"),
         ({"notificationsEnabled": [False]}, "notificationsEnabled"),
+        ({"emailNotificationsEnabled": "false"}, "emailNotificationsEnabled"),
+        ({"emailNotificationsEnabled": 0}, "emailNotificationsEnabled"),
+        ({"emailNotificationsEnabled": None}, "emailNotificationsEnabled"),
     ],
 )
 def test_update_rejects_wrong_values_naming_the_field(alice, ml_account, payload, field):

@@ -40,6 +40,8 @@ CONTRACT = {
     "/api/ml-accounts/{id}/metrics": {"get"},
     "/api/metrics/summary": {"get"},
     "/api/claims": {"get"},
+    "/api/audit": {"get"},
+    "/api/ml-accounts/{id}/reconnect-link": {"post"},
 }
 
 

@@ -65,7 +65,8 @@ def test_sync_problems_are_words_not_codes():
         )
         assert "não estava respondendo" in dashboard.sync_problem("unavailable")
         assert dashboard.sync_problem(None) == "A última sincronização falhou. A próxima tentará de novo."
-    assert dashboard.site_name("MLB") == "Brasil" and dashboard.site_name("XYZ") == "XYZ"
+        # In the language asked for, not whichever an earlier test's request left active.
+        assert dashboard.site_name("MLB") == "Brasil" and dashboard.site_name("XYZ") == "XYZ"
 
 
 # --- Under a minute: never "0 minutes" (issue 12) -------------------------------------------------

@@ -9,15 +9,16 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from urllib.parse import urlencode
 
 from django import forms
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts import selectors
-from accounts.models import AccountType, AuditAction, AuditEntry, Role
+from accounts.models import AccountStatus, AccountType, AlertKind, AuditAction, AuditEntry, Role
 
 # Cells a spreadsheet would run as a formula (OWASP's CSV injection list).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -110,13 +111,31 @@ def _field_labels() -> dict[str, str]:
     }
 
 
+def _moment(value) -> str:
+    """An ISO 8601 time, as the reader's short date and time."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if timezone.is_aware(moment):
+        moment = timezone.localtime(moment)
+    return formats.date_format(moment, "SHORT_DATETIME_FORMAT")
+
+
 def _value(field: str, value) -> str:
     if value is None:
         return _("every account") if field == "scope" else "—"
     if isinstance(value, bool):
         return _("yes") if value else _("no")
+    if field == "alerts_off" and isinstance(value, list):
+        kinds = dict(AlertKind.choices)
+        return ", ".join(str(kinds.get(kind, kind)) for kind in value) or "—"
     if isinstance(value, list):
         return ", ".join(str(item) for item in value) or "—"
+    if field == "expires_at":
+        return _moment(value)
+    if field == "status" and value in AccountStatus.values:
+        return str(AccountStatus(value).label)
     if field == "role" and value in Role.values:
         return str(Role(value).label)
     if field == "account_type" and value in AccountType.values:

@@ -308,7 +308,7 @@ def test_the_account_page_shows_the_activity_to_owners_and_managers(agency, who,
     assert ('id="activity"' in html) is shown
     if shown:
         assert html.count('<tr id="audit-') == 10
-        assert "status: active → paused" in html
+        assert "status: Active → Paused" in html
         assert f"{reverse('dashboard:audit', args=[workspace.pk])}?account={first.pk}" in html
 
 

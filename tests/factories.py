@@ -6,7 +6,7 @@ import factory
 from django.utils import timezone
 
 from accounts import services
-from accounts.models import AccountEvent, Membership, MLAccount, User, Workspace
+from accounts.models import AccountEvent, AuditAction, AuditEntry, Membership, MLAccount, User, Workspace
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -70,3 +70,20 @@ class AccountEventFactory(factory.django.DjangoModelFactory):
     kind = AccountEvent.Kind.UNAVAILABLE
     message = "Mercado Livre answered 503"
     http_status = 503
+
+
+def audit_entry(workspace, account=None, **fields) -> AuditEntry:
+    """An audit log entry of `workspace` (about `account`): alice paused it, from Firefox."""
+    values = {
+        "at": timezone.now(),
+        "action": AuditAction.PAUSE,
+        "actor_email": "alice@example.com",
+        "workspace_id": workspace.pk,
+        "workspace_name": workspace.name,
+        "account_id": account.pk if account else None,
+        "account_label": account.account_name if account else "",
+        "ip": "198.51.100.4",
+        "user_agent": "Firefox",
+        "changes": {"status": ["active", "paused"]},
+    }
+    return AuditEntry.objects.create(**{**values, **fields})

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditAction, AuditEntry
-from tests.factories import MLAccountFactory, UserFactory, WorkspaceFactory, member
+from tests.factories import MLAccountFactory, UserFactory, WorkspaceFactory, audit_entry, member
 
 pytestmark = pytest.mark.django_db
 
@@ -28,21 +28,6 @@ AUDIT_PAGE_QUERIES = 7
 @pytest.fixture(autouse=True)
 def _english(settings):
     settings.LANGUAGE_CODE = "en"
-
-
-def entry(workspace, account=None, **fields) -> AuditEntry:
-    values = {
-        "at": timezone.now(),
-        "action": AuditAction.PAUSE,
-        "actor_email": "alice@example.com",
-        "workspace_id": workspace.pk,
-        "workspace_name": workspace.name,
-        "account_id": account.pk if account else None,
-        "account_label": account.account_name if account else "",
-        "ip": "198.51.100.4",
-        "user_agent": "Firefox",
-    }
-    return AuditEntry.objects.create(**{**values, **fields})
 
 
 @pytest.fixture
@@ -102,16 +87,16 @@ def test_anonymous_is_sent_to_sign_in(client, agency):
 def test_owners_and_managers_read_it_operators_and_viewers_cannot_outsiders_do_not_see_it(
     agency, who, status
 ):
-    entry(agency["workspace"], agency["first"])
+    audit_entry(agency["workspace"], agency["first"])
     assert agency[who].get(audit_url(agency["workspace"])).status_code == status
     assert agency[who].get(csv_url(agency["workspace"])).status_code == status
 
 
 def test_a_scoped_manager_sees_their_accounts_entries_only(agency):
     workspace, first, second = agency["workspace"], agency["first"], agency["second"]
-    mine = entry(workspace, first)
-    entry(workspace, second)
-    entry(workspace, action=AuditAction.MEMBER_CHANGE, changes={"member": "bob@example.com"})
+    mine = audit_entry(workspace, first)
+    audit_entry(workspace, second)
+    audit_entry(workspace, action=AuditAction.MEMBER_CHANGE, changes={"member": "bob@example.com"})
 
     assert rows_of(agency["sam"].get(audit_url(workspace))) == [mine.pk]
     assert agency["sam"].get(audit_url(workspace, account=second.pk)).status_code == 404
@@ -138,12 +123,14 @@ def test_the_header_and_the_members_page_link_to_it_for_owners_and_managers(agen
 
 def test_entries_show_who_when_what_and_the_changes_in_words(agency):
     workspace = agency["workspace"]
-    entry(
+    audit_entry(
         workspace,
         action=AuditAction.MEMBER_CHANGE,
         changes={"member": "bob@example.com", "role": ["operator", "manager"], "scope": [None, "Loja Um"]},
     )
-    entry(workspace, agency["first"], action=AuditAction.SETTINGS, changes={"is_primary": [False, True]})
+    audit_entry(
+        workspace, agency["first"], action=AuditAction.SETTINGS, changes={"is_primary": [False, True]}
+    )
 
     html = agency["alice"].get(audit_url(workspace)).content.decode()
 
@@ -159,9 +146,11 @@ def test_entries_show_who_when_what_and_the_changes_in_words(agency):
 def test_the_filters(agency):
     workspace, first, second = agency["workspace"], agency["first"], agency["second"]
     now = timezone.now()
-    old = entry(workspace, first, at=now - timedelta(days=5))
-    paused = entry(workspace, second, at=now - timedelta(days=1))
-    synced = entry(workspace, second, action=AuditAction.SYNC_NOW, actor_email="maria@example.com", at=now)
+    old = audit_entry(workspace, first, at=now - timedelta(days=5))
+    paused = audit_entry(workspace, second, at=now - timedelta(days=1))
+    synced = audit_entry(
+        workspace, second, action=AuditAction.SYNC_NOW, actor_email="maria@example.com", at=now
+    )
     alice = agency["alice"]
     today = timezone.localdate()
 
@@ -184,7 +173,7 @@ def test_the_filters(agency):
     [{"since": "yesterday"}, {"action": "drop_table"}, {"since": "2026-12-02", "until": "2026-12-01"}],
 )
 def test_a_bad_filter_says_so_and_is_not_applied(agency, query):
-    entry(agency["workspace"], agency["first"])
+    audit_entry(agency["workspace"], agency["first"])
     response = agency["alice"].get(audit_url(agency["workspace"], **query))
     assert response.status_code == 400
     assert 'class="field-error"' in response.content.decode()
@@ -242,16 +231,16 @@ def test_the_page_costs_the_same_for_3_and_120_entries(agency, django_assert_num
 
 def test_the_csv_holds_every_filtered_entry_and_guards_against_formulas(agency):
     workspace, first = agency["workspace"], agency["first"]
-    entry(
+    audit_entry(
         workspace,
         first,
         action=AuditAction.SETTINGS,
         changes={"account_name": ["Loja Um", '=HYPERLINK("x")']},
     )
-    entry(
+    audit_entry(
         workspace, first, actor_email="@evil.example", user_agent="+cmd|' /C calc'!A0", account_label="-2+3"
     )
-    entry(workspace, agency["second"], action=AuditAction.SYNC_NOW)
+    audit_entry(workspace, agency["second"], action=AuditAction.SYNC_NOW)
 
     rows = csv_of(agency["alice"].get(csv_url(workspace, account=first.pk)))
 
@@ -296,7 +285,7 @@ def test_the_csv_is_named_after_the_workspace_and_the_day(agency):
 def test_the_account_page_shows_the_activity_to_owners_and_managers(agency, who, shown):
     workspace, first = agency["workspace"], agency["first"]
     for n in range(12):
-        entry(
+        audit_entry(
             workspace,
             first,
             at=timezone.now() - timedelta(minutes=n),
@@ -322,7 +311,7 @@ def admin_client(client):
 
 
 def test_the_admin_lists_entries_and_changes_none(admin_client, agency):
-    row = entry(agency["workspace"], agency["first"], changes={"status": ["active", "paused"]})
+    row = audit_entry(agency["workspace"], agency["first"], changes={"status": ["active", "paused"]})
     changelist = reverse("admin:accounts_auditentry_changelist")
     change = reverse("admin:accounts_auditentry_change", args=[row.pk])
 

@@ -1,9 +1,6 @@
 """Connect with OAuth end to end over real HTTP, against the bundled sandbox."""
 
-import re
 import time
-from html import unescape
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -14,6 +11,7 @@ from accounts.mercadolivre import sandbox
 from accounts.mercadolivre.sandbox.sellers import standing_orders
 from accounts.models import MLAccount
 from sync import engine
+from tests import sandbox_oauth
 
 pytestmark = pytest.mark.django_db
 CALLBACK = reverse("dashboard:connect_callback")
@@ -23,13 +21,7 @@ SELLER = next(s for s in sandbox.DEMO_SELLERS if s.id > 2**32)
 @pytest.fixture
 def ml(settings):
     with sandbox.start_sandbox(port=0) as server:
-        settings.ML_API_URL = server.url
-        settings.ML_AUTH_URL = server.url
-        settings.ML_CLIENT_ID = sandbox.SANDBOX_CLIENT_ID
-        settings.ML_CLIENT_SECRET = sandbox.SANDBOX_CLIENT_SECRET
-        # The sandbox, like ML, only redirects to registered URIs (not "testserver").
-        settings.ML_REDIRECT_URI = "http://127.0.0.1:8000" + CALLBACK
-        settings.ML_REQUESTS_PER_SECOND = 0
+        sandbox_oauth.point_at(settings, server)
         settings.LANGUAGE_CODE = "en"  # the assertions read the English source strings
         yield server
 
@@ -37,20 +29,7 @@ def ml(settings):
 def authorize(client, seller_id=SELLER.id, decision="allow"):
     """Start the connect flow and answer the sandbox's authorization page like a seller."""
     start = client.get(reverse("dashboard:connect"), {"site": "MLB"})
-    page = requests.get(start["Location"], timeout=10)
-    assert page.status_code == 200
-    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
-    fields = {k: unescape(v) for k, v in fields.items()}
-    answer = requests.post(
-        urlsplit(start["Location"])._replace(query="").geturl(),
-        data={**fields, "user_id": seller_id, "decision": decision},
-        allow_redirects=False,
-        timeout=10,
-    )
-    assert answer.status_code == 302
-    back = urlsplit(answer.headers["Location"])
-    assert back.path == CALLBACK
-    return {k: v[0] for k, v in parse_qs(back.query).items()}
+    return sandbox_oauth.authorize(start["Location"], seller_id, decision)
 
 
 def test_connect_then_sync_against_the_sandbox(client_user, user, ml):

@@ -9,7 +9,6 @@ from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 import responses
 from django.test import Client
 from django.urls import reverse
@@ -19,6 +18,7 @@ from accounts import services
 from accounts.mercadolivre import sandbox
 from accounts.models import AuditAction, AuditEntry, MLAccount, OAuthState, ReconnectLink
 from sync import engine
+from tests import sandbox_oauth
 from tests.accounts.test_encryption import raw_tokens
 from tests.factories import MLAccountFactory, UserFactory, WorkspaceFactory, member
 from tests.mlmock import API, token_body
@@ -323,34 +323,8 @@ OTHER = next(s for s in sandbox.DEMO_SELLERS if s.id != SELLER.id)
 @pytest.fixture
 def ml_sandbox(settings):
     with sandbox.start_sandbox(port=0) as server:
-        settings.ML_API_URL = server.url
-        settings.ML_AUTH_URL = server.url
-        settings.ML_CLIENT_ID = sandbox.SANDBOX_CLIENT_ID
-        settings.ML_CLIENT_SECRET = sandbox.SANDBOX_CLIENT_SECRET
-        # The sandbox, like ML, only redirects to registered URIs (not "testserver").
-        settings.ML_REDIRECT_URI = "http://127.0.0.1:8000" + CALLBACK
-        settings.ML_REQUESTS_PER_SECOND = 0
+        sandbox_oauth.point_at(settings, server)
         yield server
-
-
-def authorize_at_sandbox(location: str, seller_id: int) -> dict:
-    """Answer the sandbox's authorization page like a seller; return the callback's query."""
-    page = requests.get(location, timeout=10)
-    assert page.status_code == 200
-    fields = {
-        k: unescape(v)
-        for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text)
-    }
-    answer = requests.post(
-        urlsplit(location)._replace(query="").geturl(),
-        data={**fields, "user_id": seller_id, "decision": "allow"},
-        allow_redirects=False,
-        timeout=10,
-    )
-    assert answer.status_code == 302
-    back = urlsplit(answer.headers["Location"])
-    assert back.path == CALLBACK
-    return {k: v[0] for k, v in parse_qs(back.query).items()}
 
 
 def test_a_reconnect_link_against_the_sandbox(agency, ml_sandbox):
@@ -359,12 +333,12 @@ def test_a_reconnect_link_against_the_sandbox(agency, ml_sandbox):
     url = make_link(signed_in(agency.manager), account)
     owner = Client()
 
-    wrong = owner.get(CALLBACK, authorize_at_sandbox(owner.post(urlsplit(url).path)["Location"], OTHER.id))
+    wrong = owner.get(CALLBACK, sandbox_oauth.authorize(owner.post(urlsplit(url).path)["Location"], OTHER.id))
     assert wrong.status_code == 409
     assert f"You authorized as {OTHER.nickname}; this link is for {SELLER.nickname}" in text(wrong)
     assert MLAccount.objects.get(pk=account.pk).status == MLAccount.Status.EXPIRED
 
-    done = owner.get(CALLBACK, authorize_at_sandbox(owner.post(urlsplit(url).path)["Location"], SELLER.id))
+    done = owner.get(CALLBACK, sandbox_oauth.authorize(owner.post(urlsplit(url).path)["Location"], SELLER.id))
     assert done.status_code == 200
     assert f"{SELLER.nickname} is connected again" in text(done)
     assert MLAccount.objects.get(pk=account.pk).status == MLAccount.Status.ACTIVE

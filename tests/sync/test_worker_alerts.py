@@ -10,18 +10,15 @@ authorization page as the same seller, and the callback restores the account.
 from __future__ import annotations
 
 import re
-from html import unescape
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from django.test import Client
-from django.urls import reverse
 
-from accounts.mercadolivre.sandbox import DEMO_SELLERS, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from accounts.mercadolivre.sandbox import DEMO_SELLERS
 from accounts.models import AlertDelivery, AuditEntry, MLAccount, ReconnectLink
 from sync import tasks
 from sync.harness import wait_for
+from tests import sandbox_oauth
 from tests.smtp_sink import SMTPSink
 from tests.sync.test_worker import connected, queue_name, sandbox, start_worker  # noqa: F401
 
@@ -34,42 +31,15 @@ pytestmark = [
 ]
 
 SITE = "http://testserver"
-CALLBACK = reverse("dashboard:connect_callback")
 SELLER = DEMO_SELLERS[1]
 
 
 @pytest.fixture
 def app_at_sandbox(settings, sandbox):  # noqa: F811
     """This process (the web side of the test) talks to the worker's sandbox, like make run."""
-    settings.ML_API_URL = sandbox.url
-    settings.ML_AUTH_URL = sandbox.url
-    settings.ML_CLIENT_ID = SANDBOX_CLIENT_ID
-    settings.ML_CLIENT_SECRET = SANDBOX_CLIENT_SECRET
-    # The sandbox, like ML, redirects only to registered URIs.
-    settings.ML_REDIRECT_URI = "http://127.0.0.1:8000" + CALLBACK
-    settings.ML_REQUESTS_PER_SECOND = 0
+    sandbox_oauth.point_at(settings, sandbox)
     settings.SITE_URL = SITE
     return settings
-
-
-def authorize_at_sandbox(authorize_url: str, seller_id: int) -> dict:
-    """Answer the sandbox's authorization page as `seller_id`; return the callback's query."""
-    page = requests.get(authorize_url, timeout=10)
-    assert page.status_code == 200
-    fields = {
-        k: unescape(v)
-        for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text)
-    }
-    answer = requests.post(
-        urlsplit(authorize_url)._replace(query="").geturl(),
-        data={**fields, "user_id": seller_id, "decision": "allow"},
-        allow_redirects=False,
-        timeout=10,
-    )
-    assert answer.status_code == 302
-    back = urlsplit(answer.headers["Location"])
-    assert back.path == CALLBACK
-    return {k: v[0] for k, v in parse_qs(back.query).items()}
 
 
 def test_a_dead_grant_emails_a_reconnect_link_that_brings_the_account_back(
@@ -103,7 +73,7 @@ def test_a_dead_grant_emails_a_reconnect_link_that_brings_the_account_back(
     start = owner.post(link)
     assert start.status_code == 302 and start["Location"].startswith(sandbox.url)
 
-    back = owner.get(CALLBACK, authorize_at_sandbox(start["Location"], SELLER.id))
+    back = owner.get(sandbox_oauth.CALLBACK, sandbox_oauth.authorize(start["Location"], SELLER.id))
 
     assert back.status_code == 200, back.content[:500]
     account.refresh_from_db()

@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import AuditAction, AuditEntry
-from tests.factories import MLAccountFactory, UserFactory, WorkspaceFactory, member
+from tests.factories import MLAccountFactory, UserFactory, WorkspaceFactory, audit_entry, member
 from tests.mlaccounts.api.conftest import assert_error, assert_unauthorized, body, client_for
 
 pytestmark = pytest.mark.django_db
@@ -21,21 +21,6 @@ URL = "/api/audit"
 # The user (the bearer token), the page of entries, their count (the memberships are
 # subqueries of both).
 LIST_QUERIES = 3
-
-
-def entry(workspace, account=None, **fields) -> AuditEntry:
-    values = {
-        "at": timezone.now(),
-        "action": AuditAction.PAUSE,
-        "actor_email": "alice@example.com",
-        "workspace_id": workspace.pk,
-        "workspace_name": workspace.name,
-        "account_id": account.pk if account else None,
-        "account_label": account.account_name if account else "",
-        "ip": "198.51.100.4",
-        "changes": {"status": ["active", "paused"]},
-    }
-    return AuditEntry.objects.create(**{**values, **fields})
 
 
 @pytest.fixture
@@ -52,17 +37,17 @@ def agency(user, other_user, ml_account):
     member(workspace, users["sam"], "manager", accounts=[first])
     now = timezone.now()
     rows = {
-        "first": entry(workspace, first, at=now - timedelta(minutes=3)),
-        "second": entry(
+        "first": audit_entry(workspace, first, at=now - timedelta(minutes=3)),
+        "second": audit_entry(
             workspace, second, action=AuditAction.SYNC_NOW, changes={}, at=now - timedelta(minutes=2)
         ),
-        "members": entry(
+        "members": audit_entry(
             workspace,
             action=AuditAction.MEMBER_CHANGE,
             changes={"member": "bob@example.com", "role": ["viewer", "operator"]},
             at=now - timedelta(minutes=1),
         ),
-        "personal": entry(ml_account.workspace, ml_account, at=now),
+        "personal": audit_entry(ml_account.workspace, ml_account, at=now),
     }
     return {
         "workspace": workspace,

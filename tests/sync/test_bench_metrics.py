@@ -15,6 +15,8 @@ from django.conf import settings
 from django.core.management.base import CommandError
 from django.core.management.color import no_style
 
+from accounts.mercadolivre.sandbox import state as sandbox_state
+from accounts.mercadolivre.sandbox.notifications import _Outcome
 from sync import harness
 from sync.management.commands import _bench_metrics as bench_metrics
 
@@ -72,14 +74,15 @@ def test_a_difference_stops_the_bench_and_says_where():
     assert "MISMATCH" in command.stdout.getvalue()
 
 
-def test_runservers_webhook_posts_are_read_from_its_request_lines():
-    log = (
-        '[06/Dec/2026 13:00:01] "POST /webhooks/mercadolivre/s3cr3t-0123456789abcdef/ HTTP/1.1" 200 20\n'
-        '[06/Dec/2026 13:00:02] "GET /health/ HTTP/1.1" 200 80\n'
-        '{"message": "\\"POST /webhooks/mercadolivre/s3cr3t-0123456789abcdef HTTP/1.1\\" 400 61"}\n'
-    )
-
-    assert bench_metrics.runserver_webhook_posts(log) == 1
+def test_the_sandbox_counts_every_post_the_app_answered_late_ones_included():
+    state = sandbox_state.SandboxState()
+    before = state.stats()["notifications_answered"]
+    postman = state.notifications
+    delivery = type("D", (), {"tries": 1, "http_code": None, "status": "pending"})()
+    with postman._cond:  # as the postman thread holds it
+        postman._settle(delivery, b"{}", _Outcome(200, 900, "", {}), 500)  # late: retried
+        postman._settle(delivery, b"{}", _Outcome(0, 600, "", {}), 500)  # no answer at all
+    assert state.stats()["notifications_answered"] == before + 1
 
 
 @pytest.mark.worker

@@ -174,6 +174,7 @@ class SandboxState:
                 "notifications_sent": 0,
                 "notifications_delivered": 0,
                 "notifications_missed": 0,
+                "notifications_answered": 0,
             }
 
     def stats(self) -> dict[str, Any]:
@@ -181,7 +182,9 @@ class SandboxState:
 
         ``notifications_sent`` counts notifications emitted while ``notifications_url`` was
         set (each once, however many attempts), ``notifications_delivered`` those that got
-        their 200 in time and ``notifications_missed`` those stored in the missed feeds.
+        their 200 in time and ``notifications_missed`` those stored in the missed feeds;
+        ``notifications_answered`` counts the POSTs the app answered (every attempt that got
+        an HTTP status, a late 200 included).
         """
         with self._lock:
             snapshot = dict(self._stats)

@@ -296,7 +296,7 @@ class NotificationPhases:
         rows = Notification.objects.filter(
             account_id__in=[a.pk for a in accounts.values()], arrived_at__gte=started_at
         )
-        counts = _bench_metrics.latency_rows(web.log(), rows, processes[0], logged, self.sandbox.stats())
+        counts = _bench_metrics.latency_rows(rows, processes[0], logged, self.sandbox.stats())
         _bench_metrics.report(self, "5. event-to-count latency", scraped, counts)
         return calls
 

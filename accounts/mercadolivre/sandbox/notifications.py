@@ -400,8 +400,7 @@ class Notifier:
     def _settle(self, delivery: _Delivery, payload: bytes, outcome: _Outcome, timeout_ms: int) -> None:
         knobs = self._state.knobs
         delivery.http_code = outcome.http_code
-        if outcome.http_code:  # the app got this POST and answered it (in time or not)
-            self._state._stats["notifications_answered"] += 1
+        self._state._stats["notifications_posted"] += 1  # every attempt, answered or not
         # §6.4: a 200 that comes too late is as failed as a 500.
         if outcome.http_code == 200 and outcome.elapsed_ms <= timeout_ms:
             delivery.status = "delivered"

@@ -174,7 +174,7 @@ class SandboxState:
                 "notifications_sent": 0,
                 "notifications_delivered": 0,
                 "notifications_missed": 0,
-                "notifications_answered": 0,
+                "notifications_posted": 0,
             }
 
     def stats(self) -> dict[str, Any]:
@@ -183,8 +183,8 @@ class SandboxState:
         ``notifications_sent`` counts notifications emitted while ``notifications_url`` was
         set (each once, however many attempts), ``notifications_delivered`` those that got
         their 200 in time and ``notifications_missed`` those stored in the missed feeds;
-        ``notifications_answered`` counts the POSTs the app answered (every attempt that got
-        an HTTP status, a late 200 included).
+        ``notifications_posted`` counts every POST attempt (retries included, answered in time,
+        late, or not at all: a request the app took too long over is still one it received).
         """
         with self._lock:
             snapshot = dict(self._stats)

@@ -284,6 +284,23 @@ def _not_alerted(kind: str):
     )
 
 
+def _turn_on_many(*, account_id, kind: str, subjects: list[str], now: datetime) -> list[str]:
+    """Turn on many subjects of one account and kind in three statements; return those that
+    changed (were off, or new): the ones that fire.
+
+    Each changed row is stamped with this run's `now`, so the rows stamped `now` afterwards are
+    exactly what this run turned on (an already-on row keeps its older stamp; a concurrent run
+    has another `now`).
+    """
+    states = AlertState.objects.filter(account_id=account_id, kind=kind, subject__in=subjects)
+    states.filter(active=False).update(active=True, changed_at=now)
+    AlertState.objects.bulk_create(
+        [AlertState(account_id=account_id, kind=kind, subject=s, changed_at=now) for s in subjects],
+        ignore_conflicts=True,
+    )
+    return list(states.filter(active=True, changed_at=now).values_list("subject", flat=True))
+
+
 def _fire_grouped(kind: str, found: dict, now: datetime, params_of) -> list[Alert]:
     """Turn on each subject of `found` ({account id: [ids]}); one alert per account for those
     that turned on now."""
@@ -294,10 +311,14 @@ def _fire_grouped(kind: str, found: dict, now: datetime, params_of) -> list[Aler
         if account is None:
             continue
         with transaction.atomic():
-            new = [i for i in ids if _turn_on(account_id=account_id, kind=kind, subject=str(i), now=now)]
-            if new and (
-                alert := alert_fire(account=account, kind=kind, params=params_of(account, new), now=now)
-            ):
+            subjects = _turn_on_many(
+                account_id=account_id, kind=kind, subjects=[str(i) for i in ids], now=now
+            )
+            if not subjects:
+                continue
+            new = sorted(int(subject) for subject in subjects)
+            alert = alert_fire(account=account, kind=kind, params=params_of(account, new), now=now)
+            if alert is not None:
                 fired.append(alert)
     return fired
 

@@ -19,6 +19,7 @@ in-memory backend, whatever EMAIL_URL says.
 """
 
 import time
+from collections import deque
 from datetime import timedelta
 from unittest import mock
 
@@ -97,6 +98,8 @@ class Command(BaseCommand):
         return elapsed, len(queries), fired
 
     def handle(self, *args, **options):
+        # A burst of alerts runs more queries than Django's log keeps (9,000): keep them all.
+        connection.queries_log = deque(maxlen=10**7)
         for count in sizes(options["accounts"]):
             with (
                 transaction.atomic(),

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from dotenv import load_dotenv
 
 from mlaccounts import prometheus, sentry
+from mlaccounts.api.openapi_settings import OPENAPI_SETTINGS
 from mlaccounts.env import (
     DEV_SALT_KEY,
     DEV_SECRET_KEY,
@@ -29,6 +30,7 @@ from mlaccounts.env import (
     env_rate,
     env_str,
 )
+from sync.logging import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -490,37 +492,7 @@ if SENTRY_DSN:
 
 LOG_FORMAT = env_str("LOG_FORMAT", "text")
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        # The message, then the facts logged with extra={...} as key=value (sync/logging.py).
-        "text": {
-            "()": "sync.logging.KeyValueFormatter",
-            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
-        },
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
-        },
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "json" if LOG_FORMAT == "json" else "text",
-        }
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        # urllib3 logs full URLs at DEBUG; keep it quiet so nothing sensitive leaks.
-        "urllib3": {"level": "WARNING"},
-        # One line per sync is sync.engine's (account, outcome, duration, ML calls); Celery's
-        # own "received" and "succeeded" lines per task would triple the log. Failures and
-        # retries still show (logged at WARNING and above, and by sync.tasks).
-        "celery.worker.strategy": {"level": "WARNING"},
-        "celery.app.trace": {"level": "WARNING"},
-    },
-}
+LOGGING = logging_config(level=LOG_LEVEL, log_format=LOG_FORMAT)
 
 # --- REST API (api-contract.md) --------------------------------------------------------------
 
@@ -589,36 +561,8 @@ if not 0 < SYNC_REQUEST_DEADLINE < 30 or not 0 < SYNC_ALL_TIMEOUT < 30:
 # figures for Brazil. JSON: {"5_green": {"claims": 0.03, "delayed_handling": 0.15, ...}, ...}.
 REPUTATION_LIMITS = env_limits("REPUTATION_LIMITS")
 
-SPECTACULAR_SETTINGS = {
-    "TITLE": "ML Accounts API",
-    "DESCRIPTION": (
-        "Manage many Mercado Livre seller accounts. Every answer is an envelope: "
-        '`{"success": true, "data": …, "message"?: …}` or '
-        '`{"success": false, "message": …, "code": …, "errors"?: {field: [messages]}}`.'
-    ),
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "SERVE_AUTHENTICATION": [],
-    "SCHEMA_PATH_PREFIX": r"/api/",
-    # Separate request and response components: write-only tokens, read-only ids.
-    "COMPONENT_SPLIT_REQUEST": True,
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {
-        "AccountStatusEnum": "accounts.models.AccountStatus",
-        "AccountTypeEnum": "accounts.models.AccountType",
-        "LastSyncStatusEnum": ["success", "failed", "in_progress"],
-        # The envelope's `success` constants (true on success, false on failure).
-        "SuccessTrueEnum": "mlaccounts.api.schema.SUCCESS_TRUE_CHOICES",
-        "SuccessFalseEnum": "mlaccounts.api.schema.SUCCESS_FALSE_CHOICES",
-    },
-    "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",
-        "mlaccounts.api.schema.postprocess_paths",
-    ],
-}
+# The OpenAPI schema's settings are static: mlaccounts/api/openapi_settings.py.
+SPECTACULAR_SETTINGS = OPENAPI_SETTINGS
 
 # Cross-origin browser clients (the front end) may call /api/ only, from these origins.
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")

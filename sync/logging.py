@@ -31,3 +31,38 @@ class KeyValueFormatter(logging.Formatter):
             return line
         head, newline, rest = line.partition("\n")  # keep a traceback below the facts
         return f"{head} {' '.join(facts)}{newline}{rest}"
+
+
+def logging_config(*, level: str, log_format: str) -> dict:
+    """settings.LOGGING: one console handler, this formatter (or JSON with LOG_FORMAT=json)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            # The message, then the facts logged with extra={...} as key=value (sync/logging.py).
+            "text": {
+                "()": "sync.logging.KeyValueFormatter",
+                "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            },
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",
+                "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            },
+        },
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json" if log_format == "json" else "text",
+            }
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            # urllib3 logs full URLs at DEBUG; keep it quiet so nothing sensitive leaks.
+            "urllib3": {"level": "WARNING"},
+            # One line per sync is sync.engine's (account, outcome, duration, ML calls); Celery's
+            # own "received" and "succeeded" lines per task would triple the log. Failures and
+            # retries still show (logged at WARNING and above, and by sync.tasks).
+            "celery.worker.strategy": {"level": "WARNING"},
+            "celery.app.trace": {"level": "WARNING"},
+        },
+    }

@@ -39,17 +39,32 @@ def oauth_begin(
     single-use state and PKCE verifier, return ML's URL."""
     if site_id not in oauth.SITE_AUTH_HOSTS:
         raise AccountValidationError({"site_id": [_("Unknown Mercado Livre site.")]})
-    now = timezone.now()
-    # Forget this user's abandoned attempts; they could not be completed anyway.
+    return oauth_state_start(
+        owner={"user": user},
+        workspace_id=workspace.pk,
+        session_key=session_key,
+        site_id=site_id,
+        redirect_uri=redirect_uri,
+    )
+
+
+def oauth_state_start(
+    *, owner: dict, workspace_id, session_key: str, site_id: str, redirect_uri: str, now=None
+) -> str:
+    """Store a single-use state and PKCE verifier bound to this browser session and to
+    `owner` (`{"user": …}` for a connect, `{"reconnect_link": …}` for a reconnect link);
+    return ML's authorization URL. The owner's abandoned attempts are forgotten first: they
+    could not be completed anyway."""
+    now = now or timezone.now()
     OAuthState.objects.filter(
-        user=user, created_at__lt=now - timedelta(seconds=OAuthState.LIFETIME_SECONDS)
+        **owner, created_at__lt=now - timedelta(seconds=OAuthState.LIFETIME_SECONDS)
     ).delete()
     pkce = oauth.make_pkce_pair()
     state = secrets.token_urlsafe(32)
     OAuthState.objects.create(
         state=state,
-        user=user,
-        workspace=workspace,
+        **owner,
+        workspace_id=workspace_id,
         session_hash=_session_hash(session_key),
         code_verifier=pkce.verifier,
         site_id=site_id,

@@ -47,7 +47,7 @@ from accounts.models import (
 )
 from accounts.services.audit import audit_record
 from accounts.services.mlaccounts import mlaccount_connect
-from accounts.services.oauth import _session_hash
+from accounts.services.oauth import _session_hash, oauth_state_start
 
 logger = logging.getLogger(__name__)
 
@@ -146,25 +146,13 @@ def reconnect_begin(*, token, session_key: str, redirect_uri: str, now: datetime
     link = reconnect_link_check(token=token, now=now)
     account = link.account
     site_id = account.site_id if account.site_id in oauth.SITE_AUTH_HOSTS else settings.ML_SITE_ID
-    # Forget this link's abandoned attempts; they could not be completed anyway.
-    OAuthState.objects.filter(
-        reconnect_link=link, created_at__lt=now - timedelta(seconds=OAuthState.LIFETIME_SECONDS)
-    ).delete()
-    pkce = oauth.make_pkce_pair()
-    state = secrets.token_urlsafe(32)
-    OAuthState.objects.create(
-        state=state,
-        user=None,
-        reconnect_link=link,
+    return oauth_state_start(
+        owner={"reconnect_link": link},
         workspace_id=account.workspace_id,
-        session_hash=_session_hash(session_key),
-        code_verifier=pkce.verifier,
+        session_key=session_key,
         site_id=site_id,
         redirect_uri=redirect_uri,
-        created_at=now,
-    )
-    return oauth.authorization_url(
-        state=state, redirect_uri=redirect_uri, code_challenge=pkce.challenge, site_id=site_id
+        now=now,
     )
 
 
